@@ -1,0 +1,243 @@
+"""Deterministic rendering of sky components into a padded (v, y, x) grid.
+
+Method (exact up to quadrature error, no random clouds):
+
+* A disk is integrated in its own plane on a polar quadrature: rings whose fluxes are the exact
+  Sersic enclosed-flux differences, log-spaced near the centre (where the light and the
+  velocity field change fastest) and at most ``spacing`` px apart outside, with azimuthal
+  points at most ``spacing`` px apart.
+* Each point's line profile (Gaussian of the local dispersion) is integrated exactly over each
+  channel's width (differences of erf at the channel edges), so narrow lines keep their flux.
+* Points are deposited with cloud-in-cell weights; the CIC window is divided out in Fourier space.
+* Because the vertical profile is separable and rotation cylindrical, a thick disk is exactly
+  the thin disk convolved along the projected minor axis with a Laplace kernel of scale
+  h_z sin(i); that kernel and the beam are applied as transfer functions in Fourier space.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import fft, special
+
+from .model.galaxy import Bridge, Galaxy, Halo, Tail
+from .model.profiles import sersic_enclosed, sersic_radius
+from .model.rotation import curve
+
+ENCLOSED = 1.0 - 1e-5   # flux fraction a disk's quadrature covers
+LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
+LOG_STEP = 0.08         # relative ring spacing near the centre
+MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
+
+
+@dataclass
+class Samples:
+    """Point samples of line emission: positions in padded-grid pixels, velocity, dispersion, flux."""
+
+    x: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    sigma: np.ndarray
+    flux: np.ndarray      # Jy km/s per point
+    thickness_px: float = 0.0   # Laplace scale along the projected minor axis
+    minor_angle: float = 0.0    # direction of that axis, radians from +x
+
+
+@dataclass
+class Grid:
+    """The padded (v, y, x) work grid and the geometry that maps the sky onto it."""
+
+    n_chan: int
+    size: int         # padded side, a fast FFT length
+    pad: int          # pixels of padding before the field
+    edges_kms: np.ndarray
+    center: float     # padded-grid index of the field centre
+    pixel_kpc: float
+
+    @property
+    def channel_kms(self) -> float:
+        return float(self.edges_kms[1] - self.edges_kms[0])
+
+
+def _axes(pa_deg: float):
+    """Unit vectors (x, y) of the receding major axis and of the minor axis for a PA."""
+    pa = math.radians(pa_deg)
+    return (-math.sin(pa), math.cos(pa)), (math.cos(pa), math.sin(pa))
+
+
+def _ring_radii(r_max: float, spacing: float, r_eff: float) -> np.ndarray:
+    """Ring edges: log-spaced from a tiny inner radius, then linear with step ``spacing``."""
+    r_in = min(1e-3 * r_eff, 1e-2 * spacing)
+    r_lin = spacing / LOG_STEP
+    if r_max <= r_lin:
+        return np.geomspace(r_in, r_max, max(2, int(math.ceil(math.log(r_max / r_in) / LOG_STEP)) + 1))
+    log_part = np.geomspace(r_in, r_lin, int(math.ceil(math.log(r_lin / r_in) / LOG_STEP)) + 1)
+    n_lin = int(math.ceil((r_max - r_lin) / spacing))
+    return np.concatenate([log_part, np.linspace(r_lin, r_max, n_lin + 1)[1:]])
+
+
+def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
+    """Quadrature points of a thin disk, projected onto the padded grid."""
+    px = grid.pixel_kpc
+    r_eff = gal.r_eff_kpc / px
+    cx = grid.center + gal.offset_kpc[0] / px
+    cy = grid.center + gal.offset_kpc[1] / px
+    sin_i, cos_i = math.sin(math.radians(gal.inclination_deg)), math.cos(math.radians(gal.inclination_deg))
+    r_max = sersic_radius(ENCLOSED, r_eff, gal.sersic_n)
+    # No need to sample rings that project entirely outside the padded grid.
+    far = math.hypot(max(cx, grid.size - cx), max(cy, grid.size - cy))
+    if cos_i > 1e-3:
+        r_max = min(r_max, far / cos_i)
+    edges = _ring_radii(r_max, spacing, r_eff)
+    ring_flux = gal.flux_jy_kms * np.diff(sersic_enclosed(edges, r_eff, gal.sersic_n))
+    radius = 0.5 * (edges[1:] + edges[:-1])
+    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi * radius / np.minimum(spacing, LOG_STEP * radius) / 4)).astype(int)
+    ring = np.repeat(np.arange(radius.size), n_phi)
+    start = np.concatenate([[0], np.cumsum(n_phi)[:-1]])
+    phi = 2 * np.pi * (np.arange(ring.size) - start[ring] + 0.5) / n_phi[ring]
+    cos_phi, sin_phi = np.cos(phi), np.sin(phi)
+
+    r_kpc = radius * px
+    v_rot = curve(gal.rotation, v_max_kms=gal.v_max_kms, r_turn_kpc=gal.r_turn_kpc,
+                  r_eff_kpc=gal.r_eff_kpc, sersic_n=gal.sersic_n)(r_kpc)
+    sigma = _dispersion(gal.sigma_kms, r_kpc)
+    (ux, uy), (wx, wy) = _axes(gal.pa_deg)
+    along = radius[ring] * cos_phi
+    across = radius[ring] * sin_phi * cos_i
+    # The light inside the innermost ring sits at the centre, at the systemic velocity.
+    inner = gal.flux_jy_kms * float(sersic_enclosed(edges[0], r_eff, gal.sersic_n))
+    return Samples(
+        x=np.concatenate([[cx], cx + along * ux + across * wx]),
+        y=np.concatenate([[cy], cy + along * uy + across * wy]),
+        v=np.concatenate([[gal.v_sys_kms], gal.v_sys_kms + v_rot[ring] * sin_i * cos_phi]),
+        sigma=np.concatenate([[sigma[0]], sigma[ring]]),
+        flux=np.concatenate([[inner], ring_flux[ring] / n_phi[ring]]),
+        thickness_px=gal.h_z_kpc / px * sin_i,
+        minor_angle=math.atan2(wy, wx),
+    )
+
+
+def _dispersion(sigma, r_kpc: np.ndarray) -> np.ndarray:
+    values = np.broadcast_to(np.asarray(sigma(r_kpc) if callable(sigma) else sigma, dtype=float),
+                             r_kpc.shape)
+    if not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError("sigma_kms(r_kpc) must return finite values > 0 at every radius")
+    return values
+
+
+def stream_samples(path_xy: np.ndarray, v_kms: np.ndarray, weight: np.ndarray, flux: float,
+                   width_px: float, sigma_kms: float, spacing: float) -> Samples:
+    """Points of a ribbon along a densely sampled path with a Gaussian cross-section."""
+    seg = np.diff(path_xy, axis=0)
+    tangent = np.vstack([seg, seg[-1:]]) + np.vstack([seg[:1], seg])
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    s_width = width_px / (2 * math.sqrt(2 * math.log(2)))
+    n_across = max(3, int(math.ceil(8 * s_width / spacing)) | 1)
+    t = np.linspace(-4 * s_width, 4 * s_width, n_across)
+    w = weight[:, None] * np.exp(-0.5 * (t / s_width) ** 2)[None, :]
+    xy = path_xy[:, None, :] + t[None, :, None] * normal[:, None, :]
+    return Samples(x=xy[..., 0].ravel(), y=xy[..., 1].ravel(),
+                   v=np.repeat(v_kms, n_across), sigma=np.full(w.size, sigma_kms),
+                   flux=(flux * w / w.sum()).ravel())
+
+
+def _arc(start: np.ndarray, heading: float, length: float, turn: float, n: int) -> np.ndarray:
+    """Points along a circular arc of given length whose heading changes by ``turn`` radians."""
+    s = np.linspace(0.0, length, n)
+    theta = heading + turn * s / length
+    if abs(turn) < 1e-9:
+        return start + s[:, None] * np.array([math.cos(heading), math.sin(heading)])
+    radius = length / turn
+    return start + radius * np.stack([np.sin(theta) - math.sin(heading),
+                                      -(np.cos(theta) - math.cos(heading))], axis=1)
+
+
+def component_samples(comp, grid: Grid, spacing: float) -> Samples:
+    """Dispatch one sky component to its quadrature."""
+    px = grid.pixel_kpc
+    if isinstance(comp, Galaxy):
+        return disk_samples(comp, grid, spacing)
+    if isinstance(comp, Halo):
+        return disk_samples(comp.disk(), grid, spacing)
+    if isinstance(comp, Bridge):
+        a = grid.center + np.array(comp.a.offset_kpc) / px
+        b = grid.center + np.array(comp.b.offset_kpc) / px
+        chord = np.linalg.norm(b - a)
+        sag = comp.bend_kpc / px
+        # A circular arc through a and b with sagitta `sag`: its turn angle is 4 atan(2 sag / chord).
+        turn = -4.0 * math.atan2(2.0 * sag, chord)
+        length = chord if abs(turn) < 1e-9 else abs(chord / (2 * math.sin(turn / 2)) * turn)
+        heading = math.atan2(*(b - a)[::-1]) - turn / 2
+        n = max(2, int(math.ceil(length / spacing)) + 1)
+        path = _arc(a, heading, length, turn, n)
+        v = np.linspace(comp.a.v_sys_kms, comp.b.v_sys_kms, n)
+        return stream_samples(path, v, np.ones(n), comp.flux_jy_kms, comp.width_kpc / px,
+                              comp.sigma_kms, spacing)
+    if isinstance(comp, Tail):
+        start = grid.center + np.array(comp.host.offset_kpc) / px
+        (ux, uy), _ = _axes(comp.angle_deg)
+        length = comp.length_kpc / px
+        n = max(2, int(math.ceil(length / spacing)) + 1)
+        path = _arc(start, math.atan2(uy, ux), length, math.radians(comp.bend_deg), n)
+        frac = np.linspace(0.0, 1.0, n)
+        return stream_samples(path, comp.host.v_sys_kms + comp.dv_kms * frac, 1.0 - frac + 0.5 / n,
+                              comp.flux_jy_kms, comp.width_kpc / px, comp.sigma_kms, spacing)
+    raise TypeError(f"components must be Galaxy, Halo, Bridge or Tail objects, got {type(comp).__name__}")
+
+
+def deposit(s: Samples, grid: Grid) -> np.ndarray:
+    """Channel-integrate each point's Gaussian line and spread it over 4 pixels (CIC).
+
+    Returns a (n_chan, size, size) array of flux density per pixel in Jy (the channel's line
+    flux divided by the channel width).
+    """
+    n = grid.size
+    keep = (s.x >= 0) & (s.x < n - 1) & (s.y >= 0) & (s.y < n - 1) & (s.flux > 0)
+    x, y, v, sig, flux = (a[keep] for a in (s.x, s.y, s.v, s.sigma, s.flux))
+    out = np.zeros(grid.n_chan * n * n)
+    dv, e0 = grid.channel_kms, grid.edges_kms[0]
+    width = int(math.ceil(2 * LINE_REACH * sig.max(initial=0.0) / dv)) + 2
+    ix, iy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = x - ix, y - iy
+    cic = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
+    corner = np.array([0, 1, n, n + 1])
+    step = max(1, MAX_ENTRIES // (4 * width))
+    for lo in range(0, x.size, step):
+        sl = slice(lo, lo + step)
+        first = np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv).astype(np.int64)
+        chan = first[:, None] + np.arange(width + 1)
+        cdf = special.erf((e0 + chan * dv - v[sl, None]) / (math.sqrt(2.0) * sig[sl, None]))
+        spec = (0.5 / dv) * np.diff(cdf, axis=1) * flux[sl, None]
+        chan = chan[:, :-1]
+        outside = (chan < 0) | (chan >= grid.n_chan)
+        spec[outside] = 0.0
+        chan[outside] = 0
+        idx = (chan * (n * n) + (iy[sl] * n + ix[sl])[:, None])[:, :, None] + corner
+        weights = spec[:, :, None] * cic[sl, None, :]
+        out += np.bincount(idx.ravel(), weights=weights.ravel(), minlength=out.size)
+    return out.reshape(grid.n_chan, n, n)
+
+
+def frequencies(n: int):
+    """Spatial frequencies (cycles/px) of an rfft2 of an n x n grid, as broadcastable ky, kx."""
+    return fft.fftfreq(n)[:, None], fft.rfftfreq(n)[None, :]
+
+
+def thickness_transfer(s: Samples, ky, kx) -> np.ndarray | float:
+    """Fourier transform of the Laplace kernel of scale ``thickness_px`` along the minor axis."""
+    if s.thickness_px == 0:
+        return 1.0
+    k_minor = kx * math.cos(s.minor_angle) + ky * math.sin(s.minor_angle)
+    return 1.0 / (1.0 + (2 * np.pi * s.thickness_px * k_minor) ** 2)
+
+
+def beam_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
+    """Gaussian beam (peak 1, so Jy/pixel becomes Jy/beam) times the inverse CIC window."""
+    (ux, uy), (wx, wy) = _axes(pa_deg)
+    s_maj, s_min = (b / (2 * math.sqrt(2 * math.log(2))) for b in (bmaj_px, bmin_px))
+    k_maj, k_min = kx * ux + ky * uy, kx * wx + ky * wy
+    area = 2 * np.pi * s_maj * s_min
+    gauss = np.exp(-2 * np.pi ** 2 * ((s_maj * k_maj) ** 2 + (s_min * k_min) ** 2))
+    return area * gauss / (np.sinc(kx) * np.sinc(ky)) ** 2

@@ -1,0 +1,50 @@
+"""Argument checks that name the parameter, its value and the valid range."""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+
+def _range_text(lo, hi, lo_open, hi_open) -> str:
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    lo_s = "-inf" if lo is None else f"{lo:g}"
+    hi_s = "inf" if hi is None else f"{hi:g}"
+    return f"{left}{lo_s}, {hi_s}{right}"
+
+
+def number(name: str, value, lo=None, hi=None, *, lo_open=False, hi_open=False) -> float:
+    """Return ``value`` as a float after checking it is finite and inside the range.
+
+    ``lo``/``hi`` of None mean unbounded; ``lo_open``/``hi_open`` exclude the bound.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    bad = not math.isfinite(value)
+    if lo is not None:
+        bad |= value <= lo if lo_open else value < lo
+    if hi is not None:
+        bad |= value >= hi if hi_open else value > hi
+    if bad:
+        raise ValueError(
+            f"{name}={value!r} is outside the valid range {_range_text(lo, hi, lo_open, hi_open)}"
+        )
+    return value
+
+
+def integer(name: str, value, lo=None, hi=None) -> int:
+    """Return ``value`` as an int after checking it is an integer inside [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"{name}={value!r} is outside the valid range {_range_text(lo, hi, False, False)}")
+    return value
+
+
+def choice(name: str, value, options) -> str:
+    """Check that ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, options))}")
+    return value

@@ -1,0 +1,1 @@
+"""Jupyter widgets over galcube_lib (generator, viewer, denoise panels)."""
