@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -159,16 +161,20 @@ def read_fits(path) -> Cube:
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with warnings.catch_warnings(record=True) as caught, fits.open(path, memmap=False) as hdul:
+            warnings.simplefilter("always")
             header = hdul[0].header.copy()
             data = hdul[0].data
-            if data is None:
-                raise ValueError(f"{path}: the primary HDU holds no data")
-            data = np.array(data)
+            data = None if data is None else np.array(data)
             extra = {n.lower(): np.array(hdul[n].data) for n in _EXTENSIONS if n in hdul}
             record = json.loads(hdul["RECORD"].data["JSON"][0]) if "RECORD" in hdul else {}
-    except (OSError, TypeError, IndexError, KeyError) as err:
+    except (OSError, TypeError, ValueError, IndexError, KeyError) as err:
         raise ValueError(f"{path}: not a readable FITS file ({err})") from None
+    if data is None:
+        raise ValueError(f"{path}: the primary HDU holds no data")
+    damage = [str(w.message) for w in caught if re.search("corrupt|truncat", str(w.message), re.I)]
+    if damage:
+        raise ValueError(f"{path}: the file is truncated or corrupt ({damage[0].strip()})")
     while data.ndim > 3 and data.shape[0] == 1:
         _drop_axis(header, data.ndim)
         data = data[0]

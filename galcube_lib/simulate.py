@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import is_dataclass
 
 import numpy as np
 from scipy import fft
@@ -11,6 +10,7 @@ from scipy.ndimage import convolve1d
 from ._render import Grid, beam_transfer, component_samples, deposit, frequencies, thickness_transfer
 from ._version import __version__
 from .cube import Cube
+from .record import component_record
 from .model.galaxy import COMPONENTS, Galaxy, Halo
 from .observation import FWHM_PER_SIGMA, Observation
 
@@ -95,16 +95,3 @@ def _grid(obs: Observation, pad: int) -> Grid:
     edges = obs.velocity_kms[0] - obs.channel_kms / 2 + obs.channel_kms * np.arange(obs.n_chan + 1)
     return Grid(n_chan=obs.n_chan, size=size, pad=pad, edges_kms=edges,
                 center=pad + obs.center_px, pixel_kpc=obs.pixel_kpc)
-
-
-def component_record(comp) -> dict:
-    """A JSON-able description of a component (callables recorded by their repr)."""
-    def clean(value):
-        if is_dataclass(value):
-            return component_record(value)
-        if callable(value):
-            return {"callable": repr(value)}
-        if isinstance(value, tuple):
-            return [clean(v) for v in value]
-        return value
-    return {"type": type(comp).__name__, **{k: clean(getattr(comp, k)) for k in comp.__dataclass_fields__}}
