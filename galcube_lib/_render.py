@@ -187,37 +187,45 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
     raise TypeError(f"components must be Galaxy, Halo, Bridge or Tail objects, got {type(comp).__name__}")
 
 
-def deposit(s: Samples, grid: Grid) -> np.ndarray:
+def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
     """Channel-integrate each point's Gaussian line and spread it over 4 pixels (CIC).
 
-    Returns a (n_chan, size, size) array of flux density per pixel in Jy (the channel's line
-    flux divided by the channel width).
+    Returns ``(first, block)``: the first channel the points reach and a (channels, size, size)
+    block of flux density per pixel in Jy (each channel's line flux over the channel width)
+    covering every channel they reach.
     """
     n = grid.size
     keep = (s.x >= 0) & (s.x < n - 1) & (s.y >= 0) & (s.y < n - 1) & (s.flux > 0)
     x, y, v, sig, flux = (a[keep] for a in (s.x, s.y, s.v, s.sigma, s.flux))
-    out = np.zeros(grid.n_chan * n * n)
     dv, e0 = grid.channel_kms, grid.edges_kms[0]
-    width = int(math.ceil(2 * LINE_REACH * sig.max(initial=0.0) / dv)) + 2
+    if x.size == 0:
+        return 0, np.zeros((0, n, n))
+    lo = max(0, int(np.floor((np.min(v - LINE_REACH * sig) - e0) / dv)))
+    hi = min(grid.n_chan, int(np.floor((np.max(v + LINE_REACH * sig) - e0) / dv)) + 1)
+    if hi <= lo:
+        return 0, np.zeros((0, n, n))
+    n_span = hi - lo
+    out = np.zeros(n_span * n * n)
+    width = int(math.ceil(2 * LINE_REACH * sig.max() / dv)) + 2
     ix, iy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
     fx, fy = x - ix, y - iy
     cic = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
     corner = np.array([0, 1, n, n + 1])
     step = max(1, MAX_ENTRIES // (4 * width))
-    for lo in range(0, x.size, step):
-        sl = slice(lo, lo + step)
+    for start in range(0, x.size, step):
+        sl = slice(start, start + step)
         first = np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv).astype(np.int64)
         chan = first[:, None] + np.arange(width + 1)
         cdf = special.erf((e0 + chan * dv - v[sl, None]) / (math.sqrt(2.0) * sig[sl, None]))
         spec = (0.5 / dv) * np.diff(cdf, axis=1) * flux[sl, None]
-        chan = chan[:, :-1]
-        outside = (chan < 0) | (chan >= grid.n_chan)
+        chan = chan[:, :-1] - lo
+        outside = (chan < 0) | (chan >= n_span)
         spec[outside] = 0.0
         chan[outside] = 0
         idx = (chan * (n * n) + (iy[sl] * n + ix[sl])[:, None])[:, :, None] + corner
         weights = spec[:, :, None] * cic[sl, None, :]
         out += np.bincount(idx.ravel(), weights=weights.ravel(), minlength=out.size)
-    return out.reshape(grid.n_chan, n, n)
+    return lo, out.reshape(n_span, n, n)
 
 
 def frequencies(n: int):

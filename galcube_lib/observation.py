@@ -134,6 +134,11 @@ class Observation:
         return self.v_center_kms + k * self.channel_kms
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """(n_chan, n_pix, n_pix) of the cubes this observation makes."""
+        return (self.n_chan, self.n_pix, self.n_pix)
+
+    @property
     def center_px(self) -> float:
         """Pixel index (0-based, x and y) of the field centre, where offsets are measured from."""
         return float(self.n_pix // 2)

@@ -66,13 +66,19 @@ def simulate(components, observation: Observation) -> Cube:
     grid = _grid(obs, int(math.ceil(reach)))
     spacing = _sample_spacing(obs)
     ky, kx = frequencies(grid.size)
-    total = 0.0
+    beam = beam_transfer(*obs.beam_fwhm_px, obs.beam_pa_deg, ky, kx)
+    spectrum = np.zeros((obs.n_chan, grid.size, grid.size // 2 + 1), dtype=complex)
+    lit = [obs.n_chan, 0]   # channels the line reaches; the others stay exactly zero
     for comp in components:
         s = component_samples(comp, grid, spacing)
-        total = total + fft.rfft2(deposit(s, grid)) * thickness_transfer(s, ky, kx)
-    total = total * beam_transfer(*obs.beam_fwhm_px, obs.beam_pa_deg, ky, kx)
+        first, block = deposit(s, grid)
+        if len(block):
+            spectrum[first:first + len(block)] += fft.rfft2(block) * (beam * thickness_transfer(s, ky, kx))
+            lit = [min(lit[0], first), max(lit[1], first + len(block))]
     field = slice(grid.pad, grid.pad + obs.n_pix)
-    data = fft.irfft2(total, s=(grid.size, grid.size))[:, field, field]
+    data = np.zeros(obs.shape)
+    if lit[1] > lit[0]:
+        data[lit[0]:lit[1]] = fft.irfft2(spectrum[lit[0]:lit[1]], s=(grid.size,) * 2)[:, field, field]
     if obs.hanning:
         data = convolve1d(data, HANNING, axis=0, mode="constant")
     peak = np.abs(data).max(initial=0.0)
