@@ -31,4 +31,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_dataset.py
 
 clean:
-	rm -rf $(VENV) reports
+	rm -rf $(VENV) reports outputs

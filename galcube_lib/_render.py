@@ -28,6 +28,7 @@ from .model.rotation import curve
 ENCLOSED = 1.0 - 1e-5   # flux fraction a disk's quadrature covers
 LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
 LOG_STEP = 0.08         # relative ring spacing near the centre
+PHI_STEP = 0.08         # azimuthal spacing near the centre, in radians
 MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
 
 
@@ -92,7 +93,7 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     edges = _ring_radii(r_max, spacing, r_eff)
     ring_flux = gal.flux_jy_kms * np.diff(sersic_enclosed(edges, r_eff, gal.sersic_n))
     radius = 0.5 * (edges[1:] + edges[:-1])
-    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi * radius / np.minimum(spacing, LOG_STEP * radius) / 4)).astype(int)
+    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi * radius / np.minimum(spacing, PHI_STEP * radius) / 4)).astype(int)
     ring = np.repeat(np.arange(radius.size), n_phi)
     start = np.concatenate([[0], np.cumsum(n_phi)[:-1]])
     phi = 2 * np.pi * (np.arange(ring.size) - start[ring] + 0.5) / n_phi[ring]

@@ -133,6 +133,9 @@ class Cube:
         hdus.append(fits.BinTableHDU.from_columns([col], name="RECORD"))
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written cube gets normal modes
         try:
             fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
             os.replace(tmp, path)

@@ -125,7 +125,7 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
                        "rms_jy": float(sigma), "rng": seed_record}
     header = cube.header.copy()
     header["NOISE"] = (record["noise"]["kind"], "galcube noise kind")
-    header["NOISERMS"] = (float(sigma), "noise standard deviation (BUNIT)")
+    header["NOISERMS"] = (float(f"{sigma:.12g}"), "noise standard deviation (BUNIT)")
     if peak_snr is not None:
         header["PEAKSNR"] = (peak_snr, "max(clean) / noise rms")
     return Cube(data, header, clean=cube.clean, noise=noise, record=record)

@@ -192,4 +192,8 @@ class Observation:
         h["LINEREST"] = (self.rest_freq_ghz * 1e9, "[Hz] rest-frame line frequency")
         h["TELESCOP"] = "galcube"
         h["ORIGIN"] = f"galcube {__version__}"
+        # A FITS card holds about 16 significant digits; 12 round-trip exactly through the file.
+        for card in h.cards:
+            if isinstance(card.value, float):
+                h[card.keyword] = float(f"{card.value:.12g}")
         return h

@@ -9,6 +9,13 @@ from astropy.wcs import WCS
 import galcube_lib as gl
 
 
+def _umask():
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.fixture(scope="module")
 def noisy():
     obs = gl.Observation(n_pix=48, n_chan=20, channel_kms=25.0, beam_fwhm_px=(5.0, 3.0), beam_pa_deg=30.0)
@@ -22,6 +29,8 @@ def test_round_trip_keeps_data_truth_noise_header_and_record(noisy, tmp_path):
     for name in ("data", "clean", "noise"):
         assert np.array_equal(getattr(back, name), getattr(noisy, name))
     assert back.record == noisy.record
+    assert all(back.header[key] == value for key, value in noisy.header.items())
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~_umask()
     assert back.record["components"][0]["type"] == "Galaxy"
     assert back.record["galcube_version"] == gl.__version__
     assert back.record["noise"]["rng"] == {"entropy": 3, "spawn_key": []}
