@@ -28,7 +28,8 @@ from .model.rotation import curve
 ENCLOSED = 1.0 - 1e-5   # flux fraction a disk's quadrature covers
 LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
 LOG_STEP = 0.08         # relative ring spacing near the centre
-PHI_STEP = 0.08         # azimuthal spacing near the centre, in radians
+VEL_STEP = 0.3          # largest velocity step between azimuthal neighbours, in sigma
+PHI_MAX = 0.5           # largest azimuthal step, radians
 MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
 
 
@@ -93,16 +94,19 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     edges = _ring_radii(r_max, spacing, r_eff)
     ring_flux = gal.flux_jy_kms * np.diff(sersic_enclosed(edges, r_eff, gal.sersic_n))
     radius = 0.5 * (edges[1:] + edges[:-1])
-    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi * radius / np.minimum(spacing, PHI_STEP * radius) / 4)).astype(int)
+    r_kpc = radius * px
+    v_rot = curve(gal.rotation, v_max_kms=gal.v_max_kms, r_turn_kpc=gal.r_turn_kpc,
+                  r_eff_kpc=gal.r_eff_kpc, sersic_n=gal.sersic_n)(r_kpc)
+    sigma = _dispersion(gal.sigma_kms, r_kpc)
+    # Azimuthal step: neighbours at most `spacing` px apart on the sky and VEL_STEP sigma apart
+    # in line-of-sight velocity, so every ring's spectrum is resolved.
+    dphi = np.minimum(spacing / radius, VEL_STEP * sigma / np.maximum(np.abs(v_rot) * sin_i, 1e-9))
+    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi / np.minimum(dphi, PHI_MAX) / 4)).astype(int)
     ring = np.repeat(np.arange(radius.size), n_phi)
     start = np.concatenate([[0], np.cumsum(n_phi)[:-1]])
     phi = 2 * np.pi * (np.arange(ring.size) - start[ring] + 0.5) / n_phi[ring]
     cos_phi, sin_phi = np.cos(phi), np.sin(phi)
 
-    r_kpc = radius * px
-    v_rot = curve(gal.rotation, v_max_kms=gal.v_max_kms, r_turn_kpc=gal.r_turn_kpc,
-                  r_eff_kpc=gal.r_eff_kpc, sersic_n=gal.sersic_n)(r_kpc)
-    sigma = _dispersion(gal.sigma_kms, r_kpc)
     (ux, uy), (wx, wy) = _axes(gal.pa_deg)
     along = radius[ring] * cos_phi
     across = radius[ring] * sin_phi * cos_i
@@ -206,17 +210,18 @@ def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
     if hi <= lo:
         return 0, np.zeros((0, n, n))
     n_span = hi - lo
-    out = np.zeros(n_span * n * n)
     width = int(math.ceil(2 * LINE_REACH * sig.max() / dv)) + 2
-    ix, iy = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    index_type = np.int32 if n_span * n * n < 2 ** 31 else np.int64
+    ix, iy = np.floor(x).astype(index_type), np.floor(y).astype(index_type)
     fx, fy = x - ix, y - iy
     cic = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
-    corner = np.array([0, 1, n, n + 1])
+    corner = np.array([0, 1, n, n + 1], dtype=index_type)
+    out = None
     step = max(1, MAX_ENTRIES // (4 * width))
     for start in range(0, x.size, step):
         sl = slice(start, start + step)
-        first = np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv).astype(np.int64)
-        chan = first[:, None] + np.arange(width + 1)
+        first = np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv).astype(index_type)
+        chan = first[:, None] + np.arange(width + 1, dtype=index_type)
         cdf = special.erf((e0 + chan * dv - v[sl, None]) / (math.sqrt(2.0) * sig[sl, None]))
         spec = (0.5 / dv) * np.diff(cdf, axis=1) * flux[sl, None]
         chan = chan[:, :-1] - lo
@@ -225,7 +230,8 @@ def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
         chan[outside] = 0
         idx = (chan * (n * n) + (iy[sl] * n + ix[sl])[:, None])[:, :, None] + corner
         weights = spec[:, :, None] * cic[sl, None, :]
-        out += np.bincount(idx.ravel(), weights=weights.ravel(), minlength=out.size)
+        part = np.bincount(idx.ravel(), weights=weights.ravel(), minlength=n_span * n * n)
+        out = part if out is None else out + part
     return lo, out.reshape(n_span, n, n)
 
 

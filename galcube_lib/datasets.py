@@ -491,7 +491,7 @@ class CubeStore:
         for j, k in enumerate(indices):
             _, scene_seed, noise_seed = _cube_seeds(root, k)
             scene = self.prior.draw(np.random.default_rng(scene_seed))
-            cube = gl.Cube(clean[j], scene.observation.header(),
+            cube = gl.Cube(clean[j], scene.observation.header,
                            clean=clean[j])
             out[j] = _add_noise(cube, scene, noise_seed).data
         return out

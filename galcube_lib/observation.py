@@ -1,6 +1,7 @@
 """How the sky is observed: field, channels, pixel scale, beam, spectral response and WCS."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -161,8 +162,12 @@ class Observation:
         rec["hanning"] = bool(self.hanning)
         return rec
 
+    @functools.cached_property
     def header(self) -> fits.Header:
-        """A FITS header with the cube's WCS (RA---SIN/DEC--SIN, VRAD or FREQ) and beam."""
+        """The FITS header of its cubes: WCS (RA---SIN/DEC--SIN, VRAD or FREQ) and beam.
+
+        Computed once; Cubes take copies of it.
+        """
         h = fits.Header()
         h["BUNIT"] = ("Jy/beam", "surface brightness")
         h["BTYPE"] = "Intensity"

@@ -62,31 +62,44 @@ def simulate(components, observation: Observation) -> Cube:
     obs = observation
     # Pad so that beam and thickness tails wrap only into padding that is cropped away.
     thickest = max(_thickness_px(c, obs.pixel_kpc) for c in components)
-    reach = 5.0 * obs.beam_fwhm_px[0] / FWHM_PER_SIGMA + 11.0 * thickest + 2
+    reach = 5.0 * obs.beam_fwhm_px[0] / FWHM_PER_SIGMA + 8.0 * thickest + 2
     grid = _grid(obs, int(math.ceil(reach)))
     spacing = _sample_spacing(obs)
     ky, kx = frequencies(grid.size)
     beam = beam_transfer(*obs.beam_fwhm_px, obs.beam_pa_deg, ky, kx)
-    spectrum = np.zeros((obs.n_chan, grid.size, grid.size // 2 + 1), dtype=complex)
-    lit = [obs.n_chan, 0]   # channels the line reaches; the others stay exactly zero
+    terms = []   # (first channel, Fourier transform of its channel block) per component
     for comp in components:
         s = component_samples(comp, grid, spacing)
         first, block = deposit(s, grid)
         if len(block):
-            spectrum[first:first + len(block)] += fft.rfft2(block) * (beam * thickness_transfer(s, ky, kx))
-            lit = [min(lit[0], first), max(lit[1], first + len(block))]
-    field = slice(grid.pad, grid.pad + obs.n_pix)
-    data = np.zeros(obs.shape)
-    if lit[1] > lit[0]:
-        data[lit[0]:lit[1]] = fft.irfft2(spectrum[lit[0]:lit[1]], s=(grid.size,) * 2)[:, field, field]
-    if obs.hanning:
-        data = convolve1d(data, HANNING, axis=0, mode="constant")
-    peak = np.abs(data).max(initial=0.0)
-    data[np.abs(data) <= ROUNDOFF * peak] = 0.0
-    data = data.astype(np.float32)
+            spectrum = fft.rfft2(block, overwrite_x=True)
+            spectrum *= beam * thickness_transfer(s, ky, kx)
+            terms.append((first, spectrum))
+    data = np.zeros(obs.shape, dtype=np.float32)
+    if terms:
+        # Channels no line reaches stay exactly zero: only the others are transformed back.
+        lo, hi = min(f for f, _ in terms), max(f + len(b) for f, b in terms)
+        spectrum = terms[0][1] if len(terms) == 1 else _stack(terms, lo, hi)
+        field = slice(grid.pad, grid.pad + obs.n_pix)
+        image = fft.irfft2(spectrum, s=(grid.size,) * 2, overwrite_x=True)[:, field, field]
+        if obs.hanning:
+            full = np.zeros(obs.shape)
+            full[lo:hi] = image
+            data[:] = convolve1d(full, HANNING, axis=0, mode="constant")
+        else:
+            data[lo:hi] = image
+        data[np.abs(data) <= ROUNDOFF * np.abs(data).max()] = 0.0
     record = {"galcube_version": __version__, "observation": obs.to_record(),
               "components": [component_record(c) for c in components]}
-    return Cube(data, obs.header(), clean=data, record=record)
+    return Cube(data, obs.header, clean=data, record=record)
+
+
+def _stack(terms, lo: int, hi: int) -> np.ndarray:
+    """Sum components' Fourier blocks over the channels lo..hi they span together."""
+    total = np.zeros((hi - lo, *terms[0][1].shape[1:]), dtype=complex)
+    for first, block in terms:
+        total[first - lo:first - lo + len(block)] += block
+    return total
 
 
 def _thickness_px(comp, pixel_kpc: float) -> float:
