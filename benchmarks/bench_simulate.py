@@ -93,7 +93,13 @@ def ensure_venv(name, requirement, dist, args):
     log(args, f"[{name}] creating {python.parent.parent} and installing {requirement} ...")
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(python.parent.parent)], check=True)
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", requirement],
+    # GalCubeCraft imports torch: hold it to the CPU build the project pins (an unpinned
+    # torch pulls gigabytes of CUDA packages); a local wheel folder is used where there is one.
+    constraints = VENVS / "constraints.txt"
+    constraints.write_text("torch==2.13.0\n")
+    local = ["--find-links", "/opt/wheels"] if Path("/opt/wheels").is_dir() else []
+    pip = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *local,
+                          "--constraint", str(constraints), requirement],
                          capture_output=args.quiet, text=True)
     if pip.returncode != 0:
         raise RuntimeError(f"pip install {requirement} failed:\n{(pip.stderr or '')[-2000:]}")
