@@ -248,11 +248,16 @@ def thickness_transfer(s: Samples, ky, kx) -> np.ndarray | float:
     return 1.0 / (1.0 + (2 * np.pi * s.thickness_px * k_minor) ** 2)
 
 
-def beam_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
-    """Gaussian beam (peak 1, so Jy/pixel becomes Jy/beam) times the inverse CIC window."""
+def gaussian_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
+    """Fourier transform of a unit-peak elliptical Gaussian beam (FWHM in px, PA north through east)."""
     (ux, uy), (wx, wy) = _axes(pa_deg)
     s_maj, s_min = (b / (2 * math.sqrt(2 * math.log(2))) for b in (bmaj_px, bmin_px))
     k_maj, k_min = kx * ux + ky * uy, kx * wx + ky * wy
-    area = 2 * np.pi * s_maj * s_min
-    gauss = np.exp(-2 * np.pi ** 2 * ((s_maj * k_maj) ** 2 + (s_min * k_min) ** 2))
-    return area * gauss / (np.sinc(kx) * np.sinc(ky)) ** 2
+    return np.exp(-2 * np.pi ** 2 * ((s_maj * k_maj) ** 2 + (s_min * k_min) ** 2))
+
+
+def beam_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
+    """Convolution with the beam normalised to peak 1 (so Jy/pixel becomes Jy/beam), times the
+    inverse of the CIC window."""
+    area = math.pi * bmaj_px * bmin_px / (4 * math.log(2))
+    return area * gaussian_transfer(bmaj_px, bmin_px, pa_deg, ky, kx) / (np.sinc(kx) * np.sinc(ky)) ** 2

@@ -5,28 +5,17 @@ rescaled so that the realisation's global standard deviation is max(clean) / pea
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from scipy import fft
 from scipy.interpolate import RegularGridInterpolator
 
 from . import _rng
+from ._render import gaussian_transfer
 from . import _validate as check
 from .cube import Cube
-from .observation import FWHM_PER_SIGMA
 
 KINDS = ("white", "beam", "hanning")
-
-
-def _beam_gain(shape, bmaj_px, bmin_px, pa_deg) -> np.ndarray:
-    """Fourier amplitude of the beam on an rfft2 grid (any normalisation: noise is rescaled)."""
-    ky, kx = fft.fftfreq(shape[0])[:, None], fft.rfftfreq(shape[1])[None, :]
-    pa = math.radians(pa_deg)
-    k_maj = -kx * math.sin(pa) + ky * math.cos(pa)
-    k_min = kx * math.cos(pa) + ky * math.sin(pa)
-    s_maj, s_min = bmaj_px / FWHM_PER_SIGMA, bmin_px / FWHM_PER_SIGMA
-    return np.exp(-2 * np.pi ** 2 * ((s_maj * k_maj) ** 2 + (s_min * k_min) ** 2))
 
 
 def _hanning(noise: np.ndarray) -> np.ndarray:
@@ -114,7 +103,8 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     else:
         noise = gen.standard_normal(shape)
         if kind in ("beam", "hanning"):
-            gain = _beam_gain(shape[1:], *cube.beam_fwhm_px, cube.beam_pa_deg)
+            ky, kx = fft.fftfreq(shape[1])[:, None], fft.rfftfreq(shape[2])[None, :]
+            gain = gaussian_transfer(*cube.beam_fwhm_px, cube.beam_pa_deg, ky, kx)
             noise = fft.irfft2(fft.rfft2(noise) * gain, s=shape[1:])
         if kind == "hanning":
             noise = _hanning(noise)

@@ -1,5 +1,4 @@
 """FITS output and input: round trip, WCS, beam, atomic writes, errors naming the file."""
-import math
 
 import numpy as np
 import pytest
