@@ -29,7 +29,7 @@ ENCLOSED = 1.0 - 1e-5   # flux fraction a disk's quadrature covers
 LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
 LOG_STEP = 0.08         # relative ring spacing near the centre
 VEL_STEP = 0.3          # largest velocity step between azimuthal neighbours, in sigma
-PHI_MAX = 0.5           # largest azimuthal step, radians
+PHI_MAX = 0.2           # largest azimuthal step, radians
 MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
 
 
