@@ -30,6 +30,7 @@ LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
 LOG_STEP = 0.08         # relative ring spacing near the centre
 VEL_STEP = 0.3          # largest velocity step between azimuthal neighbours, in sigma
 PHI_MAX = 0.2           # largest azimuthal step, radians
+MAX_POINTS = 20_000_000  # quadrature points one disk may need
 MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
 
 
@@ -102,9 +103,13 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     # in line-of-sight velocity, so every ring's spectrum is resolved.
     dphi = np.minimum(spacing / radius, VEL_STEP * sigma / np.maximum(np.abs(v_rot) * sin_i, 1e-9))
     n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi / np.minimum(dphi, PHI_MAX) / 4)).astype(int)
-    ring = np.repeat(np.arange(radius.size), n_phi)
-    start = np.concatenate([[0], np.cumsum(n_phi)[:-1]])
-    phi = 2 * np.pi * (np.arange(ring.size) - start[ring] + 0.5) / n_phi[ring]
+    ring, k = _visible_azimuths(radius, n_phi, far, cos_i, sin_i)
+    if ring.size > MAX_POINTS:
+        raise ValueError(
+            f"a disk with r_eff_kpc={gal.r_eff_kpc!r} at inclination_deg={gal.inclination_deg!r} needs "
+            f"{ring.size:.3g} quadrature points over this field (limit {MAX_POINTS:.0e}): it is "
+            f"{r_max / grid.size:.0f} times the field; use a larger pixel_kpc or a smaller disk")
+    phi = 2 * np.pi * (k + 0.5) / n_phi[ring]
     cos_phi, sin_phi = np.cos(phi), np.sin(phi)
 
     (ux, uy), (wx, wy) = _axes(gal.pa_deg)
@@ -121,6 +126,37 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
         thickness_px=gal.h_z_kpc / px * sin_i,
         minor_angle=math.atan2(wy, wx),
     )
+
+
+def _visible_azimuths(radius, n_phi, far, cos_i, sin_i):
+    """Ring and azimuth indices of the points of each ring that can land within ``far`` px of
+    the disk centre (the whole padded grid): a ring larger than the field is seen only where
+    R^2 (cos^2 phi + sin^2 phi cos^2 i) <= far^2, i.e. on two arcs around the minor axis."""
+    if sin_i ** 2 < 1e-12:   # face-on: a ring is seen whole or not at all
+        c2 = np.where(radius <= far, 1.0, -1.0)
+    else:
+        c2 = np.where(radius <= far, 1.0, ((far / radius) ** 2 - cos_i ** 2) / sin_i ** 2)
+    full = c2 >= 1.0
+    a = np.arccos(np.sqrt(np.clip(c2, 0.0, 1.0)))
+    # Segments of azimuth index k, where phi_k = 2 pi (k + 1/2) / n: the whole ring, or the
+    # arcs [a, pi - a] and [pi + a, 2 pi - a].
+    seg_ring, seg_start, seg_count = [], [], []
+    rings = np.arange(radius.size)
+    seg_ring.append(rings[full])
+    seg_start.append(np.zeros(full.sum(), dtype=int))
+    seg_count.append(n_phi[full])
+    part = ~full & (c2 >= 0.0)
+    n = n_phi[part]
+    for lo, hi in ((a[part], np.pi - a[part]), (np.pi + a[part], 2 * np.pi - a[part])):
+        first = np.ceil(n * lo / (2 * np.pi) - 0.5).astype(int)
+        last = np.floor(n * hi / (2 * np.pi) - 0.5).astype(int)
+        seg_ring.append(rings[part])
+        seg_start.append(first)
+        seg_count.append(np.maximum(last - first + 1, 0))
+    seg_ring, seg_start, seg_count = (np.concatenate(a) for a in (seg_ring, seg_start, seg_count))
+    seg = np.repeat(np.arange(seg_ring.size), seg_count)
+    offset = np.concatenate([[0], np.cumsum(seg_count)[:-1]])
+    return seg_ring[seg], seg_start[seg] + np.arange(seg.size) - offset[seg]
 
 
 def _dispersion(sigma, r_kpc: np.ndarray) -> np.ndarray:

@@ -91,7 +91,11 @@ def simulate(components, observation: Observation) -> Cube:
         data[np.abs(data) <= ROUNDOFF * np.abs(data).max()] = 0.0
     record = {"galcube_version": __version__, "observation": obs.to_record(),
               "components": [component_record(c) for c in components]}
-    return Cube(data, obs.header, clean=data, record=record)
+    header = obs.header.copy()
+    kinds = ", ".join(sorted({type(c).__name__ for c in components}))
+    header["HISTORY"] = f"galcube {__version__} simulate: {len(components)} component(s) ({kinds})"
+    header["HISTORY"] = "noise-free truth; every parameter is in the RECORD extension (JSON)"
+    return Cube(data, header, clean=data, record=record)
 
 
 def _stack(terms, lo: int, hi: int) -> np.ndarray:

@@ -217,3 +217,23 @@ def test_tabulated_and_callable_curves_match_named_ones():
     func = gl.simulate([gl.Galaxy(rotation=lambda r: np.full_like(r, 200.0), r_eff_kpc=2.0)], obs).data
     assert np.array_equal(flat, func)
     assert np.allclose(flat, table, atol=1e-6 * flat.max())
+
+
+def test_disk_larger_than_field_is_sampled_only_where_visible(monkeypatch):
+    import sys
+    render = sys.modules["galcube_lib._render"]
+    obs = gl.Observation(n_pix=48, n_chan=30, pixel_kpc=0.1)
+    for inc in (0.0, 70.0, 90.0):
+        gal = gl.Galaxy(r_eff_kpc=4.0, inclination_deg=inc)   # R_e = 40 px, disk ~ 300 px across
+        clipped = gl.simulate([gal], obs).data
+        original = render._visible_azimuths
+        with monkeypatch.context() as m:
+            every = lambda radius, n_phi, far, cos_i, sin_i: original(radius, n_phi, 1e30, cos_i, sin_i)
+            m.setattr(render, "_visible_azimuths", every)
+            full = gl.simulate([gal], obs).data
+        assert np.allclose(clipped, full, rtol=0, atol=1e-6 * full.max())
+
+
+def test_disk_far_too_large_for_the_field_is_refused():
+    with pytest.raises(ValueError, match="r_eff_kpc=5000.0 .* quadrature points"):
+        gl.simulate([gl.Galaxy(r_eff_kpc=5000.0, inclination_deg=90.0)], gl.Observation(n_pix=32, pixel_kpc=0.05))
