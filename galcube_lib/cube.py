@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ._io import atomic_path
 from .observation import C_KMS
 
 _EXTENSIONS = ("CLEAN", "NOISE")
@@ -131,17 +130,8 @@ class Cube:
         text = json.dumps(self.record)
         col = fits.Column(name="JSON", format=f"{max(1, len(text))}A", array=np.array([text]))
         hdus.append(fits.BinTableHDU.from_columns([col], name="RECORD"))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a written cube gets normal modes
-        try:
+        with atomic_path(path) as tmp:
             fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 

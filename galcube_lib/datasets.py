@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 from . import _validate as check
+from ._io import write_text
 
 FORMAT = "galcube-dataset/1"
 _PARAMS_DIR = "params"
@@ -108,13 +109,6 @@ def _marker(path, index):
     return os.path.join(path, _PARAMS_DIR, f"{index:06d}.json")
 
 
-def _write_atomic(target, text):
-    tmp = f"{target}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
-
-
 def _done(path):
     """Indices of the cubes whose completion marker exists."""
     names = os.listdir(os.path.join(path, _PARAMS_DIR))
@@ -188,7 +182,7 @@ def _write_batch(path, meta, indices):
         row, *cubes = _simulate(prior, root, i, meta["store_noisy"])
         for array, cube in zip(arrays, cubes):
             array[i] = cube.data
-        _write_atomic(_marker(path, i), json.dumps(row, default=_to_json))
+        write_text(_marker(path, i), json.dumps(row, default=_to_json))
     return len(indices)
 
 
@@ -286,7 +280,7 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
     _run(path, meta, todo, workers, client, batch_size, progress)
     if not os.path.exists(os.path.join(path, _TABLE)):
         table = _table_from_markers(path, range(n_cubes))
-        _write_atomic(os.path.join(path, _TABLE), table.to_csv(index=False))
+        write_text(os.path.join(path, _TABLE), table.to_csv(index=False))
     return path
 
 

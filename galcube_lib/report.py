@@ -18,26 +18,12 @@ import html
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from ._io import write_text
+
 __all__ = ["run_reports", "main"]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _export_html(ipynb: Path, out: Path) -> None:
@@ -49,7 +35,7 @@ def _export_html(ipynb: Path, out: Path) -> None:
     with warnings.catch_warnings():  # empty display_data outputs (widget/comm plumbing) are fine
         warnings.filterwarnings("ignore", message="Your element with mimetype")
         body, _ = HTMLExporter().from_filename(str(ipynb))
-    _write_atomic(out, body)
+    write_text(out, body)
 
 
 def _card(stem: str, status: str, seconds: float, report_dir: Path) -> str:
@@ -94,7 +80,7 @@ def _write_index(results: list[tuple[str, str, float]], report_dir: Path, smoke:
             f"<meta name=viewport content='width=device-width,initial-scale=1'><style>{_CSS}</style>"
             f"</head><body><header><h1>galcube report</h1><p>{when}"
             f"{' · smoke run' if smoke else ''}</p></header><main>{cards}</main></body></html>")
-    _write_atomic(report_dir / "index.html", page)
+    write_text(report_dir / "index.html", page)
 
 
 def run_reports(notebook_dir="notebooks", report_dir="reports", smoke=False):

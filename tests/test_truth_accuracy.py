@@ -1,5 +1,4 @@
 """The truth against independent computations: brute-force convolution and a finer quadrature."""
-import math
 
 import numpy as np
 import pytest
