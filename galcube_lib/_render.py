@@ -246,7 +246,7 @@ def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
     if hi <= lo:
         return 0, np.zeros((0, n, n))
     n_span = hi - lo
-    width = int(math.ceil(2 * LINE_REACH * sig.max() / dv)) + 2
+    width = int(math.ceil(2 * LINE_REACH * sig.max() / dv)) + 1   # channels a line can touch
     index_type = np.int32 if n_span * n * n < 2 ** 31 else np.int64
     ix, iy = np.floor(x).astype(index_type), np.floor(y).astype(index_type)
     fx, fy = x - ix, y - iy

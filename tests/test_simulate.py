@@ -161,7 +161,7 @@ def test_several_galaxies_add_linearly():
     obs = gl.Observation(n_pix=96, n_chan=40)
     both = gl.simulate([a, b], obs).data.astype(float)
     apart = gl.simulate([a], obs).data.astype(float) + gl.simulate([b], obs).data.astype(float)
-    assert np.allclose(both, apart, atol=1e-6 * both.max())
+    assert np.allclose(both, apart, rtol=0, atol=1e-5 * both.max())   # single-precision FFT round-off
 
 
 def test_diffuse_components_flux_and_kinematics():
