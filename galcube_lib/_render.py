@@ -4,8 +4,10 @@ Method (exact up to quadrature error, no random clouds):
 
 * A disk is integrated in its own plane on a polar quadrature: rings whose fluxes are the exact
   Sersic enclosed-flux differences, log-spaced near the centre (where the light and the
-  velocity field change fastest) and at most ``spacing`` px apart outside, with azimuthal
-  points at most ``spacing`` px apart.
+  velocity field change fastest) and at most ``spacing`` px apart outside. Azimuthal
+  neighbours are at most ``spacing`` px apart on the sky and VEL_STEP sigma apart in
+  line-of-sight velocity; rings larger than the field are sampled only on the arcs that can
+  land in it.
 * Each point's line profile (Gaussian of the local dispersion) is integrated exactly over each
   channel's width (differences of erf at the channel edges), so narrow lines keep their flux.
 * Points are deposited with cloud-in-cell weights; the CIC window is divided out in Fourier space.
@@ -184,15 +186,18 @@ def stream_samples(path_xy: np.ndarray, v_kms: np.ndarray, weight: np.ndarray, f
                    flux=(flux * w / w.sum()).ravel())
 
 
-def _arc(start: np.ndarray, heading: float, length: float, turn: float, n: int) -> np.ndarray:
-    """Points along a circular arc of given length whose heading changes by ``turn`` radians."""
-    s = np.linspace(0.0, length, n)
-    theta = heading + turn * s / length
+def _arc(start: np.ndarray, heading: float, length: float, turn: float, n: int):
+    """Midpoints of n equal steps along a circular arc whose heading changes by ``turn`` radians.
+
+    Returns the points and their fractional distance along the arc (the midpoint rule).
+    """
+    frac = (np.arange(n) + 0.5) / n
+    theta = heading + turn * frac
     if abs(turn) < 1e-9:
-        return start + s[:, None] * np.array([math.cos(heading), math.sin(heading)])
+        return start + (length * frac)[:, None] * np.array([math.cos(heading), math.sin(heading)]), frac
     radius = length / turn
     return start + radius * np.stack([np.sin(theta) - math.sin(heading),
-                                      -(np.cos(theta) - math.cos(heading))], axis=1)
+                                      -(np.cos(theta) - math.cos(heading))], axis=1), frac
 
 
 def component_samples(comp, grid: Grid, spacing: float) -> Samples:
@@ -211,19 +216,18 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
         turn = -4.0 * math.atan2(2.0 * sag, chord)
         length = chord if abs(turn) < 1e-9 else abs(chord / (2 * math.sin(turn / 2)) * turn)
         heading = math.atan2(*(b - a)[::-1]) - turn / 2
-        n = max(2, int(math.ceil(length / spacing)) + 1)
-        path = _arc(a, heading, length, turn, n)
-        v = np.linspace(comp.a.v_sys_kms, comp.b.v_sys_kms, n)
+        n = max(2, int(math.ceil(length / spacing)))
+        path, frac = _arc(a, heading, length, turn, n)
+        v = comp.a.v_sys_kms + (comp.b.v_sys_kms - comp.a.v_sys_kms) * frac
         return stream_samples(path, v, np.ones(n), comp.flux_jy_kms, comp.width_kpc / px,
                               comp.sigma_kms, spacing)
     if isinstance(comp, Tail):
         start = grid.center + np.array(comp.host.offset_kpc) / px
         (ux, uy), _ = _axes(comp.angle_deg)
         length = comp.length_kpc / px
-        n = max(2, int(math.ceil(length / spacing)) + 1)
-        path = _arc(start, math.atan2(uy, ux), length, math.radians(comp.bend_deg), n)
-        frac = np.linspace(0.0, 1.0, n)
-        return stream_samples(path, comp.host.v_sys_kms + comp.dv_kms * frac, 1.0 - frac + 0.5 / n,
+        n = max(2, int(math.ceil(length / spacing)))
+        path, frac = _arc(start, math.atan2(uy, ux), length, math.radians(comp.bend_deg), n)
+        return stream_samples(path, comp.host.v_sys_kms + comp.dv_kms * frac, 1.0 - frac,
                               comp.flux_jy_kms, comp.width_kpc / px, comp.sigma_kms, spacing)
     raise TypeError(f"components must be Galaxy, Halo, Bridge or Tail objects, got {type(comp).__name__}")
 

@@ -237,3 +237,25 @@ def test_disk_larger_than_field_is_sampled_only_where_visible(monkeypatch):
 def test_disk_far_too_large_for_the_field_is_refused():
     with pytest.raises(ValueError, match="r_eff_kpc=5000.0 .* quadrature points"):
         gl.simulate([gl.Galaxy(r_eff_kpc=5000.0, inclination_deg=90.0)], gl.Observation(n_pix=32, pixel_kpc=0.05))
+
+
+def test_bent_bridge_runs_from_a_to_b_through_its_sagitta():
+    a = gl.Galaxy(offset_kpc=(-6.0, 0.0), v_sys_kms=-90.0)
+    b = gl.Galaxy(offset_kpc=(6.0, 0.0), v_sys_kms=90.0)
+    obs = gl.Observation(n_pix=96, n_chan=40, channel_kms=15.0, pixel_kpc=0.5)
+    bridge = gl.Bridge(a, b, flux_jy_kms=1.0, width_kpc=0.5, bend_kpc=2.0)
+    cube = gl.simulate([bridge], obs)
+    assert total_flux(cube) == pytest.approx(1.0, rel=0.01)
+    m0 = moment0(cube)
+    y, x = np.indices(m0.shape)
+    xc = (m0 * x).sum() / m0.sum() - obs.center_px
+    yc = (m0 * y).sum() / m0.sum() - obs.center_px
+    # A uniform circular arc of half-angle alpha and radius R (chord 12 kpc, sagitta 2 kpc) has
+    # its centroid R (sin(alpha) / alpha - cos(alpha)) off the chord.
+    alpha = 2 * math.atan(2 * 2.0 / 12.0)
+    radius = 6.0 / math.sin(alpha)
+    assert xc == pytest.approx(0.0, abs=0.05)
+    assert abs(yc) * 0.5 == pytest.approx(radius * (math.sin(alpha) / alpha - math.cos(alpha)), rel=0.01)
+    # Its ends sit on the two galaxies: emission reaches x = +-12 px along the chord.
+    row = m0[int(obs.center_px)]
+    assert row[int(obs.center_px) - 12] > 0.2 * row.max() and row[int(obs.center_px) + 12] > 0.2 * row.max()
