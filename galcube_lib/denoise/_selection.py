@@ -1,0 +1,71 @@
+"""What PCA and ICA share: spaxel x channel matrices, the source aperture, the published
+rule for how many components to keep."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .. import _validate as check
+
+VARIANCE_FALLBACK = 0.70   # published fallback: keep components explaining 70% of the variance
+SPECTRAL_SMOOTH_CHANNELS = 1.5  # sigma of the spectral part of the source-finding filter
+PLATEAU_TOL = 0.05         # aperture flux "levelled off": it stays within 5% ...
+PLATEAU_SPAN = 3           # ... over the next 3 component counts
+
+
+def to_matrix(data: np.ndarray):
+    """(v, y, x) -> (spaxels, channels) with channels standardised; returns matrix, mean, scale."""
+    x = data.reshape(data.shape[0], -1).T.astype(np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (x - mean) / scale, mean, scale
+
+
+def to_cube(matrix: np.ndarray, mean, scale, shape) -> np.ndarray:
+    """Inverse of :func:`to_matrix`."""
+    return (matrix * scale + mean).T.reshape(shape).astype(np.float32)
+
+
+def source_aperture(data: np.ndarray, beam_fwhm_px, aperture=None) -> np.ndarray:
+    """A (y, x) boolean aperture: the user's, or a disk of diameter 3 beam FWHM centred on the
+    peak of the cube smoothed by the beam and over a few channels (a 3-D matched filter, which
+    finds a faint line far better than the all-channel moment-0 map)."""
+    shape = data.shape[1:]
+    if aperture is not None:
+        mask = np.asarray(aperture, dtype=bool)
+        mask = mask.any(axis=0) if mask.ndim == 3 else mask
+        if mask.shape != shape or not mask.any() or mask.all():
+            raise ValueError(f"aperture must be a (y, x) or (v, y, x) boolean mask of the cube's "
+                             f"spatial shape {shape} with pixels both inside and outside it")
+        return mask
+    sigma = max(beam_fwhm_px) / 2.3548200450309493
+    smoothed = ndimage.gaussian_filter(data, (SPECTRAL_SMOOTH_CHANNELS, sigma, sigma))
+    _, yc, xc = np.unravel_index(np.argmax(smoothed), data.shape)
+    y, x = np.indices(shape)
+    return np.hypot(y - yc, x - xc) <= 1.5 * max(beam_fwhm_px)
+
+
+def choose_count(reconstruct, n_max: int, aperture: np.ndarray, explained: np.ndarray) -> int:
+    """The published rule: among counts k where the aperture flux has levelled off (it stays
+    within PLATEAU_TOL of its value over the next PLATEAU_SPAN counts), the one with the lowest
+    scatter outside the aperture; if it never levels off, the smallest k explaining
+    VARIANCE_FALLBACK of the variance."""
+    flux, scatter = [], []
+    for k in range(1, n_max + 1):
+        cube = reconstruct(k)
+        flux.append(float(cube[:, aperture].sum()))
+        scatter.append(float(cube[:, ~aperture].std()))
+    flux, scatter = np.array(flux), np.array(scatter)
+    # Levelled off at k: the flux stays within PLATEAU_TOL of F_k over the next PLATEAU_SPAN counts.
+    plateau = np.array([k for k in range(n_max - PLATEAU_SPAN)
+                        if np.all(np.abs(flux[k + 1:k + 1 + PLATEAU_SPAN] - flux[k])
+                                  <= PLATEAU_TOL * max(abs(flux[k]), 1e-30))], dtype=int)
+    if plateau.size:
+        return int(plateau[np.argmin(scatter[plateau])] + 1)
+    return int(min(np.searchsorted(np.cumsum(explained), VARIANCE_FALLBACK) + 1, n_max))
+
+
+def check_count(name: str, value, n_chan: int):
+    """Validate a user-given component count (None = choose by the published rule)."""
+    return None if value is None else check.integer(name, value, 1, n_chan)

@@ -1,0 +1,51 @@
+"""PCA denoising: keep the leading principal components of the spaxel spectra."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validate as check
+from ._selection import check_count, choose_count, source_aperture, to_cube, to_matrix
+
+
+def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, max_components=15,
+        aperture=None) -> np.ndarray:
+    """Project every spaxel's spectrum onto the leading principal components.
+
+    The cube is reshaped to spaxels x channels with every channel standardised (zero mean,
+    unit variance), decomposed by SVD, and rebuilt from ``n_components`` components.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Finite (v, y, x) cube.
+    beam_fwhm_px : (float, float)
+        Beam FWHM (from the cube), used to place the default aperture.
+    n_components : int, optional
+        Components to keep, in [1, n_chan]. By default the published rule chooses: the count
+        where the aperture flux has levelled off with the lowest scatter outside the aperture,
+        else enough components for 70% of the variance.
+    max_components : int
+        Largest count the rule considers, in [1, n_chan].
+    aperture : (y, x) or (v, y, x) bool array, optional
+        Source aperture for the rule; default a disk of 3 beam FWHM around the brightest
+        point of the beam-smoothed moment-0 map.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 denoised cube.
+    """
+    n_chan = data.shape[0]
+    n_components = check_count("n_components", n_components, n_chan)
+    max_components = check.integer("max_components", max_components, 1, n_chan)
+    matrix, mean, scale = to_matrix(data)
+    u, s, vt = np.linalg.svd(matrix, full_matrices=False)
+
+    def reconstruct(k):
+        return to_cube((u[:, :k] * s[:k]) @ vt[:k], mean, scale, data.shape)
+
+    if n_components is None:
+        explained = s ** 2 / np.sum(s ** 2)
+        mask = source_aperture(data, beam_fwhm_px, aperture)
+        n_components = choose_count(reconstruct, max_components, mask, explained)
+    return reconstruct(n_components)
