@@ -16,9 +16,7 @@ therefore the same, bit for bit, whatever the workers, batches or restarts.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import numbers
 import os
 
@@ -26,18 +24,11 @@ import numpy as np
 
 from . import _validate as check
 from ._io import write_text
+from ._parallel import WORKER_ENV, run_batches  # noqa: F401 (WORKER_ENV documented here)
 
 FORMAT = "galcube-dataset/1"
 _PARAMS_DIR = "params"
 _TABLE = "params.csv"
-#: Environment of the worker processes of the cluster made by
-#: generate_dataset. With glibc's defaults, and more so with dask's
-#: MALLOC_TRIM_THRESHOLD_=65536, every large array of a simulation is mapped
-#: and page-faulted afresh, which doubles the CPU time per cube. Set the same
-#: variables for the workers of your own cluster (e.g. dask-jobqueue's
-#: ``job_script_prologue=[f"export {k}={v}" for k, v in WORKER_ENV.items()]``).
-WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456",
-              "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 _SEED_COLUMNS = {"seed_entropy": str, "seed_spawn_key": str}
 
 
@@ -192,18 +183,6 @@ def _to_json(value):
     raise TypeError(f"parameter value {value!r} is not JSON serialisable")
 
 
-def _run_dask(client, path, meta, batches, bar):
-    from dask.distributed import as_completed
-
-    futures = [client.submit(_write_batch, path, meta, b, pure=False)
-               for b in batches]
-    try:
-        for future in as_completed(futures):
-            bar.update(future.result())
-    finally:
-        client.cancel(futures)
-
-
 def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
                      store_noisy=True, batch_size=None, progress=True):
     """Simulate ``n_cubes`` noisy/clean cube pairs into a zarr store.
@@ -290,47 +269,10 @@ def _run(path, meta, todo, workers, client, batch_size, progress):
     n_total = meta["n_cubes"]
     with tqdm(total=n_total, initial=n_total - len(todo), unit="cube",
               disable=not progress, desc="generate_dataset") as bar:
-        if not todo:
-            return
-        if client is None and workers <= 1:
-            for i in todo:
-                bar.update(_write_batch(path, meta, [i]))
-            return
-        if client is None:
-            import dask
-            from dask.distributed import Client, LocalCluster
-
-            env = {f"distributed.nanny.pre-spawn-environ.{k}": v
-                   for k, v in WORKER_ENV.items()}
-            with _environ_restored(), dask.config.set(env), \
-                    LocalCluster(n_workers=workers, threads_per_worker=1,
-                                 processes=True, dashboard_address=None) as lc, \
-                    Client(lc) as own:
-                _run_dask(own, path, meta,
-                          _batches(todo, workers, batch_size), bar)
-            return
-        n_workers = len(client.scheduler_info().get("workers", {}))
-        _run_dask(client, path, meta,
-                  _batches(todo, max(1, n_workers), batch_size), bar)
-
-
-@contextlib.contextmanager
-def _environ_restored():
-    """Undo the changes dask's nannies make to os.environ (OMP_NUM_THREADS=1
-    would otherwise stay, e.g. for torch imported afterwards)."""
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for key in set(os.environ) - set(saved):
-            del os.environ[key]
-        os.environ.update(saved)
-
-
-def _batches(todo, n_workers, batch_size):
-    if batch_size is None:
-        batch_size = min(32, max(1, math.ceil(len(todo) / (4 * n_workers))))
-    return [todo[k:k + batch_size] for k in range(0, len(todo), batch_size)]
+        # In this process, one cube per batch: a killed run loses at most one cube's work.
+        run_batches(_write_batch, (path, meta), todo, workers=workers, client=client,
+                    batch_size=1 if client is None and workers <= 1 else batch_size,
+                    on_result=bar.update)
 
 
 def _table_from_markers(path, indices):

@@ -1,0 +1,69 @@
+"""Running batches of independent work in this process or on a dask cluster."""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+#: Environment of the worker processes of the LocalCluster that galcube makes. With glibc's
+#: defaults, and more so with dask's MALLOC_TRIM_THRESHOLD_=65536, every large array of a
+#: simulation is mapped and page-faulted afresh, which doubles the CPU time per cube. Set the
+#: same variables for the workers of your own cluster (e.g. dask-jobqueue's
+#: ``job_script_prologue=[f"export {k}={v}" for k, v in WORKER_ENV.items()]``).
+WORKER_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456",
+              "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+
+
+@contextlib.contextmanager
+def _environ_restored():
+    """Undo the changes dask's nannies make to os.environ (OMP_NUM_THREADS=1 would otherwise
+    stay, e.g. for torch imported afterwards)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def batches(items, n_workers: int, batch_size: int | None) -> list:
+    """Split ``items`` into batches: by default up to 32 items, about 4 batches per worker."""
+    items = list(items)
+    if batch_size is None:
+        batch_size = min(32, max(1, math.ceil(len(items) / (4 * max(1, n_workers)))))
+    return [items[k:k + batch_size] for k in range(0, len(items), batch_size)]
+
+
+def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_size=None,
+                on_result=lambda result: None) -> None:
+    """Call ``func(*args, batch)`` for every batch of ``items``, calling ``on_result`` with each
+    return value as it arrives: in this process when ``workers <= 1`` and no ``client`` is given,
+    else on ``client`` (left open) or on a LocalCluster of ``workers`` processes made for the call."""
+    if client is None and workers <= 1:
+        for batch in batches(items, 1, batch_size):
+            on_result(func(*args, batch))
+        return
+    if client is not None:
+        n = max(1, len(client.scheduler_info().get("workers", {})))
+        _run_on(client, func, args, batches(items, n, batch_size), on_result)
+        return
+    import dask
+    from dask.distributed import Client, LocalCluster
+
+    env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()}
+    with _environ_restored(), dask.config.set(env), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster) as own:
+        _run_on(own, func, args, batches(items, workers, batch_size), on_result)
+
+
+def _run_on(client, func, args, work, on_result) -> None:
+    from dask.distributed import as_completed
+
+    futures = [client.submit(func, *args, batch, pure=False) for batch in work]
+    try:
+        for future in as_completed(futures):
+            on_result(future.result())
+    finally:
+        client.cancel(futures)
