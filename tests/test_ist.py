@@ -39,13 +39,12 @@ def test_galaxy_at_snr5_rmse_down_flux_kept(clean, ap, seed):
     rmse_noisy = np.sqrt(np.mean((noisy.data[ap] - truth) ** 2))
     assert rmse < 0.7 * rmse_noisy
     assert den.data.dtype == np.float32 and den.shape == noisy.shape
-    assert den.data.min() >= 0.0                      # positivity
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_galaxy_at_snr5_keeps_its_flux_with_a_known_upward_bias(clean, ap, seed):
-    # Measured over six noise seeds: 0.92-1.41 of the true aperture flux. A hard support keeps
-    # noise-boosted coefficients, so the bias is upward; it never loses half the flux or doubles it.
+def test_galaxy_at_snr5_keeps_its_flux(clean, ap, seed):
+    # A hard support keeps noise-boosted coefficients, so single cubes scatter around the true
+    # aperture flux with an upward tail; over six seeds it never loses or adds half of it.
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=seed)
     den = gl.denoise(noisy, method="ist")
     assert 0.85 < den.data[ap].sum() / clean.data[ap].sum() < 1.5
@@ -82,11 +81,11 @@ def test_pure_noise_gives_little_aperture_flux(clean, ap):
 
 def test_positivity_option_and_determinism(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=4).data
-    a = ist(noisy, beam_fwhm_px=(3.75, 3.75))
-    b = ist(noisy.copy(), beam_fwhm_px=(3.75, 3.75))
+    a = ist(noisy, beam_fwhm_px=(3.75, 3.75), positivity=True)
+    b = ist(noisy.copy(), beam_fwhm_px=(3.75, 3.75), positivity=True)
     assert np.array_equal(a, b)
     assert a.min() >= 0
-    c = ist(noisy, beam_fwhm_px=(3.75, 3.75), positivity=False, n_iter=2)
+    c = ist(noisy, beam_fwhm_px=(3.75, 3.75), n_iter=2)
     assert c.min() < 0
 
 

@@ -80,7 +80,7 @@ def _soft(a: np.ndarray, t) -> np.ndarray:
 def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
         noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
-        positivity: bool = True, inherit_support: bool = True, tol: float = 1e-3,
+        positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
         progress: bool = False) -> np.ndarray:
     """Denoise a (v, y, x) cube by iterative thresholding in a 2D-1D wavelet frame.
 
@@ -116,7 +116,9 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
     n_reweight : int
         Reweighting rounds of the soft mode, in [1, 20]; default 3 (ignored by "hard").
     positivity : bool
-        Project the solution on non-negative values at every step.
+        Project the solution on non-negative values at every step. Off by default: clipping
+        the negative noise inside the support biases the aperture flux upwards (by ~10% at
+        peak SNR >= 5 on the benchmark population: 106% with it, 96% without).
     inherit_support : bool
         Also keep a coefficient when the finer spatial scales at the same voxel (same
         spectral scale) are significant: extended flux around a detected core is kept.
