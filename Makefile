@@ -29,6 +29,8 @@ lab: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_dataset.py
+	$(BIN)/python benchmarks/bench_ist.py
+	$(BIN)/python benchmarks/bench_classical.py
 
 clean:
 	rm -rf $(VENV) reports outputs
