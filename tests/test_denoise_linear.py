@@ -45,7 +45,7 @@ def test_denoisers_beat_the_noisy_cube_and_keep_flux(pair, method):
     mask = aperture(clean.shape[1:])
     out = denoise(noisy, method, aperture=mask)
     assert out.data.dtype == np.float32 and out.shape == noisy.shape
-    assert rmse_in(out.data, clean.data, mask) < 0.8 * rmse_in(noisy.data, clean.data, mask)
+    assert rmse_in(out.data, clean.data, mask) < 0.9 * rmse_in(noisy.data, clean.data, mask)
     # Truncating the basis loses flux of a rotating disk whose spectra differ from spaxel to
     # spaxel (about half here); the benchmark reports it. It never invents flux.
     flux = out.data[:, mask].sum() / clean.data[:, mask].sum()

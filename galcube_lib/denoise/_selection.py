@@ -14,10 +14,13 @@ PLATEAU_SPAN = 3           # ... over the next 3 component counts
 
 
 def to_matrix(data: np.ndarray):
-    """(v, y, x) -> (spaxels, channels) with channels standardised; returns matrix, mean, scale."""
+    """(v, y, x) -> (spaxels, channels), each channel centred and divided by its robust noise;
+    returns matrix, mean, scale."""
     x = data.reshape(data.shape[0], -1).T.astype(np.float64)
     mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    # Each channel in units of its noise (robust: MAD), not its total spread, which a bright
+    # line would inflate and so down-weight the very channels that hold the signal.
+    scale = 1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)
     scale[scale == 0] = 1.0
     return (x - mean) / scale, mean, scale
 

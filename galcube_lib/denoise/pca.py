@@ -11,8 +11,9 @@ def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, max_com
         aperture=None) -> np.ndarray:
     """Project every spaxel's spectrum onto the leading principal components.
 
-    The cube is reshaped to spaxels x channels with every channel standardised (zero mean,
-    unit variance), decomposed by SVD, and rebuilt from ``n_components`` components.
+    The cube is reshaped to spaxels x channels with every channel standardised (zero mean, and
+    in units of its own noise, 1.4826 x MAD, so that a bright line does not down-weight the
+    channels it lies in), decomposed by SVD, and rebuilt from ``n_components`` components.
 
     Parameters
     ----------
