@@ -14,7 +14,7 @@ from astropy.io import fits
 from ._io import atomic_path
 from .observation import C_KMS
 
-_EXTENSIONS = ("CLEAN", "NOISE")
+_EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY")
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +31,8 @@ class Cube:
         The noise-free truth (None for real observations).
     noise : numpy.ndarray or None
         The noise that was added (``data - clean``), None when unknown.
+    uncertainty : numpy.ndarray or None
+        Per-voxel 1-sigma uncertainty of ``data`` (set by denoisers that estimate one).
     record : dict
         Every parameter that made the cube: components, observation, noise, seeds, version.
     """
@@ -39,6 +41,7 @@ class Cube:
     header: fits.Header
     clean: np.ndarray | None = None
     noise: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -117,8 +120,8 @@ class Cube:
         return WCS(self.header)
 
     def to_fits(self, path, overwrite: bool = True) -> Path:
-        """Write the cube atomically: primary HDU = data; CLEAN and NOISE image extensions;
-        a RECORD table holding the parameter record as JSON."""
+        """Write the cube atomically: primary HDU = data; CLEAN, NOISE and UNCERTAINTY image
+        extensions (those that are set); a RECORD table holding the parameter record as JSON."""
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists and overwrite=False")

@@ -25,6 +25,7 @@ from scipy import ndimage, optimize, signal
 
 from . import _rng
 from .cube import Cube
+from .noise import realisations
 
 __all__ = [
     "aperture",
@@ -366,33 +367,6 @@ def snr_gain_offsource(denoised, noisy, aperture, n_placements=200, rng=0, *, ex
     return float(snr[0] / snr[1]) if math.isfinite(snr[0]) else math.inf
 
 
-def _noise_realisations(noise, shape, n_realisations, rng):
-    """Extra noise cubes: given ones (4-D or a list), or drawn from a sigma or a noise cube."""
-    if np.ndim(noise) == 0:
-        sigma = float(noise)
-        if not sigma > 0:
-            raise ValueError(f"noise={noise!r} as a standard deviation must be > 0")
-        gen, _ = _rng.generator(rng)
-        return [sigma * gen.standard_normal(shape) for _ in range(n_realisations)]
-    arr = np.asarray(noise, dtype=float)
-    if arr.ndim == 4:
-        if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
-            raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")
-        return list(arr)
-    if arr.ndim != 3 or not np.isfinite(arr).all():
-        raise ValueError(f"noise must be a sigma, a finite 3-D noise cube or a stack of "
-                         f"realisations, got shape {arr.shape}")
-    from .noise import _matched_noise  # same power spectra as the template, new phases
-
-    gen, _ = _rng.generator(rng)
-    sigma = float(np.std(arr))
-    out = []
-    for _ in range(n_realisations):
-        draw = _matched_noise(arr, shape, gen)
-        out.append(draw * (sigma / np.std(draw)))
-    return out
-
-
 def _denoised_array(denoise_fn, cube, template):
     arg = template.replace(data=cube, noise=None) if isinstance(template, Cube) else cube
     return _array(denoise_fn(arg), "denoise_fn(...)")
@@ -431,7 +405,7 @@ def reinjection_flux_noise(denoise_fn, noisy, aperture, noise, n_realisations=8,
     if int(n_realisations) < 2:
         raise ValueError(f"n_realisations={n_realisations!r} is outside the valid range [2, inf)")
     arr = _array(noisy, "noisy")
-    extras = _noise_realisations(noise, arr.shape, int(n_realisations), rng)
+    extras = realisations(noise, arr.shape, int(n_realisations), rng)
     scale = _scale(noisy, channel_kms, beam_area_px)
     flux = lambda cube: aperture_flux(cube, aperture) * scale
     fluxes = np.array([flux(_denoised_array(denoise_fn, arr + e, noisy)) for e in extras])

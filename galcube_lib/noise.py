@@ -23,7 +23,7 @@ def _hanning(noise: np.ndarray) -> np.ndarray:
     return 0.5 * noise + 0.25 * (np.roll(noise, 1, axis=0) + np.roll(noise, -1, axis=0))
 
 
-def _matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.ndarray:
+def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.ndarray:
     """Gaussian noise of ``shape`` with the spatial and spectral power spectra of ``template``.
 
     The 3-D power spectrum is modelled as separable: the spatial spectrum averaged over
@@ -39,6 +39,34 @@ def _matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.
     spectral = np.interp(np.abs(fft.fftfreq(shape[0])), fft.rfftfreq(t.shape[0]), p_v)
     amplitude = np.sqrt(np.clip(spectral[:, None, None] * spatial[None], 0.0, None))
     return np.real(fft.ifftn(fft.fftn(gen.standard_normal(shape)) * amplitude))
+
+
+def realisations(noise, shape, n_realisations: int, rng=None) -> list:
+    """Noise cubes of ``shape``: given ones (a 4-D stack), or drawn from a standard deviation
+    (white) or from a noise cube (new Gaussian noise with its power spectra and spread)."""
+    if np.ndim(noise) == 0:
+        sigma = float(noise)
+        if not sigma > 0:
+            raise ValueError(f"noise={noise!r} as a standard deviation must be > 0")
+        gen, _ = _rng.generator(rng)
+        return [sigma * gen.standard_normal(shape) for _ in range(n_realisations)]
+    arr = np.asarray(noise, dtype=float)
+    if arr.ndim == 4:
+        if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
+            raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")
+        return list(arr)
+    if arr.ndim != 3 or not np.isfinite(arr).all():
+        raise ValueError(f"noise must be a sigma, a finite 3-D noise cube or a stack of "
+                         f"realisations, got shape {arr.shape}")
+    gen, _ = _rng.generator(rng)
+    sigma = float(np.std(arr))
+    if not sigma > 0:
+        raise ValueError("noise is a constant cube: it has no spread to draw noise from")
+    out = []
+    for _ in range(n_realisations):
+        draw = matched_noise(arr, shape, gen)
+        out.append(draw * (sigma / np.std(draw)))
+    return out
 
 
 def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None = None,
@@ -99,7 +127,7 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     gen, seed_record = _rng.generator(rng)
     shape = cube.shape
     if template is not None:
-        noise = template if template.shape == shape else _matched_noise(template, shape, gen)
+        noise = template if template.shape == shape else matched_noise(template, shape, gen)
     else:
         noise = gen.standard_normal(shape)
         if kind in ("beam", "hanning"):

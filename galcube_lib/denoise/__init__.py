@@ -22,6 +22,8 @@ METHODS = {
     "ica": "ica:ica",
     "ist": "ist:ist",
     "smooth_clip": "smooth_clip:smooth_clip",
+    "unet": "unet:unet",
+    "noise2self": "noise2self:noise2self",
 }
 CONTEXT = ("beam_fwhm_px", "beam_pa_deg", "channel_kms")
 
@@ -42,15 +44,18 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
     cube : Cube
         Noisy cube (simulated or real); NaN voxels are treated as blank.
     method : str
-        One of ``METHODS``: "gaussian", "pca", "ica", "ist", "smooth_clip".
+        One of ``METHODS``: "gaussian", "pca", "ica", "ist", "smooth_clip", "unet",
+        "noise2self".
     **options
         Options of that method (see its function's docstring); unknown options are an error.
+        The deep methods take ``uncertainty=n`` (noise re-samplings) for an uncertainty cube.
 
     Returns
     -------
     Cube
         The denoised data, NaN where the input was NaN. ``clean`` (the truth, when known) and
-        the header are kept; ``record["denoise"]`` and a HISTORY card name the method and options.
+        the header are kept; ``record["denoise"]`` and a HISTORY card name the method and options;
+        ``uncertainty`` holds the per-voxel 1-sigma uncertainty when the method returned one.
     """
     if not isinstance(cube, Cube):
         raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
@@ -65,14 +70,16 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
                "channel_kms": cube.channel_kms}
     finite = np.isfinite(cube.data)
     data = np.where(finite, cube.data, 0.0).astype(np.float32)
-    out = np.asarray(func(data, **{k: v for k, v in context.items() if k in params}, **options),
-                     dtype=np.float32)
-    out = np.where(finite, out, np.float32(np.nan))
+    result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
+    out, sigma = result if isinstance(result, tuple) else (result, None)
+    out = np.where(finite, np.asarray(out, dtype=np.float32), np.float32(np.nan))
+    if sigma is not None:
+        sigma = np.where(finite, np.asarray(sigma, dtype=np.float32), np.float32(np.nan))
     header = cube.header.copy()
     described = {k: _describe(v) for k, v in options.items()}
     header["HISTORY"] = f"galcube {__version__} denoise: method={method} options={described}"
     record = {**cube.record, "denoise": {"method": method, "options": described}}
-    return Cube(out, header, clean=cube.clean, record=record)
+    return Cube(out, header, clean=cube.clean, uncertainty=sigma, record=record)
 
 
 def _describe(value):

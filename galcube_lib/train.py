@@ -1,0 +1,433 @@
+"""Training the supervised 3D U-Net ("unet") on simulated cubes.
+
+Training pairs come from the simulator on the fly (a fresh scene and fresh beam-correlated noise
+at a peak SNR drawn from the prior for every sample) or from a store made by
+``generate_dataset``. Sample ``j`` of step ``s`` depends only on ``(seed, s, j)``, so a resumed
+run sees the same data as an uninterrupted one, and ``processes=2`` (DistributedDataParallel)
+sees the same samples as one process with twice the batch.
+
+Normalisation: the network sees ``noisy / s`` and is trained to return ``clean / s``, with
+``s = sigma_negative(noisy)`` the noise level estimated from the whole cube's negative voxels.
+The output is multiplied back by ``s``, so the denoiser is exactly scale-equivariant,
+``f(a x) = a f(x)``: Jy/beam in, Jy/beam out, whatever the cube's flux scale.
+
+Run ``python -m galcube_lib.train --help`` for the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import _validate as check
+from ._io import atomic_path
+from .noise_estimate import sigma_negative
+
+#: spawn-key prefix of the validation cubes; training keys start with a step number below it
+VALIDATION_KEY = 2 ** 32 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (saved in checkpoints and model cards).
+
+    Parameters
+    ----------
+    steps : int
+        Optimizer steps.
+    width : int
+        Base width f of the U-Net.
+    dropout : float
+        Decoder dropout of the U-Net (enables Monte-Carlo dropout uncertainty).
+    batch_size : int
+        Samples per step in each process.
+    crop : tuple of 3 ints
+        (v, y, x) size of the random crops trained on; each >= 32.
+    lr : float
+        Peak learning rate of AdamW (cosine decay to 1% of it, 2% warm-up).
+    flux_weight : float
+        Weight of the flux-aware loss term (squared error of each crop's summed flux, per voxel);
+        0 gives plain MSE.
+    empty_fraction : float
+        Fraction of samples that are pure noise (clean cube zero), teaching not to invent flux.
+    store : str or None
+        A dataset store to draw pairs from instead of simulating.
+    val_size : int
+        Full-size held-out cubes (simulated with a seed no training sample uses).
+    val_every : int
+        Steps between validations (and checkpoints).
+    seed : int
+        Root seed of the samples, their crops and flips, and the initial weights.
+    """
+
+    steps: int = 4000
+    width: int = 16
+    dropout: float = 0.0
+    batch_size: int = 2
+    crop: tuple = (32, 64, 64)
+    lr: float = 1e-3
+    flux_weight: float = 0.0
+    empty_fraction: float = 0.1
+    store: str | None = None
+    val_size: int = 16
+    val_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self):
+        check.integer("steps", self.steps, 1)
+        check.integer("width", self.width, 1)
+        check.number("dropout", self.dropout, 0.0, 0.95)
+        check.integer("batch_size", self.batch_size, 1)
+        if len(self.crop) != 3:
+            raise ValueError(f"crop must be 3 sizes (v, y, x), got {self.crop!r}")
+        object.__setattr__(self, "crop", tuple(check.integer("crop", c, 32) for c in self.crop))
+        check.number("lr", self.lr, 1e-7, 1.0)
+        check.number("flux_weight", self.flux_weight, 0.0, 1e3)
+        check.number("empty_fraction", self.empty_fraction, 0.0, 1.0)
+        check.integer("val_size", self.val_size, 1)
+        check.integer("val_every", self.val_every, 1)
+        check.integer("seed", self.seed, 0)
+
+
+# ------------------------------------------------------------------ data ----
+
+def _seed(config: TrainConfig, *key) -> np.random.SeedSequence:
+    return np.random.SeedSequence(config.seed, spawn_key=key)
+
+
+def normalise(noisy: np.ndarray) -> float:
+    """The scale ``s`` the network works in: the noise level from the negative voxels."""
+    s = sigma_negative(noisy)
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError("cannot normalise a cube without negative finite voxels: its noise level "
+                         "is unknown (is it continuum-subtracted, and not blank?)")
+    return s
+
+
+def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, prior=None):
+    """A full-size (noisy, clean) pair, both divided by the noise scale of the noisy cube."""
+    import galcube_lib as gl
+
+    scene_seed, noise_seed, kind_seed = seq.spawn(3)
+    prior = gl.BenchmarkPrior() if prior is None else prior
+    scene = prior.draw(np.random.default_rng(scene_seed))
+    clean = gl.simulate(scene.components, scene.observation)
+    noisy = gl.add_noise(clean, peak_snr=scene.peak_snr, kind="beam",
+                         rng=np.random.default_rng(noise_seed))
+    truth = clean.data
+    if np.random.default_rng(kind_seed).random() < empty_fraction:
+        noisy = noisy.data - truth
+        truth = np.zeros_like(truth)
+    else:
+        noisy = noisy.data
+    s = normalise(noisy)
+    return noisy / s, truth / s
+
+
+def _store_pair(store, seq):
+    index = int(np.random.default_rng(seq).integers(len(store)))
+    noisy, clean = store.pair(index)
+    s = normalise(noisy)
+    return noisy / s, clean / s
+
+
+def _crop_and_flip(pair, crop, seq):
+    """The same random crop, flips and quarter turn applied to both cubes."""
+    gen = np.random.default_rng(seq)
+    shape = pair[0].shape
+    if any(c > n for c, n in zip(crop, shape)):
+        raise ValueError(f"crop={crop} is larger than the training cubes {shape}")
+    start = [int(gen.integers(n - c + 1)) for c, n in zip(crop, shape)]
+    box = tuple(slice(a, a + c) for a, c in zip(start, crop))
+    flips = [ax for ax in range(3) if gen.random() < 0.5]
+    turn = crop[1] == crop[2] and gen.random() < 0.5
+    out = []
+    for cube in pair:
+        cube = np.flip(cube[box], flips) if flips else cube[box]
+        out.append(np.ascontiguousarray(np.rot90(cube, axes=(1, 2)) if turn else cube))
+    return out
+
+
+def batch(config: TrainConfig, step: int, first: int, count: int, store=None):
+    """Samples ``first .. first + count - 1`` of ``step`` as (noisy, clean) float32 arrays of
+    shape (count, 1, *crop)."""
+    noisy, clean = [], []
+    for j in range(first, first + count):
+        pair_seed, crop_seed = _seed(config, step, j).spawn(2)
+        pair = (_store_pair(store, pair_seed) if store is not None
+                else simulated_pair(pair_seed, config.empty_fraction))
+        n, c = _crop_and_flip(pair, config.crop, crop_seed)
+        noisy.append(n)
+        clean.append(c)
+    return (np.stack(noisy)[:, None].astype(np.float32), np.stack(clean)[:, None].astype(np.float32))
+
+
+def validation_set(config: TrainConfig):
+    """The fixed held-out full-size cubes, seeded apart from every training sample."""
+    pairs = [simulated_pair(_seed(config, VALIDATION_KEY, k))
+             for k in range(config.val_size)]
+    return [tuple(np.asarray(a, np.float32)[None, None] for a in pair) for pair in pairs]
+
+
+# ------------------------------------------------------------------ loss ----
+
+def loss_fn(pred, target, flux_weight: float):
+    """MSE, plus ``flux_weight`` times the squared error of each sample's summed flux per voxel."""
+    loss = ((pred - target) ** 2).mean()
+    if flux_weight:
+        n = pred[0].numel()
+        flux_err = (pred - target).flatten(1).sum(1)
+        loss = loss + flux_weight * (flux_err ** 2 / n).mean()
+    return loss
+
+
+def _lr_factor(step: int, steps: int) -> float:
+    warm = max(1, steps // 50)
+    if step < warm:
+        return (step + 1) / warm
+    t = (step - warm) / max(1, steps - warm)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+# ------------------------------------------------------------- training ----
+
+def train(out_dir, config: TrainConfig | None = None, *, device: str = "auto", processes: int = 1,
+          progress: bool = True, **overrides) -> Path:
+    """Train the U-Net; resumable.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        Run folder: ``last.pt`` (model, optimizer, step), ``best.pt`` (lowest validation
+        loss), ``history.csv`` and ``config.json``. When ``last.pt`` exists with the same
+        configuration, training continues from it (so an interrupted run is resumed by running
+        the same call again); with a different configuration it is an error.
+    config : TrainConfig, optional
+        The run's configuration; ``overrides`` (e.g. ``steps=200``) replace its fields.
+    device : str
+        "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N". On CUDA the forward
+        pass runs under bf16 autocast.
+    processes : int
+        Processes of torch DistributedDataParallel (gloo on CPU, NCCL on CUDA); each takes
+        ``batch_size`` samples per step. On CPU the cores are split between them.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        The best checkpoint.
+    """
+    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    processes = check.integer("processes", processes, 1)
+    device = _device(device)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_resume(out, config)
+    if processes == 1:
+        _run(0, 1, out, config, device, progress, None)
+    else:
+        import torch.multiprocessing as mp
+
+        port = _free_port()
+        mp.spawn(_run, args=(processes, out, config, device, progress, port), nprocs=processes,
+                 join=True)
+    return out / "best.pt"
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" or device.startswith("cuda"):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu' or 'auto'")
+        return device
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config_json(config: TrainConfig) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def _check_resume(out: Path, config: TrainConfig) -> None:
+    path = out / "config.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != _config_json(config):
+            changed = sorted(k for k in old if old.get(k) != _config_json(config).get(k))
+            raise ValueError(f"{out} holds a run with a different configuration (differs in "
+                             f"{', '.join(changed)}); use a new out_dir or the same settings")
+    else:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(_config_json(config), indent=1))
+
+
+def _save(obj, path: Path) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _run(rank, world, out, config, device, progress, port):
+    import torch
+
+    from .networks.unet3d import UNet3D
+
+    distributed = world > 1
+    if device == "cpu" and distributed:  # split the cores; one process keeps torch's default
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if distributed:
+        import torch.distributed as dist
+
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                                world_size=world)
+        if device.startswith("cuda"):
+            device = f"cuda:{rank % torch.cuda.device_count()}"
+    try:
+        torch.manual_seed(config.seed)
+        model = UNet3D(config.width, config.dropout).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, config.steps))
+        start, best = 0, math.inf
+        if (out / "last.pt").exists():
+            state = torch.load(out / "last.pt", map_location=device, weights_only=False)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start, best = state["step"], state["best_val"]
+        net = model
+        if distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(model)
+        store = None
+        if config.store:
+            from .datasets import open_dataset
+
+            store = open_dataset(config.store)
+        val = validation_set(config) if rank == 0 else None
+        autocast = _autocast(device)
+        bar = None
+        if rank == 0 and progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=config.steps, initial=start, desc="train unet", unit="step")
+        t0 = time.perf_counter()
+        for step in range(start, config.steps):
+            x, y = batch(config, step, rank * config.batch_size, config.batch_size, store)
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            net.train()
+            with autocast:
+                pred = net(x)
+            loss = loss_fn(pred.float(), y, config.flux_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4g}")
+            done = step + 1
+            if rank == 0 and (done % config.val_every == 0 or done == config.steps):
+                val_loss = _validate(model, val, device, autocast)
+                is_best = val_loss < best
+                best = min(best, val_loss)
+                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict(), "step": done, "best_val": best,
+                         "config": _config_json(config), "model_config": model.config()}
+                if is_best:
+                    _save({**state, "optimizer": None, "scheduler": None}, out / "best.pt")
+                _save(state, out / "last.pt")
+                _log(out / "history.csv", {"step": done, "train_loss": loss.item(),
+                                           "val_loss": val_loss, "best_val": best,
+                                           "lr": sched.get_last_lr()[0],
+                                           "elapsed_s": round(time.perf_counter() - t0, 1)})
+        if bar is not None:
+            bar.close()
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _autocast(device: str):
+    import contextlib
+
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _validate(model, val, device, autocast) -> float:
+    """Mean MSE over the held-out cubes (in noise units)."""
+    import torch
+
+    model.eval()
+    total = 0.0
+    with torch.inference_mode():
+        for x, y in val:
+            with autocast:
+                pred = model(torch.from_numpy(x).to(device))
+            total += float(((pred.float() - torch.from_numpy(y).to(device)) ** 2).mean())
+    return total / len(val)
+
+
+def _log(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def history(out_dir):
+    """The run's ``history.csv`` as a pandas DataFrame (one row per validation)."""
+    import pandas as pd
+
+    return pd.read_csv(Path(out_dir) / "history.csv")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m galcube_lib.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir")
+    for field in dataclasses.fields(TrainConfig):
+        kind = {"crop": int, "store": str}.get(field.name, type(field.default))
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind,
+                            nargs=3 if field.name == "crop" else None, default=field.default)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--quiet", action="store_true")
+    args = vars(parser.parse_args(argv))
+    device, processes, quiet, out_dir = (args.pop(k) for k in ("device", "processes", "quiet",
+                                                                "out_dir"))
+    best = train(out_dir, TrainConfig(**args), device=device, processes=processes,
+                 progress=not quiet)
+    print(best)
+
+
+if __name__ == "__main__":
+    main()
