@@ -30,7 +30,8 @@ bench: setup
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_dataset.py
 	$(BIN)/python benchmarks/bench_ist.py
-	$(BIN)/python benchmarks/bench_classical.py
+	$(BIN)/python benchmarks/bench_deep.py
+	$(BIN)/python benchmarks/bench_quality.py
 
 clean:
 	rm -rf $(VENV) reports outputs

@@ -16,7 +16,13 @@ from ._parallel import run_batches
 SNR_BINS = ((2.5, 3.0), (3.0, 3.5), (3.5, 4.0), (4.0, 5.0), (5.0, 6.0), (6.0, 8.0), (8.0, 10.0))
 #: R_e range of each class, in beam radii (FWHM / 2)
 CLASSES = {"resolved": (1.0, 4.0), "unresolved": (0.25, 1.0)}
-METHODS = ("gaussian", "pca", "ica", "ist", "smooth_clip")
+CLASSICAL = ("gaussian", "pca", "ica", "ist", "smooth_clip")
+DEEP = ("unet", "spectral", "noise2self", "lcae")
+METHODS = CLASSICAL + DEEP
+#: methods that cost seconds to minutes per cube (noise2self and lcae train on every cube they
+#: denoise; spectral runs a transformer on every spaxel), run by default on the first few
+#: cubes of each (SNR bin, class) only: {method: cubes per bin and class}
+SUBSAMPLE = {"spectral": 5, "noise2self": 2, "lcae": 2}
 #: figures shown in the summary tables and plots
 HEADLINE = ("nrmse", "flux_conservation", "snr_gain", "spectrum_pearson", "mom0_ssim",
             "null_flux_sigma", "time_s")
@@ -29,16 +35,20 @@ def plan(n_per_bin: int = 50) -> list[dict]:
     for b, snr in enumerate(SNR_BINS):
         for c, name in enumerate(CLASSES):
             count = n_per_bin // 2 + (n_per_bin % 2 if c == 0 else 0)
-            tasks += [{"snr_bin": f"({snr[0]:g},{snr[1]:g}]", "snr_range": snr, "class": name}
-                      for _ in range(count)]
+            tasks += [{"snr_bin": f"({snr[0]:g},{snr[1]:g}]", "snr_range": snr, "class": name,
+                       "rank": k} for k in range(count)]
     for i, task in enumerate(tasks):
         task["index"] = i
     return tasks
 
 
-def _evaluate_batch(root_entropy, methods, options, tasks) -> list[dict]:
+def _evaluate_batch(root_entropy, methods, options, subsample, tasks) -> list[dict]:
     """Simulate, denoise and measure a batch of tasks (worker side)."""
-    return [row for task in tasks for row in _evaluate_task(root_entropy, methods, options, task)]
+    rows = []
+    for task in tasks:
+        chosen = [m for m in methods if task["rank"] < subsample.get(m, float("inf"))]
+        rows += _evaluate_task(root_entropy, chosen, options, task)
+    return rows
 
 
 def _evaluate_task(root_entropy, methods, options, task) -> list[dict]:
@@ -84,7 +94,7 @@ def _evaluate_task(root_entropy, methods, options, task) -> list[dict]:
 
 
 def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=None,
-        options: dict | None = None, progress: bool = True):
+        options: dict | None = None, subsample: dict | None = None, progress: bool = True):
     """Run the benchmark; one row per (cube, method).
 
     Parameters
@@ -101,6 +111,9 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
         An existing cluster (left open).
     options : dict, optional
         ``{method: {option: value}}`` passed to :func:`galcube_lib.denoise`.
+    subsample : dict, optional
+        ``{method: k}``: run ``method`` on the first ``k`` cubes of each (SNR bin, class) only;
+        default ``SUBSAMPLE`` (the methods that train on each cube).
     progress : bool
         Show a progress bar over cubes.
 
@@ -121,14 +134,17 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
         method_function(method)        # unknown methods fail before any work starts
     rng = check.integer("rng", rng, 0)
     workers = check.integer("workers", workers, 0)
+    subsample = dict(SUBSAMPLE if subsample is None else subsample)
+    for method, k in subsample.items():
+        check.integer(f"subsample[{method!r}]", k, 0)
     tasks = plan(n_per_bin)
     rows = []
     with tqdm(total=len(tasks), unit="cube", desc="benchmark", disable=not progress) as bar:
         def collect(batch_rows):
             rows.extend(batch_rows)
-            bar.update(len(batch_rows) // len(methods))
-        run_batches(_evaluate_batch, (rng, methods, options or {}), tasks, workers=workers,
-                    client=client, on_result=collect)
+            bar.update(len({row["index"] for row in batch_rows}))
+        run_batches(_evaluate_batch, (rng, methods, options or {}, subsample), tasks,
+                    workers=workers, client=client, on_result=collect)
     return pd.DataFrame(rows).sort_values(["index", "method"]).reset_index(drop=True)
 
 

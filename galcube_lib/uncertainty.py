@@ -2,8 +2,8 @@
 
 The denoised cube d = f(x) stands in for the sky. Fresh noise n_k with the power spectra and
 spread of a noise template (by default the residual x - d, so that beam and spectral
-correlations are kept) is added to it and denoised again: d_k = f(d + n_k). The spread of the d_k is the variance of
-the method; their mean offset from d estimates its bias (e.g. a peak flattened by smoothing).
+correlations are kept) is added to it and denoised again: d_k = f(d + n_k). The spread of the
+d_k is the variance of the method; their mean offset from d estimates its bias (e.g. a peak flattened by smoothing).
 The uncertainty combines both, sigma^2 = var_k(d_k) + (mean_k(d_k) - d)^2, so it covers the
 error a denoiser makes, not only its scatter.
 """

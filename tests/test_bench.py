@@ -51,3 +51,14 @@ def test_summary_and_files(results, tmp_path):
 def test_unknown_method_fails_before_work():
     with pytest.raises(ValueError, match="method='median'"):
         bench.run(n_per_bin=2, methods=("median",), workers=1, progress=False)
+
+
+def test_subsampled_methods_run_on_the_first_cubes_of_each_bin_and_class():
+    res = bench.run(n_per_bin=4, methods=("gaussian", "smooth_clip"), rng=1, workers=1,
+                    subsample={"smooth_clip": 1}, progress=False)
+    assert (res.method == "gaussian").sum() == 4 * len(bench.SNR_BINS)
+    sub = res[res.method == "smooth_clip"]
+    assert len(sub) == 2 * len(bench.SNR_BINS) and (sub["rank"] == 0).all()
+    assert sub.groupby(["snr_bin", "class"]).size().eq(1).all()
+    with pytest.raises(ValueError, match="subsample"):
+        bench.run(n_per_bin=2, methods=("gaussian",), subsample={"gaussian": -1}, workers=1)

@@ -108,7 +108,7 @@ def test_a_different_configuration_in_the_same_folder_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [({"crop": (16, 32, 32)}, "crop"), ({"steps": 0}, "steps"),
-                                       ({"lr": -1.0}, "lr")])
+                                       ({"lr": -1.0}, "lr"), ({"clip_grad": 0.0}, "clip_grad")])
 def test_bad_configuration_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
         tr.TrainConfig(**{**TINY, **bad})
@@ -117,3 +117,16 @@ def test_bad_configuration_is_named(bad, match):
 def test_device_must_exist():
     with pytest.raises(ValueError, match="device"):
         tr.train("unused", device="tpu", **TINY)
+
+
+def test_export_ships_the_best_checkpoint_with_its_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALCUBE_MODELS", str(tmp_path / "models"))
+    tr.train(tmp_path / "run", progress=False, **TINY)
+    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5})
+    assert path == tmp_path / "models" / "tiny.pt"
+    model, card = load_unet("tiny")
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert card["best_step"] == best["step"] and card["training"]["width"] == 2
+    assert card["figures"] == {"nrmse": 0.5} and card["wall_time_s"] > 0
+    for k, v in best["model"].items():  # half precision keeps the weights to ~1e-3
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=2e-3, atol=1e-4)

@@ -24,6 +24,8 @@ METHODS = {
     "smooth_clip": "smooth_clip:smooth_clip",
     "unet": "unet:unet",
     "noise2self": "noise2self:noise2self",
+    "spectral": "spectral:spectral",
+    "lcae": "lcae:lcae",
 }
 CONTEXT = ("beam_fwhm_px", "beam_pa_deg", "channel_kms")
 
@@ -45,7 +47,7 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
         Noisy cube (simulated or real); NaN voxels are treated as blank.
     method : str
         One of ``METHODS``: "gaussian", "pca", "ica", "ist", "smooth_clip", "unet",
-        "noise2self".
+        "noise2self", "spectral", "lcae".
     **options
         Options of that method (see its function's docstring); unknown options are an error.
         The deep methods take ``uncertainty=n`` (noise re-samplings) for an uncertainty cube.
