@@ -6,7 +6,8 @@ printed beside the measured figures.
     .venv/bin/python benchmarks/bench_quality.py --methods unet ist --n-per-bin 10
 
 The methods that train on each cube (noise2self, lcae) run on the first ``--subsample`` cubes
-of each (bin, class), as ``gl.bench.SUBSAMPLE`` says. Results go to benchmarks/out/quality/.
+of each (bin, class), as ``gl.bench.SUBSAMPLE`` says. Results go to benchmarks/out/quality/
+(``--out``).
 """
 import argparse
 import time
@@ -72,6 +73,7 @@ def main():
                         help="cubes per (bin, class) for noise2self and lcae")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT})")
     args = parser.parse_args()
     groups = {"classical": gl.bench.CLASSICAL, "deep": gl.bench.DEEP, "all": gl.bench.METHODS}
     methods = tuple(dict.fromkeys(m for name in args.methods for m in groups.get(name, (name,))))
@@ -81,10 +83,10 @@ def main():
     results = gl.bench.run(n_per_bin=args.n_per_bin, methods=methods, rng=args.seed,
                            workers=args.workers, subsample=subsample)
     elapsed = time.perf_counter() - start
-    gl.bench.save(results, OUT)
+    gl.bench.save(results, args.out)
     n = results["index"].nunique()
     print(f"\n{n} cubes x {len(methods)} methods, {args.workers} workers: {elapsed / 60:.1f} min; "
-          f"files in {OUT}")
+          f"files in {args.out}")
     table = results.pivot_table(index="snr_bin", columns="method", values=["nrmse", "flux_conservation"])
     order = [f"({a:g},{b:g}]" for a, b in gl.bench.SNR_BINS]
     print(table.reindex(order).round(3).to_string())

@@ -122,11 +122,21 @@ def test_device_must_exist():
 def test_export_ships_the_best_checkpoint_with_its_card(tmp_path, monkeypatch):
     monkeypatch.setenv("GALCUBE_MODELS", str(tmp_path / "models"))
     tr.train(tmp_path / "run", progress=False, **TINY)
-    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5})
+    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5}, n_calibration=2)
     assert path == tmp_path / "models" / "tiny.pt"
     model, card = load_unet("tiny")
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert card["best_step"] == best["step"] and card["training"]["width"] == 2
     assert card["figures"] == {"nrmse": 0.5} and card["wall_time_s"] > 0
+    assert card["uncertainty_floor"] >= 0
     for k, v in best["model"].items():  # half precision keeps the weights to ~1e-3
         torch.testing.assert_close(model.state_dict()[k], v, rtol=2e-3, atol=1e-4)
+
+
+def test_training_can_start_from_earlier_weights(tmp_path):
+    first = tr.train(tmp_path / "first", progress=False, **TINY)
+    tr.train(tmp_path / "again", progress=False, **{**TINY, "steps": 1, "lr": 1e-7,
+                                                     "init": str(first)})
+    a, b = weights(first), weights(tmp_path / "again" / "last.pt")
+    for k in a:  # one step at a tiny learning rate barely moves the starting weights
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import galcube_lib as gl
-from galcube_lib.uncertainty import resample
+from galcube_lib.uncertainty import calibrate_floor, resample
 
 OBS = gl.Observation(n_pix=48, n_chan=24, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.75)
 
@@ -37,3 +37,14 @@ def test_needs_two_samples_and_a_noise_model(noisy):
         resample(lambda x: x, noisy.data, noisy.data, n_samples=1)
     with pytest.raises(ValueError, match="no spread"):  # identity: the residual is all zero
         resample(lambda x: x, noisy.data, noisy.data)
+
+
+def test_floor_calibration_reaches_the_asked_coverage():
+    gen = np.random.default_rng(0)
+    errors = np.abs(gen.standard_normal(20_000)) * 2.0     # true error spread 2
+    sigmas = np.full(errors.size, 1.0)                       # re-sampling says 1: too small
+    beta = calibrate_floor(errors, sigmas, np.ones(errors.size))
+    assert beta == pytest.approx(np.sqrt(4 - 1), rel=0.05)  # sqrt(1 + beta^2) = 2
+    total = np.sqrt(sigmas ** 2 + beta ** 2)
+    assert (errors <= total).mean() == pytest.approx(0.68, abs=0.005)
+    assert calibrate_floor(errors, sigmas * 10, np.ones(errors.size)) == 0.0

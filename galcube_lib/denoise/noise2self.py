@@ -97,7 +97,8 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
         Adam learning rate.
     uncertainty : int
         Noise re-samplings for an uncertainty cube (0: none, else >= 2); then
-        ``(denoised, sigma)`` is returned. The fine-tuned network is re-used for them.
+        ``(denoised, sigma)`` is returned. The fine-tuned network is re-used for them; the
+        error floor is that calibrated for the starting weights (``uncertainty_floor``).
     rng : int
         Seed of crops, phases and re-sampling noise; the result is reproducible from it.
     device : str
@@ -130,7 +131,7 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
     s = normalise(data)
     x = np.asarray(data, np.float32) / s
 
-    model, _ = load_unet(weights, device)
+    model, card = load_unet(weights, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(rng)
         _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress)
@@ -150,7 +151,9 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
         return out
     from ..uncertainty import resample
 
-    return out, resample(denoise_fn, data, out, n_samples=uncertainty, rng=gen, progress=progress)
+    floor = card.get("uncertainty_floor", 0.0) * s
+    return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=gen,
+                         progress=progress)
 
 
 def _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress):

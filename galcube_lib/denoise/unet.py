@@ -78,7 +78,8 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
         Tile size and overlap (v, y, x) of the tiled inference; tiles >= 32 per axis.
     uncertainty : int
         Number of noise re-samplings for an uncertainty cube (0: none, else >= 2; see
-        :mod:`galcube_lib.uncertainty`). With it the function returns ``(denoised, sigma)``.
+        :mod:`galcube_lib.uncertainty`; the error floor beta * s is the model card's
+        ``uncertainty_floor`` beta). With it the function returns ``(denoised, sigma)``.
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise.
     device : str
@@ -98,7 +99,7 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
     uncertainty = check.integer("uncertainty", uncertainty, 0)
     if uncertainty == 1:
         raise ValueError("uncertainty=1 is outside the valid range: 0 (none) or >= 2 re-samplings")
-    model, _ = load_unet(weights, device)
+    model, card = load_unet(weights, device)
 
     def denoise_fn(x):
         s = normalise(x)
@@ -109,4 +110,6 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
         return out
     from ..uncertainty import resample
 
-    return out, resample(denoise_fn, data, out, n_samples=uncertainty, rng=rng, progress=progress)
+    floor = card.get("uncertainty_floor", 0.0) * normalise(data)
+    return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=rng,
+                         progress=progress)
