@@ -4,12 +4,15 @@ printed beside the measured figures.
     .venv/bin/python benchmarks/bench_quality.py                        # all methods, 2 workers
     .venv/bin/python benchmarks/bench_quality.py --methods classical    # issue 3's run
     .venv/bin/python benchmarks/bench_quality.py --methods unet ist --n-per-bin 10
+    .venv/bin/python benchmarks/bench_quality.py --methods deep ist --n-per-bin 2 \
+        --options '{"noise2self": {"steps": 50}}'     # every deep method on 14 cubes
 
 The methods that train on each cube (noise2self, lcae) run on the first ``--subsample`` cubes
 of each (bin, class), as ``gl.bench.SUBSAMPLE`` says. Results go to benchmarks/out/quality/
 (``--out``).
 """
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -74,6 +77,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT})")
+    parser.add_argument("--options", type=json.loads, default={},
+                        help='method options as JSON, e.g. \'{"noise2self": {"steps": 50}}\'')
     args = parser.parse_args()
     groups = {"classical": gl.bench.CLASSICAL, "deep": gl.bench.DEEP, "all": gl.bench.METHODS}
     methods = tuple(dict.fromkeys(m for name in args.methods for m in groups.get(name, (name,))))
@@ -81,7 +86,7 @@ def main():
     warnings.simplefilter("ignore")       # FastICA convergence chatter on noise components
     start = time.perf_counter()
     results = gl.bench.run(n_per_bin=args.n_per_bin, methods=methods, rng=args.seed,
-                           workers=args.workers, subsample=subsample)
+                           workers=args.workers, subsample=subsample, options=args.options)
     elapsed = time.perf_counter() - start
     gl.bench.save(results, args.out)
     n = results["index"].nunique()
