@@ -17,7 +17,6 @@ Figures also go to benchmarks/out/deep.json.
 import argparse
 import json
 import resource
-import statistics
 import time
 from pathlib import Path
 
@@ -25,19 +24,10 @@ import numpy as np
 import torch
 
 import galcube_lib as gl
+from bench_ist import timed  # same warm-up-then-median timing as the IST benchmark
 
 OUT = Path(__file__).resolve().parent / "out"
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "iras07454_alma_hc3n_agb.fits"
-
-
-def timed(func, repeats):
-    func()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def once(func):
