@@ -26,6 +26,7 @@ import numpy as np
 
 from . import _validate as check
 from . import _training
+from .model.prior import BenchmarkPrior
 from .noise_estimate import sigma_negative
 
 #: spawn-key prefixes of the validation and uncertainty-calibration cubes; training keys start
@@ -60,6 +61,10 @@ class TrainConfig:
         0 gives plain MSE.
     empty_fraction : float
         Fraction of samples that are pure noise (clean cube zero), teaching not to invent flux.
+    peak_snr : tuple of 2 floats
+        Range of the peak SNR the simulated training samples are drawn in (uniformly); narrow it
+        to specialise a fine-tuning run on faint sources. Validation always uses the full
+        benchmark population.
     store : str or None
         A dataset store to draw pairs from instead of simulating.
     init : str or None
@@ -83,6 +88,7 @@ class TrainConfig:
     clip_grad: float = 1.0
     flux_weight: float = 0.0
     empty_fraction: float = 0.1
+    peak_snr: tuple = (2.5, 10.0)
     store: str | None = None
     init: str | None = None
     val_size: int = 16
@@ -101,6 +107,9 @@ class TrainConfig:
         check.number("clip_grad", self.clip_grad, 0.0, None, lo_open=True)
         check.number("flux_weight", self.flux_weight, 0.0, 1e3)
         check.number("empty_fraction", self.empty_fraction, 0.0, 1.0)
+        if len(self.peak_snr) != 2 or not 0 < self.peak_snr[0] <= self.peak_snr[1]:
+            raise ValueError(f"peak_snr must be a range (low, high) with 0 < low <= high, "
+                             f"got {self.peak_snr!r}")
         check.integer("val_size", self.val_size, 1)
         check.integer("val_every", self.val_every, 1)
         check.integer("seed", self.seed, 0)
@@ -168,11 +177,12 @@ def _crop_and_flip(pair, crop, seq):
 def batch(config: TrainConfig, step: int, first: int, count: int, store=None):
     """Samples ``first .. first + count - 1`` of ``step`` as (noisy, clean) float32 arrays of
     shape (count, 1, *crop)."""
+    prior = BenchmarkPrior(peak_snr=tuple(config.peak_snr))
     noisy, clean = [], []
     for j in range(first, first + count):
         pair_seed, crop_seed = _seed(config, step, j).spawn(2)
         pair = (_store_pair(store, pair_seed) if store is not None
-                else simulated_pair(pair_seed, config.empty_fraction))
+                else simulated_pair(pair_seed, config.empty_fraction, prior))
         n, c = _crop_and_flip(pair, config.crop, crop_seed)
         noisy.append(n)
         clean.append(c)
@@ -447,9 +457,11 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
     for field in dataclasses.fields(TrainConfig):
-        kind = {"crop": int, "store": str, "init": str}.get(field.name, type(field.default))
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind,
-                            nargs=3 if field.name == "crop" else None, default=field.default)
+        kind = {"crop": int, "peak_snr": float, "store": str, "init": str}.get(
+            field.name, type(field.default))
+        nargs = {"crop": 3, "peak_snr": 2}.get(field.name)
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, nargs=nargs,
+                            default=field.default)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")

@@ -29,6 +29,14 @@ def test_empty_samples_have_no_signal():
     assert not clean.any() and 0.9 < noisy.std() < 1.1
 
 
+def test_training_samples_follow_the_configured_peak_snr():
+    # a full-size crop keeps the brightest voxel, whose value in noise units is the peak SNR
+    config = tr.TrainConfig(**{**TINY, "crop": (40, 96, 96), "batch_size": 4,
+                               "peak_snr": (3.0, 3.0), "empty_fraction": 0.0})
+    _, clean = tr.batch(config, step=0, first=0, count=4)
+    np.testing.assert_allclose(clean.max(axis=(1, 2, 3, 4)), 3.0, rtol=0.08)
+
+
 def test_batches_crop_and_flip_both_cubes_alike():
     config = tr.TrainConfig(**TINY)
     x, y = tr.batch(config, step=0, first=0, count=2)
@@ -108,7 +116,8 @@ def test_a_different_configuration_in_the_same_folder_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [({"crop": (16, 32, 32)}, "crop"), ({"steps": 0}, "steps"),
-                                       ({"lr": -1.0}, "lr"), ({"clip_grad": 0.0}, "clip_grad")])
+                                       ({"lr": -1.0}, "lr"), ({"clip_grad": 0.0}, "clip_grad"),
+                                       ({"peak_snr": (5.0, 2.0)}, "peak_snr")])
 def test_bad_configuration_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
         tr.TrainConfig(**{**TINY, **bad})
