@@ -12,8 +12,10 @@ import inspect
 
 import numpy as np
 
+from .._crop import as_box, crop, mask_box, pad
 from .._version import __version__
 from ..cube import Cube
+from .smooth_clip import smooth_clip_mask
 
 #: method name -> "module:function" of its array function
 METHODS = {
@@ -38,7 +40,32 @@ def method_function(method: str):
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
-def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
+def source_mask(cube: Cube, **options) -> np.ndarray:
+    """The smooth-and-clip source mask of a cube (NaN voxels blank), with the cube's beam;
+    ``options`` go to :func:`galcube_lib.smooth_clip_mask`."""
+    data = np.where(np.isfinite(cube.data), cube.data, np.float32(0.0))
+    return smooth_clip_mask(data, beam_fwhm_px=cube.beam_fwhm_px, beam_pa_deg=cube.beam_pa_deg,
+                            **options)
+
+
+def source_box(cube: Cube, mask=None) -> tuple[slice, slice, slice]:
+    """A box around the emission: the bounding box of ``mask`` (default :func:`source_mask`)
+    grown by 8 channels and 8 beam FWHM (at least 16 px) on each side, and to at least 64
+    along each axis. The margin is generous because the methods measure the noise inside the
+    box: with a 16 px margin and 32-channel boxes IST kept 72% and 84% of the flux of two
+    SNR-5 test cubes, against 91% and 105% on the whole cubes."""
+    mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
+    if mask.shape != cube.shape:
+        raise ValueError(f"mask has shape {mask.shape}, the cube has {cube.shape}")
+    margin_px = max(16, int(np.ceil(8 * cube.beam_fwhm_px[0])))
+    box = mask_box(mask, margin=(8, margin_px, margin_px), min_side=64)
+    if box is None:
+        raise ValueError("box='auto' found no emission (the smooth_clip mask is empty): use "
+                         "box=None to denoise the whole cube, or give the box yourself")
+    return box
+
+
+def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     """Denoise a cube.
 
     Parameters
@@ -48,6 +75,11 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
     method : str
         One of ``METHODS``: "gaussian", "pca", "ica", "ist", "smooth_clip", "unet",
         "noise2self", "spectral", "lcae".
+    box : None, "auto" or ((v0, v1), (y0, y1), (x0, x1))
+        Denoise only this part of the cube (half-open index ranges) and pad the result back to
+        the full size with 0 (no emission) outside it, NaN where the input is NaN; the
+        uncertainty is NaN outside it. "auto" takes :func:`source_box`: the emission found by
+        the smooth_clip mask with a margin. None (default) denoises the whole cube.
     **options
         Options of that method (see its function's docstring); unknown options are an error.
         The deep methods take ``uncertainty=n`` (noise re-samplings) for an uncertainty cube.
@@ -61,6 +93,8 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
     """
     if not isinstance(cube, Cube):
         raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
+    if box is not None:
+        return _denoise_box(cube, method, box, options)
     func = method_function(method)
     params = inspect.signature(func).parameters
     allowed = [p for p in params if p not in CONTEXT and p != "data"]
@@ -82,6 +116,21 @@ def denoise(cube: Cube, method: str = "ist", **options) -> Cube:
     header["HISTORY"] = f"galcube {__version__} denoise: method={method} options={described}"
     record = {**cube.record, "denoise": {"method": method, "options": described}}
     return Cube(out, header, clean=cube.clean, uncertainty=sigma, record=record)
+
+
+def _denoise_box(cube: Cube, method: str, box, options) -> Cube:
+    box = source_box(cube) if isinstance(box, str) and box == "auto" else as_box(box, cube.shape)
+    inner = denoise(crop(cube, box), method, **options)
+    blank = ~np.isfinite(cube.data)
+    data = np.where(blank, np.float32(np.nan), pad(inner.data, box, cube.shape, 0.0))
+    sigma = (None if inner.uncertainty is None
+             else pad(inner.uncertainty, box, cube.shape, np.nan))
+    ranges = [(s.start, s.stop) for s in box]
+    header = cube.header.copy()
+    header["HISTORY"] = inner.header["HISTORY"][-1]
+    header["HISTORY"] = f"galcube denoise: only box (v, y, x) = {ranges}; 0 outside it"
+    record = {**inner.record, "denoise": {**inner.record["denoise"], "box": ranges}}
+    return Cube(data, header, clean=cube.clean, uncertainty=sigma, record=record)
 
 
 def _describe(value):
