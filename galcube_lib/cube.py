@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field, replace
@@ -11,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from . import _header
 from ._io import atomic_path
-from .observation import C_KMS
 
-_EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY")
+_EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +34,9 @@ class Cube:
         The noise that was added (``data - clean``), None when unknown.
     uncertainty : numpy.ndarray or None
         Per-voxel 1-sigma uncertainty of ``data`` (set by denoisers that estimate one).
+    gain : numpy.ndarray or None
+        Primary-beam gain of a primary-beam corrected observation, in (0, 1] with NaN where
+        unknown: the noise of ``data`` is about sigma0 / gain (see :func:`read_fits`).
     record : dict
         Every parameter that made the cube: components, observation, noise, seeds, version.
     """
@@ -42,6 +46,7 @@ class Cube:
     clean: np.ndarray | None = None
     noise: np.ndarray | None = None
     uncertainty: np.ndarray | None = None
+    gain: np.ndarray | None = None
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -58,7 +63,7 @@ class Cube:
                 object.__setattr__(self, name.lower(), value)
         object.__setattr__(self, "header", fits.Header(self.header))
 
-    def replace(self, **changes) -> "Cube":
+    def replace(self, **changes) -> Cube:
         """A new Cube with some fields changed; this one is left as it is."""
         return replace(self, **changes)
 
@@ -68,29 +73,31 @@ class Cube:
         return self.data.shape
 
     @property
+    def valid(self) -> np.ndarray:
+        """Boolean (v, y, x): True where ``data`` is finite (NaN marks blanks)."""
+        return np.isfinite(self.data)
+
+    @property
     def velocity_kms(self) -> np.ndarray:
-        """Channel-centre velocities in km/s (radio convention for frequency axes)."""
-        h = self.header
-        pix = np.arange(self.shape[0]) + 1.0
-        value = h.get("CRVAL3", 0.0) + (pix - h.get("CRPIX3", 1.0)) * h.get("CDELT3", 1.0)
-        ctype = str(h.get("CTYPE3", "")).upper()
-        if ctype.startswith("FREQ"):
-            rest = h.get("RESTFRQ", h.get("RESTFREQ"))
-            if not rest:
-                raise ValueError("frequency axis without RESTFRQ/RESTFREQ: cannot give velocities")
-            return C_KMS * (1.0 - value / rest)
-        unit = str(h.get("CUNIT3", "m/s")).strip().lower()
-        return value / 1e3 if unit in ("m/s", "m s-1", "") else value
+        """Channel-centre velocities in km/s, radio convention, in the order of the data.
+
+        From the header's WCS (astropy.wcs): VRAD as it is, optical velocity (VOPT; AIPS VELO-xxx
+        without a radio VELREF) converted to radio, FREQ through RESTFRQ/RESTFREQ (a ValueError
+        naming RESTFRQ when there is none). A descending axis gives descending velocities.
+        """
+        return _header.velocity_kms(self.header, np.arange(self.shape[0]))
 
     @property
     def channel_kms(self) -> float:
-        """Channel width in km/s (positive)."""
-        v = self.velocity_kms
-        return float(abs(v[1] - v[0])) if v.size > 1 else float("nan")
+        """Channel width in km/s (positive), measured across the middle channel; also defined for
+        a one-channel cube."""
+        middle = (self.shape[0] - 1) / 2.0
+        low, high = _header.velocity_kms(self.header, [middle - 0.5, middle + 0.5])
+        return float(abs(high - low))
 
     @property
     def pixel_arcsec(self) -> float:
-        """Pixel size in arcsec (from CDELT2)."""
+        """Pixel size in arcsec along y (from CDELT2)."""
         return abs(float(self.header["CDELT2"])) * 3600.0
 
     @property
@@ -98,7 +105,7 @@ class Cube:
         """Beam FWHM (major, minor) in pixels."""
         if "BMAJ" not in self.header:
             raise ValueError("the header has no beam (BMAJ/BMIN)")
-        scale = abs(float(self.header["CDELT2"]))
+        scale = self.pixel_arcsec / 3600.0
         return float(self.header["BMAJ"]) / scale, float(self.header["BMIN"]) / scale
 
     @property
@@ -114,13 +121,11 @@ class Cube:
 
     @property
     def wcs(self):
-        """The astropy WCS of the cube."""
-        from astropy.wcs import WCS
-
-        return WCS(self.header)
+        """The astropy WCS of the cube (wcslib's fixes for NCP, AIPS axes, EPOCH applied quietly)."""
+        return _header.quiet_wcs(self.header)
 
     def to_fits(self, path, overwrite: bool = True) -> Path:
-        """Write the cube atomically: primary HDU = data; CLEAN, NOISE and UNCERTAINTY image
+        """Write the cube atomically: primary HDU = data; CLEAN, NOISE, UNCERTAINTY and GAIN image
         extensions (those that are set); a RECORD table holding the parameter record as JSON."""
         path = Path(path)
         if path.exists() and not overwrite:
@@ -138,43 +143,131 @@ class Cube:
         return path
 
 
-def _drop_axis(header: fits.Header, axis: int) -> None:
-    for key in list(header.keys()):
-        if key[:-1] in ("NAXIS", "CTYPE", "CRVAL", "CDELT", "CRPIX", "CUNIT", "CROTA") and key[-1] == str(axis):
-            del header[key]
-    header["NAXIS"] = axis - 1
+def _load(path: Path):
+    """Open ``path``: (data as float32 (v, y, x), header, extensions, record or None, BEAMS, log).
 
-
-def read_fits(path) -> Cube:
-    """Read a cube written by :meth:`Cube.to_fits`, or a plain (v, y, x) FITS cube.
-
-    A degenerate 4th axis (Stokes) is dropped. Raises FileNotFoundError for a missing file and
-    ValueError naming the file for an empty, corrupt or 2-D one.
+    Errors name the file. Integer data are scaled (BSCALE/BZERO) with their BLANK value as NaN;
+    a BLANK keyword on float data is dropped (the FITS standard: NaN marks blanks on floats).
     """
-    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     try:
-        with warnings.catch_warnings(record=True) as caught, fits.open(path, memmap=False) as hdul:
-            warnings.simplefilter("always")
-            header = hdul[0].header.copy()
-            data = hdul[0].data
-            data = None if data is None else np.array(data)
-            extra = {n.lower(): np.array(hdul[n].data) for n in _EXTENSIONS if n in hdul}
-            record = json.loads(hdul["RECORD"].data["JSON"][0]) if "RECORD" in hdul else {}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")   # astropy's complaints are collected, not shown
+            with fits.open(path, memmap=False) as hdul:
+                bitpix, blank = hdul[0].header.get("BITPIX"), hdul[0].header.get("BLANK")
+                data = hdul[0].data
+                data = None if data is None else np.array(data)
+                header = hdul[0].header.copy()    # after .data: scaling has updated BITPIX/BSCALE
+                extra = {n.lower(): np.array(hdul[n].data) for n in _EXTENSIONS if n in hdul}
+                record = json.loads(hdul["RECORD"].data["JSON"][0]) if "RECORD" in hdul else None
+                beams = _header.read_beams_table(hdul["BEAMS"]) if "BEAMS" in hdul else None
     except (OSError, TypeError, ValueError, IndexError, KeyError) as err:
         raise ValueError(f"{path}: not a readable FITS file ({err})") from None
     if data is None:
         raise ValueError(f"{path}: the primary HDU holds no data")
-    damage = [str(w.message) for w in caught if re.search("corrupt|truncat", str(w.message), re.I)]
+    damage = [str(w.message) for w in caught if re.search("corrupt|truncat", str(w.message), re.IGNORECASE)]
     if damage:
         raise ValueError(f"{path}: the file is truncated or corrupt ({damage[0].strip()})")
-    while data.ndim > 3 and data.shape[0] == 1:
-        _drop_axis(header, data.ndim)
-        data = data[0]
-    if data.ndim != 3:
-        raise ValueError(f"{path}: the data is {data.ndim}-D with shape {data.shape}; "
-                         "galcube needs a (v, y, x) cube")
+    log = _header.ReadLog(header)
+    if blank is not None:
+        if bitpix > 0:   # astropy has turned the BLANK values into NaN
+            log.blanked += int(np.isnan(data).sum())
+            log.note(f"integer BLANK -> NaN ({int(np.isnan(data).sum())} voxels)")
+        else:
+            log.note("BLANK keyword on float data ignored (NaN marks blanks)")
+        header.remove("BLANK", ignore_missing=True)
+    original_shape = list(data.shape)
+    try:
+        data = _header.to_cube_axes(data.astype(np.float32), header, log)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return data, header, extra, record, beams, original_shape, log
+
+
+def _gain_array(gain, shape) -> np.ndarray:
+    """``gain=`` of :func:`read_fits` (a FITS path or an array) as checked float32."""
+    if isinstance(gain, (str, os.PathLike)):
+        return _header.check_gain(_load(Path(gain))[0], shape, f"file {gain}")
+    try:
+        values = np.array(gain, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"gain must be a FITS path or an array, got {type(gain).__name__}") from None
+    return _header.check_gain(values, shape, "array")
+
+
+def read_fits(path, *, beam=None, gain=None) -> Cube:
+    """Read a cube written by :meth:`Cube.to_fits`, or a real observation's FITS cube.
+
+    galcube's own files come back as written. Other files are normalised, and every change is
+    listed in ``record["read"]["notes"]`` and as a HISTORY card; the header otherwise stays the
+    file's, so the cube can be written back:
+
+    - the array becomes (v, y, x): degenerate Stokes axes dropped wherever they sit, a 2-D map or a
+      single channel read as a one-channel cube;
+    - old conventions made explicit: B1950 (EPOCH without EQUINOX) gets EQUINOX and RADESYS FK4;
+      Miriad's VELO-xxx axes are marked radio (VELREF). NCP projections and AIPS axes are read by
+      wcslib (see :attr:`Cube.wcs`, :attr:`Cube.velocity_kms`);
+    - one beam in BMAJ/BMIN/BPA: ``beam=``, else the common beam of a CASA BEAMS table (with a
+      warning when the channels' beams differ by more than 1% in area), else the header's;
+    - blanks: NaN stays NaN; integer BLANK values and spaxels that are exactly 0 in every channel
+      (zero-filled outside a mosaic) become NaN;
+    - brightness: Jy/beam in any spelling becomes BUNIT 'Jy/beam'; K is converted to Jy/beam when
+      the frequency is known; blank or other units are kept with a warning.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file (``.fits.gz`` too).
+    beam : (float, float, float), optional
+        ``(bmaj_arcsec, bmin_arcsec, pa_deg)`` FWHM beam; needed when the file has none, and
+        overrides the file's beam when given.
+    gain : str, path-like or array, optional
+        Primary-beam gain of a primary-beam corrected cube (a FITS file, whose header is ignored,
+        or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
+        attached as :attr:`Cube.gain`; where it is NaN or 0 the data become NaN.
+
+    Returns
+    -------
+    Cube
+        float32 (v, y, x) data; for files not written by galcube, ``record["read"]`` holds
+        ``path``, ``original_shape``, ``blanked_voxels`` (voxels set to NaN here) and ``notes``.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        Naming the file, for an empty, corrupt or unusable one (more than one Stokes plane, 1-D,
+        no beam without ``beam=``), or naming ``gain`` for a gain of the wrong shape or range.
+    TypeError
+        For a ``beam`` or ``gain`` of the wrong kind.
+    """
+    path = Path(path)
+    beam = _header.beam_argument(beam)
+    data, header, extra, record, beams, original_shape, log = _load(path)
+    foreign = record is None
+    try:
+        if foreign:
+            _header.fix_frames(header, log)
+            _header.blank_zero_spaxels(data, log)
+        _header.set_beam(header, beam, beams, log, required=foreign)
+        if foreign:
+            data = _header.to_jy_per_beam(data, header, log)
+            _header.warn_if_high_redshift(header, data.shape[0], log)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if gain is not None:
+        extra["gain"] = _gain_array(gain, data.shape)
+        newly = np.isnan(extra["gain"]) & ~np.isnan(data)
+        data[newly] = np.nan
+        log.blanked += int(newly.sum())
+        log.note(f"primary-beam gain attached ({int(newly.sum())} voxels blanked where it is NaN or 0)")
+    if foreign:
+        record = {"read": {"path": str(path), "original_shape": original_shape,
+                           "blanked_voxels": log.blanked, "notes": log.notes}}
+    for text in log.warnings:
+        warnings.warn(f"{path.name}: {text}", UserWarning, stacklevel=2)
     return Cube(data, header, record=record, **extra)

@@ -83,6 +83,7 @@ def test_plain_fits_cube_with_degenerate_stokes_axis(tmp_path):
     h = fits.Header()
     for i, (ctype, cdelt) in enumerate([("RA---SIN", -1e-4), ("DEC--SIN", 1e-4), ("VRAD", 5e3), ("STOKES", 1)], 1):
         h[f"CTYPE{i}"], h[f"CDELT{i}"], h[f"CRPIX{i}"], h[f"CRVAL{i}"] = ctype, cdelt, 1.0, 1.0
+    h["BMAJ"], h["BMIN"], h["BPA"], h["BUNIT"] = 3e-4, 2e-4, 10.0, "Jy/beam"
     fits.PrimaryHDU(data, h).writeto(tmp_path / "real.fits")
     cube = gl.read_fits(tmp_path / "real.fits")
     assert cube.shape == (5, 8, 9) and cube.clean is None and "CTYPE4" not in cube.header
@@ -98,9 +99,9 @@ def test_read_errors_name_the_file(tmp_path):
     (tmp_path / "junk.fits").write_bytes(np.random.default_rng(1).bytes(5000))
     with pytest.raises(ValueError, match="junk.fits.*not a readable FITS"):
         gl.read_fits(tmp_path / "junk.fits")
-    fits.PrimaryHDU(np.zeros((8, 8), np.float32)).writeto(tmp_path / "image.fits")
-    with pytest.raises(ValueError, match="image.fits.*2-D"):
-        gl.read_fits(tmp_path / "image.fits")
+    fits.PrimaryHDU(np.zeros(8, np.float32)).writeto(tmp_path / "line.fits")
+    with pytest.raises(ValueError, match="line.fits.*1-D"):
+        gl.read_fits(tmp_path / "line.fits")
 
 
 def test_truncated_file_is_reported(noisy, tmp_path):
