@@ -51,7 +51,7 @@ def crop(cube, box):
             header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - s.start
         header[f"NAXIS{axis}"] = s.stop - s.start
     arrays = {name: (None if getattr(cube, name) is None else getattr(cube, name)[box])
-              for name in ("clean", "noise", "uncertainty")}
+              for name in ("clean", "noise", "uncertainty", "gain")}
     return cube.replace(data=cube.data[box], header=header, **arrays)
 
 

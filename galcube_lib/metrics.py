@@ -264,57 +264,69 @@ def snr_gain(denoised, truth, noisy, aperture=None) -> float:
     return float(np.std(n - t) / residual) if residual > 0 else math.inf
 
 
-def offsource_shifts(shape, aperture, n_placements=200, rng=0, *, exclude=None, invalid=None):
-    """Random (dy, dx) shifts that place the aperture off source, inside the field, off NaN.
+def offsource_shifts(shape, aperture, n_placements=200, rng=0, *, exclude=None, invalid=None,
+                     spectral=False):
+    """Random shifts that place the aperture off source, inside the cube, off NaN.
 
     Parameters
     ----------
     shape : tuple of int
         (n_chan, ny, nx) of the cube.
     aperture : bool array
-        (y, x) or (v, y, x) source aperture; its footprint (pixels in any channel) is what moves.
+        (y, x) or (v, y, x) source aperture.
     n_placements : int
-        Number of placements; fewer (all there are) when the field holds fewer.
+        Number of placements; fewer (all there are) when the cube holds fewer.
     rng : int, None or numpy Generator
         Draws the placements (without replacement among all allowed ones).
     exclude : bool array, optional
-        (y, x) or (v, y, x) pixels a placement must not touch (e.g. other sources).
+        (y, x) or (v, y, x) voxels a placement must not touch (e.g. other sources).
     invalid : bool array, optional
         (v, y, x) or (y, x) voxels that are not data (NaN): a placement may not touch them.
+    spectral : bool
+        False (default): the aperture's footprint (its pixels in any channel) moves across the
+        sky, (dy, dx) shifts. True: the (v, y, x) aperture moves along the spectrum too, with
+        (dv, dy, dx) shifts, so that a source filling the field can still be placed in its
+        line-free channels; only the voxels of ``aperture``, ``exclude`` and ``invalid``
+        themselves (not their footprints) must not overlap.
 
     Returns
     -------
     numpy.ndarray
-        int array (n, 2) of shifts; placement k covers ``aperture`` moved by ``shifts[k]``.
+        int array (n, 2), or (n, 3) when ``spectral``; placement k covers ``aperture`` moved by
+        ``shifts[k]``.
     """
     n_placements = int(n_placements)
     if n_placements < 2:
         raise ValueError(f"n_placements={n_placements!r} is outside the valid range [2, inf)")
     mask = _mask(aperture, shape)
-    foot = mask.any(axis=0)
-    forbidden = foot.copy()
+    body = mask if spectral else mask.any(axis=0)
+    forbidden = body.copy()
     for name, extra in (("exclude", exclude), ("invalid", invalid)):
         if extra is not None and np.asarray(extra).any():
-            forbidden |= _mask(np.asarray(extra, dtype=bool), shape, name).any(axis=0)
-    rows, cols = np.flatnonzero(foot.any(axis=1)), np.flatnonzero(foot.any(axis=0))
-    r0, c0 = rows[0], cols[0]
-    crop = foot[r0:rows[-1] + 1, c0:cols[-1] + 1].astype(float)
-    hits = signal.correlate(forbidden.astype(float), crop, mode="valid")
-    top, left = np.nonzero(hits < 0.5)
-    if top.size < 2:
-        raise ValueError("fewer than 2 off-source placements fit in the field for this aperture")
+            extra = _mask(np.asarray(extra, dtype=bool), shape, name)
+            forbidden |= extra if spectral else extra.any(axis=0)
+    hit = [np.flatnonzero(body.any(axis=tuple(a for a in range(body.ndim) if a != ax)))
+           for ax in range(body.ndim)]
+    origin = np.array([h[0] for h in hit])
+    crop = body[tuple(slice(h[0], h[-1] + 1) for h in hit)].astype(float)
+    allowed = np.argwhere(signal.correlate(forbidden.astype(float), crop, mode="valid") < 0.5)
+    if len(allowed) < 2:
+        raise ValueError("fewer than 2 off-source placements fit in the cube for this aperture")
     gen, _ = _rng.generator(rng)
-    pick = gen.choice(top.size, size=min(n_placements, top.size), replace=False)
-    return np.stack([top[pick] - r0, left[pick] - c0], axis=1)
+    pick = gen.choice(len(allowed), size=min(n_placements, len(allowed)), replace=False)
+    return allowed[pick] - origin
 
 
 def offsource_fluxes(data, aperture, shifts, *, channel_kms=None, beam_area_px=None):
     """Aperture fluxes (as :func:`aperture_flux`) at each placement of :func:`offsource_shifts`."""
     arr = _array(data, "data")
-    mask = _mask(aperture, arr.shape)
-    v, y, x = np.nonzero(mask)
-    shifts = np.asarray(shifts, dtype=int).reshape(-1, 2)
-    sums = np.array([np.nansum(arr[v, y + dy, x + dx]) for dy, dx in shifts])
+    voxels = np.nonzero(_mask(aperture, arr.shape))
+    shifts = np.asarray(shifts, dtype=int)
+    shifts = shifts.reshape(-1, shifts.shape[-1] if shifts.ndim > 1 else 2)
+    if shifts.shape[1] == 2:
+        shifts = np.column_stack([np.zeros(len(shifts), int), shifts])
+    sums = np.array([np.nansum(arr[tuple(i + d for i, d in zip(voxels, shift))])
+                     for shift in shifts])
     return sums * _scale(data, channel_kms, beam_area_px)
 
 

@@ -63,3 +63,13 @@ def test_no_emission_means_no_automatic_box(noisy):
 def test_bad_boxes_are_named(noisy, box):
     with pytest.raises(ValueError, match="box"):
         gl.denoise(noisy, "gaussian", box=box)
+
+
+def test_a_primary_beam_corrected_cube_is_denoised_in_flat_noise_units(noisy):
+    yy, xx = np.indices(noisy.shape[1:]) - 80.0
+    gain = np.broadcast_to(np.exp(-(xx ** 2 + yy ** 2) / (2 * 60.0 ** 2)), noisy.shape)
+    corrected = noisy.replace(data=noisy.data / gain, gain=gain)
+    out = gl.denoise(corrected, "gaussian")
+    flat = gl.denoise(noisy, "gaussian")          # the same data before the gain correction
+    np.testing.assert_allclose(out.data * gain, flat.data, rtol=1e-5, atol=1e-7)
+    assert out.gain is not None

@@ -41,9 +41,11 @@ def method_function(method: str):
 
 
 def source_mask(cube: Cube, **options) -> np.ndarray:
-    """The smooth-and-clip source mask of a cube (NaN voxels blank), with the cube's beam;
-    ``options`` go to :func:`galcube_lib.smooth_clip_mask`."""
-    data = np.where(np.isfinite(cube.data), cube.data, np.float32(0.0))
+    """The smooth-and-clip source mask of a cube (NaN voxels blank; flat-noise data x gain for
+    a primary-beam corrected cube), with the cube's beam; ``options`` go to
+    :func:`galcube_lib.smooth_clip_mask`."""
+    flat = cube.data if cube.gain is None else cube.data * cube.gain
+    data = np.where(np.isfinite(flat), flat, np.float32(0.0))
     return smooth_clip_mask(data, beam_fwhm_px=cube.beam_fwhm_px, beam_pa_deg=cube.beam_pa_deg,
                             **options)
 
@@ -71,7 +73,9 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     Parameters
     ----------
     cube : Cube
-        Noisy cube (simulated or real); NaN voxels are treated as blank.
+        Noisy cube (simulated or real); NaN voxels are treated as blank. A primary-beam
+        corrected cube with a gain (``cube.gain``) is denoised in flat-noise units,
+        data x gain, and divided by the gain again after.
     method : str
         One of ``METHODS``: "gaussian", "pca", "ica", "ist", "smooth_clip", "unet",
         "noise2self", "spectral", "lcae".
@@ -104,18 +108,20 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
                          f"valid options: {', '.join(allowed) or 'none'}")
     context = {"beam_fwhm_px": cube.beam_fwhm_px, "beam_pa_deg": cube.beam_pa_deg,
                "channel_kms": cube.channel_kms}
-    finite = np.isfinite(cube.data)
-    data = np.where(finite, cube.data, 0.0).astype(np.float32)
+    gain = np.float32(1.0) if cube.gain is None else cube.gain
+    flat = cube.data * gain
+    finite = np.isfinite(flat)
+    data = np.where(finite, flat, 0.0).astype(np.float32)
     result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
     out, sigma = result if isinstance(result, tuple) else (result, None)
-    out = np.where(finite, np.asarray(out, dtype=np.float32), np.float32(np.nan))
+    out = np.where(finite, np.asarray(out, dtype=np.float32) / gain, np.float32(np.nan))
     if sigma is not None:
-        sigma = np.where(finite, np.asarray(sigma, dtype=np.float32), np.float32(np.nan))
+        sigma = np.where(finite, np.asarray(sigma, dtype=np.float32) / gain, np.float32(np.nan))
     header = cube.header.copy()
     described = {k: _describe(v) for k, v in options.items()}
     header["HISTORY"] = f"galcube {__version__} denoise: method={method} options={described}"
     record = {**cube.record, "denoise": {"method": method, "options": described}}
-    return Cube(out, header, clean=cube.clean, uncertainty=sigma, record=record)
+    return Cube(out, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
 
 
 def _denoise_box(cube: Cube, method: str, box, options) -> Cube:
@@ -130,7 +136,7 @@ def _denoise_box(cube: Cube, method: str, box, options) -> Cube:
     header["HISTORY"] = inner.header["HISTORY"][-1]
     header["HISTORY"] = f"galcube denoise: only box (v, y, x) = {ranges}; 0 outside it"
     record = {**inner.record, "denoise": {**inner.record["denoise"], "box": ranges}}
-    return Cube(data, header, clean=cube.clean, uncertainty=sigma, record=record)
+    return Cube(data, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
 
 
 def _describe(value):

@@ -65,8 +65,10 @@ def _band_sigmas(bands, robust: bool) -> list[np.ndarray]:
     for block in bands.blocks:
         flat = block.reshape(block.shape[0], -1).astype(np.float64)
         if robust:
-            med = np.median(flat, axis=1, keepdims=True)
-            s = np.median(np.abs(flat - med), axis=1) * _MAD_TO_SIGMA
+            # blank regions (zero-filled by gl.denoise) give exactly-zero coefficients, which
+            # would pull the MAD down: only the others measure the noise
+            s = np.array([_MAD_TO_SIGMA * np.median(np.abs(row - np.median(row)))
+                          for row in (r[r != 0] if np.any(r != 0) else r for r in flat)])
         else:
             s = flat.std(axis=1)
         out.append(s.reshape(-1, 1, 1, 1))
