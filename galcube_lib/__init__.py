@@ -4,7 +4,7 @@
 (the torch datasets ``StoreDataset`` and ``SimulatedDataset`` load on first access).
 """
 from ._version import __version__
-from . import bench, metrics
+from . import bench, metrics, noise_estimate
 from .cube import Cube, read_fits
 from .denoise import denoise
 from .denoise.smooth_clip import smooth_clip_mask
@@ -21,7 +21,8 @@ _TORCH_NAMES = ("StoreDataset", "SimulatedDataset")
 __all__ = ["__version__", "Cube", "read_fits", "Galaxy", "Halo", "Bridge", "Tail",
            "BenchmarkPrior", "Scene", "prior_from_dict", "add_noise", "Observation", "simulate",
            "scene_from_record", "generate_dataset", "open_dataset", "CubeStore",
-           "IncompleteCubeError", "denoise", "smooth_clip_mask", "metrics", "bench", *_TORCH_NAMES]
+           "IncompleteCubeError", "denoise", "smooth_clip_mask", "metrics", "bench", "noise_estimate",
+           *_TORCH_NAMES]
 
 
 def __getattr__(name):

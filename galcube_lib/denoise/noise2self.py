@@ -21,24 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validate as check
+from ..noise_estimate import spectral_correlation
 from .unet import DEFAULT_WEIGHTS, load_unet, predict_tiled
 
 #: spectral noise correlation above which neighbouring channels are also hidden
 CORRELATION_LIMIT = 0.1
-
-
-def spectral_correlation(data: np.ndarray, max_lag: int = 3) -> np.ndarray:
-    """Noise correlation between channels ``lag = 1 .. max_lag`` apart: the median over spaxels
-    of each spectrum's lag correlation (the median ignores the few spaxels with emission).
-
-    The noise of a continuum-subtracted cube has zero mean, so no per-spectrum mean is removed
-    (removing it would bias short spectra by about -(1 + 2 sum(rho)) / n_chan)."""
-    x = np.asarray(data, dtype=float)
-    n = x.shape[0]
-    power = np.sum(x * x, axis=0) / n
-    ok = power > 0
-    return np.array([np.median(np.sum(x[k:] * x[:-k], axis=0)[ok] / (n - k) / power[ok])
-                     for k in range(1, max_lag + 1)])
 
 
 def blind_width(data: np.ndarray) -> int:
