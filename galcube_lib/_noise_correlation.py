@@ -23,8 +23,9 @@ from . import _validate as check
 from ._noise_level import real_array
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
-#: the central lobe of an autocorrelation, fitted by a Gaussian, is where it exceeds this
-LOBE_LEVEL = 0.1
+#: the central lobe of an autocorrelation, fitted by a Gaussian, is where it exceeds this (as
+#: CASA's tclean fits the restoring beam to the dirty beam: psfcutoff = 0.35)
+LOBE_LEVEL = 0.35
 
 _RHO = np.linspace(-1.0, 1.0, 4001)
 _NEGATIVE_PART_CORRELATION = (_RHO * (np.pi / 2 + np.arcsin(_RHO)) + np.sqrt(1 - _RHO ** 2)) / np.pi
@@ -92,8 +93,11 @@ def correlation_fwhm_px(acf) -> tuple[float, float, float]:
     """FWHM of a 2-D Gaussian fitted to the central lobe of an autocorrelation.
 
     The fit is a weighted least-squares fit of a quadratic form to log(acf) on the connected
-    region around the centre where acf > 0.1 (so dirty-beam sidelobes are left out). For noise
-    that is white noise convolved with a Gaussian beam of FWHM b, the result is sqrt(2) b.
+    region around the centre where acf > 0.35, the part of the dirty beam CASA fits the
+    restoring beam to (so its shelf and sidelobes are left out). For noise that is white noise
+    convolved with a Gaussian beam of FWHM b, the result is sqrt(2) b; the noise of an
+    interferometric image has about the dirty beam as its autocorrelation, so there the result
+    is close to the restoring beam.
 
     Parameters
     ----------
@@ -106,7 +110,7 @@ def correlation_fwhm_px(acf) -> tuple[float, float, float]:
     (fwhm_major_px, fwhm_minor_px, pa_deg) : tuple of float
         FWHMs in pixels and position angle of the major axis from north (+y) through east
         (-x), in [0, 180). All NaN when the lobe is narrower than the pixel grid can resolve
-        (fewer than 5 pixels above 0.1: spatially white noise).
+        (fewer than 5 pixels above 0.35: spatially white noise).
     """
     a = real_array("acf", acf, ndim=(2,))
     n = a.shape[0]

@@ -23,6 +23,9 @@ __all__ = ["sigma_negative", "sigma_mad", "line_free_channels", "noise_level", "
            "spatial_autocorrelation", "correlation_fwhm_px", "spectral_correlation",
            "describe_noise"]
 
+#: largest gain accepted: primary-beam models peak at 1 up to rounding (NGC 4047's at 1.0015)
+GAIN_MAX = 1.01
+
 
 def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "negative") -> np.ndarray:
     """Noise standard deviation at every pixel, for cubes whose noise varies across the field.
@@ -37,10 +40,13 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
     data : array_like
         (v, y, x) cube, continuum-subtracted; NaN voxels are ignored.
     gain : array_like, optional
-        Primary-beam gain, (v, y, x) or (y, x), finite values in (0, 1]; NaN where unknown.
+        Primary-beam gain, (v, y, x) or (y, x), finite values in (0, ``GAIN_MAX``]; NaN where
+        unknown.
     box_px : int, optional
-        Box side in pixels, in [2, min(ny, nx) // 2]; default 3 FWHM of the noise's spatial
-        correlation (about 4 beams), at least 8 pixels. Ignored with ``gain``.
+        Box side in pixels, in [2, min(ny, nx) // 2]; default 1.5 FWHM of the noise's spatial
+        correlation (one to two beams), at least 8 pixels: larger boxes are less noisy but
+        blur a varying noise (on NGC 4047, 12 px boxes follow sigma0 / gain to 3.5 %, 27 px
+        ones to 10 %). Ignored with ``gain``.
     method : {"negative", "mad", "line_free"}
         Noise statistic, as in :func:`noise_level` ("line_free": the channels found on the
         whole cube).
@@ -58,8 +64,8 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
         if g.shape not in (x.shape, x.shape[1:]):
             raise ValueError(f"gain has shape {g.shape}; it must be the cube's {x.shape} or {x.shape[1:]}")
         known = np.isfinite(g)
-        if np.any(known & ~((g > 0) & (g <= 1))):
-            raise ValueError("gain must lie in (0, 1] where finite, got values from "
+        if np.any(known & ~((g > 0) & (g <= GAIN_MAX))):
+            raise ValueError(f"gain must lie in (0, {GAIN_MAX}] where finite, got values from "
                              f"{np.nanmin(g):g} to {np.nanmax(g):g}")
         if g.ndim == 3 and np.array_equal(g, np.broadcast_to(g[:1], g.shape), equal_nan=True):
             g = g[0]
@@ -69,7 +75,7 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
     if box_px is None:
         fwhm = correlation_fwhm_px(spatial_autocorrelation(x, negative=True))
         width = 1.0 if np.isnan(fwhm[0]) else math.sqrt(fwhm[0] * fwhm[1])
-        box_px = min(max(8, math.ceil(3 * width)), min(ny, nx) // 2)
+        box_px = min(max(8, math.ceil(1.5 * width)), min(ny, nx) // 2)
     box = check.integer("box_px", box_px, 2, min(ny, nx) // 2)
     if method == "line_free":
         x = x[line_free_or_raise(x)]

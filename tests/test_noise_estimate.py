@@ -145,7 +145,8 @@ def test_local_noise_map_recovers_a_rising_noise_and_is_flat_on_stationary_noise
     ratio = ne.noise_map(noisy.clean + noisy.noise / gain) * gain / sigma
     assert np.median(np.abs(ratio - 1)) < 0.06 and np.percentile(np.abs(ratio - 1), 95) < 0.15
     flat = ne.noise_map(noisy.data) / sigma
-    assert flat.std() < 0.05 and np.mean(flat) == pytest.approx(1.0, abs=0.03)
+    # ~1.5-beam boxes over 40 channels: each measures the noise to about 5 %
+    assert flat.std() < 0.08 and np.mean(flat) == pytest.approx(1.0, abs=0.03)
     for method in ("mad", "line_free"):
         assert np.median(ne.noise_map(noisy.data, box_px=16, method=method)) == pytest.approx(
             sigma, rel=0.05)
