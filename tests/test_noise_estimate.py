@@ -130,6 +130,7 @@ def test_noise_map_from_the_gain_is_sigma0_over_gain(noisy):
     sigma = sigma_of(noisy)
     corrected = noisy.clean / gain + noisy.noise / gain
     np.testing.assert_allclose(ne.noise_map(corrected, gain=gain) * gain, sigma, rtol=0.03)
+    assert np.isfinite(ne.noise_map(corrected, gain=gain * 1.005)).all()  # a model's rounding
     stacked = np.broadcast_to(gain, corrected.shape)
     assert ne.noise_map(corrected, gain=stacked).shape == gain.shape  # same gain in every channel
     varying = stacked * np.linspace(0.8, 1.0, OBS.n_chan)[:, None, None]
