@@ -100,19 +100,26 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     Returns
     -------
     dict
-        ``denoised`` (the Cube) and the figures: ``flux_noisy`` and ``flux_denoised`` (Jy km/s
+        ``denoised`` (the Cube) and figures. Flux: ``flux_noisy`` and ``flux_denoised`` (Jy km/s
         for Jy/beam cubes), ``flux_ratio_pct`` (denoised / noisy), ``flux_moment`` (the noisy
-        cube summed inside ``mask``: the masked-moment reference) and ``flux_vs_moment_pct``;
-        ``flux_noise_offsource`` and ``flux_noise_offsource_denoised`` (from the same off-source
-        placements, :func:`galcube_lib.metrics.offsource_shifts` with ``spectral=True``; NaN
-        when fewer than ``MIN_PLACEMENTS`` fit), ``offsource_placements``, their ratio
-        ``noise_reduction_offsource`` and ``snr_gain_offsource`` (the published protocol:
-        flattering for methods that zero what they do not detect); ``flux_noise_identity`` and
-        ``flux_noise_denoised`` (spread of the flux over re-injected own noise without and with
-        denoising), ``snr_noisy`` (flux / flux_noise_identity), ``noise_reduction`` (identity /
-        denoised) and ``snr_gain`` (re-injection);
-        ``null_mean_sigma`` and ``null_detection_fraction`` (denoised pure own noise, in units of
-        its undenoised flux noise; detection at 3 sigma); ``seconds`` (one denoising).
+        cube summed inside ``mask``: the masked-moment reference), ``flux_vs_moment_pct``.
+        The aperture-flux noise of the noisy and the denoised cube, three ways, each giving a
+        ``noise_reduction_<way>`` (noisy / denoised) and ``snr_gain_<way>`` (the reduction times
+        flux_denoised / flux_noisy):
+
+        - ``offsource``: the aperture placed at emission-free places of the cube itself, moved
+          across the sky and the spectrum (the published protocol); NaN when fewer than
+          ``MIN_PLACEMENTS`` fit (``offsource_placements``), as for sources filling the cube;
+        - ``null``: the aperture on pure own-noise cubes (:func:`own_noise`): the same question
+          for any aperture size. Both are flattering for methods that zero what they do not
+          detect: they see noise far from any emission;
+        - ``reinjection``: own noise added to the cube, at fixed signal: what the noise does to
+          the flux of this source, including inside the emission that every method keeps.
+
+        Keys ``flux_noise_<way>`` and ``flux_noise_<way>_denoised`` hold the spreads;
+        ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma`` and
+        ``null_detection_fraction``: denoised null flux in units of its undenoised spread
+        (detection at 3 sigma). ``seconds``: one denoising.
     """
     options = dict(options or {})
     for name, value in (("n_realisations", n_realisations), ("n_null", n_null)):
@@ -123,39 +130,39 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     if isinstance(box, str) and box == "auto":
         box = source_box(noisy, mask)
     run = lambda cube: denoise(cube, method, box=box, **options)  # noqa: E731
+    flux = lambda c: metrics.aperture_flux(c, aperture)  # noqa: E731
     gen, _ = _rng.generator(rng)
     start = time.perf_counter()
     den = run(noisy)
     seconds = time.perf_counter() - start
-    flux = lambda c: metrics.aperture_flux(c, aperture)  # noqa: E731
-    extra = own_noise(noisy, n_realisations, mask, gen)
-    spread = lambda cubes: float(np.std([flux(c) for c in cubes], ddof=1))  # noqa: E731
-    identity = spread(noisy.replace(data=noisy.data + e) for e in extra)
-    denoised = spread(run(noisy.replace(data=noisy.data + e)) for e in extra)
-    nulls = own_noise(noisy, n_null, mask, gen)
-    null_noise = spread(noisy.replace(data=n) for n in nulls)
-    z = np.array([flux(run(noisy.replace(data=n))) for n in nulls]) / null_noise
-    off = _offsource(noisy, den, aperture, mask, n_placements, gen)
     f_noisy, f_den = flux(noisy), flux(den)
-    moment = metrics.aperture_flux(noisy, mask)
-    off_gain = off["flux_noise_offsource"] / off["flux_noise_offsource_denoised"]
-    return {"denoised": den, "flux_noisy": f_noisy, "flux_denoised": f_den,
-            "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": moment,
-            "flux_vs_moment_pct": 100.0 * f_den / moment, **off,
-            "noise_reduction_offsource": off_gain,
-            "snr_gain_offsource": off_gain * f_den / f_noisy,
-            "snr_noisy": f_noisy / identity,
-            "flux_noise_identity": identity, "flux_noise_denoised": denoised,
-            "noise_reduction": identity / denoised if denoised > 0 else math.inf,
-            "snr_gain": (f_den / denoised) / (f_noisy / identity) if denoised > 0 else math.inf,
-            "null_mean_sigma": float(z.mean()), "null_detection_fraction": float(np.mean(z > 3)),
-            "seconds": seconds}
+    spreads = {"offsource": _offsource(noisy, den, aperture, mask, n_placements, gen)}
+    nulls = [noisy.replace(data=n) for n in own_noise(noisy, n_null, mask, gen)]
+    null_fluxes = [np.array([flux(c) for c in nulls]), np.array([flux(run(c)) for c in nulls])]
+    spreads["null"] = [float(np.std(f, ddof=1)) for f in null_fluxes]
+    added = [noisy.replace(data=noisy.data + e) for e in own_noise(noisy, n_realisations, mask, gen)]
+    spreads["reinjection"] = [float(np.std([flux(f(c)) for c in added], ddof=1))
+                              for f in (lambda c: c, run)]
+    z = null_fluxes[1] / spreads["null"][0]
+    out = {"denoised": den, "flux_noisy": f_noisy, "flux_denoised": f_den,
+           "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": metrics.aperture_flux(noisy, mask),
+           "offsource_placements": spreads["offsource"].pop()}
+    out["flux_vs_moment_pct"] = 100.0 * f_den / out["flux_moment"]
+    for way, (before, after) in spreads.items():
+        reduction = before / after if after != 0 else math.inf
+        out.update({f"flux_noise_{way}": before, f"flux_noise_{way}_denoised": after,
+                    f"noise_reduction_{way}": reduction,
+                    f"snr_gain_{way}": reduction * f_den / f_noisy})
+    out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
+                "null_mean_sigma": float(z.mean()), "null_detection_fraction": float(np.mean(z > 3)),
+                "seconds": seconds})
+    return out
 
 
-def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -> dict:
-    """The aperture-flux noise of the noisy and the denoised cube from the same off-source
-    placements (moved across the sky and the spectrum, clear of the grown source mask), as in
-    the published protocol; NaN when fewer than ``MIN_PLACEMENTS`` fit."""
+def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -> list:
+    """[noisy spread, denoised spread, number of placements] of the aperture flux at the same
+    off-source placements (across the sky and the spectrum, clear of the grown source mask);
+    the spreads are NaN when fewer than ``MIN_PLACEMENTS`` fit."""
     busy = dilate(mask, dilate_xy=_beam_disk(noisy, 1.0), dilate_v=2)
     try:
         shifts = metrics.offsource_shifts(noisy.shape, aperture, n_placements, gen, exclude=busy,
@@ -163,12 +170,9 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
     except ValueError:
         shifts = np.zeros((0, 3), int)
     if len(shifts) < MIN_PLACEMENTS:
-        return {"offsource_placements": len(shifts), "flux_noise_offsource": math.nan,
-                "flux_noise_offsource_denoised": math.nan}
-    spread = [float(np.std(metrics.offsource_fluxes(c, aperture, shifts), ddof=1))
-              for c in (noisy, den)]
-    return {"offsource_placements": len(shifts), "flux_noise_offsource": spread[0],
-            "flux_noise_offsource_denoised": spread[1]}
+        return [math.nan, math.nan, len(shifts)]
+    return [float(np.std(metrics.offsource_fluxes(c, aperture, shifts), ddof=1))
+            for c in (noisy, den)] + [len(shifts)]
 
 
 # ----------------------------------------------------------------------------- injection

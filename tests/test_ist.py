@@ -79,6 +79,29 @@ def test_pure_noise_gives_little_aperture_flux(clean, ap):
     assert np.sqrt(np.mean(den ** 2)) < 0.2 * noise.std()
 
 
+def test_thresholding_the_coarse_band_removes_large_scale_noise(clean):
+    # the sum over a large region of pure noise is what the coarse band carries
+    big = (slice(None), slice(8, 88), slice(8, 88))
+    sums = []
+    for seed in range(6):
+        noise = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=20 + seed).noise
+        sums.append([ist(noise.astype(np.float32), beam_fwhm_px=(3.75, 3.75),
+                         keep_coarse=keep)[big].sum() for keep in (True, False)])
+    kept, cut = np.std(sums, axis=0)
+    assert cut < 0.5 * kept
+
+
+def test_blank_regions_do_not_lower_the_noise_estimate(clean):
+    noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=13)
+    whole = ist(noisy.data, beam_fwhm_px=(3.75, 3.75))
+    half = noisy.data.copy()
+    half[:, :, 60:] = 0.0                                    # a blank (zero-filled) edge
+    blanked = ist(half, beam_fwhm_px=(3.75, 3.75))
+    off = (slice(None), slice(0, 96), slice(0, 20))          # far from the source and the edge
+    # the noise left off source is about what it is without the blank region
+    assert np.std(blanked[off]) < 1.5 * np.std(whole[off]) + 0.05 * noisy.noise.std()
+
+
 def test_positivity_option_and_determinism(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=4).data
     a = ist(noisy, beam_fwhm_px=(3.75, 3.75), positivity=True)

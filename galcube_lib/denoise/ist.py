@@ -59,16 +59,16 @@ def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]
     return j_xy, j_v
 
 
-def _band_sigmas(bands, robust: bool) -> list[np.ndarray]:
-    """Noise sigma of every band, one (n_scales_xy + 1, 1, 1, 1) array per spectral block."""
+def _band_sigmas(bands, robust: bool, valid_xy: np.ndarray) -> list[np.ndarray]:
+    """Noise sigma of every band, one (n_scales_xy + 1, 1, 1, 1) array per spectral block,
+    measured on the pixels ``valid_xy`` only (blank regions, zero-filled by ``gl.denoise``,
+    would pull the MAD down: at coarse scales their coefficients are small, not zero)."""
     out = []
     for block in bands.blocks:
-        flat = block.reshape(block.shape[0], -1).astype(np.float64)
+        flat = block[..., valid_xy].reshape(block.shape[0], -1).astype(np.float64)
         if robust:
-            # blank regions (zero-filled by gl.denoise) give exactly-zero coefficients, which
-            # would pull the MAD down: only the others measure the noise
-            s = np.array([_MAD_TO_SIGMA * np.median(np.abs(row - np.median(row)))
-                          for row in (r[r != 0] if np.any(r != 0) else r for r in flat)])
+            med = np.median(flat, axis=1, keepdims=True)
+            s = np.median(np.abs(flat - med), axis=1) * _MAD_TO_SIGMA
         else:
             s = flat.std(axis=1)
         out.append(s.reshape(-1, 1, 1, 1))
@@ -83,6 +83,7 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
         noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
         positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
+        keep_coarse: bool = True,
         progress: bool = False) -> np.ndarray:
     """Denoise a (v, y, x) cube by iterative thresholding in a 2D-1D wavelet frame.
 
@@ -126,6 +127,13 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         spectral scale) are significant: extended flux around a detected core is kept.
     tol : float
         Stop when the relative change of the residual's norm falls below this, in [0, 1).
+    keep_coarse : bool
+        Keep the band that is coarse both spatially and spectrally as it is (default, as
+        published), or threshold it like the others (False). That band holds the noise of
+        large apertures: on the real cubes in ``data/real`` thresholding it cut the
+        aperture-flux noise of pure own noise 2.7-4.6x instead of 1.3-2.4x. It costs faint
+        flux: on the benchmark population (10 cubes per bin) 68% instead of 73% at peak SNR
+        (2.5, 3] and 77% instead of 88% at (3, 3.5], with the same normalised RMSE.
     progress : bool
         Print the residual norm at every iteration.
 
@@ -175,20 +183,24 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         return forward_2d1d(x, n_scales_xy, n_scales_v, spectral)
 
     alpha = fwd(y)
+    valid_xy = np.any(y != 0, axis=0)         # pixels that are not blank in every channel
+    if not valid_xy.any():
+        valid_xy[:] = True
     if noise is not None:
-        sigmas = _band_sigmas(fwd(noise.astype(np.float32)), robust=False)
+        sigmas = _band_sigmas(fwd(noise.astype(np.float32)), False, valid_xy)
     else:
-        sigmas = _band_sigmas(alpha, robust=True)
+        sigmas = _band_sigmas(alpha, True, valid_xy)
     ks = np.full((n_scales_xy + 1, 1, 1, 1), k)
     if finest_extra:
         ks[0] += 1.0
     lam = [(ks * s).astype(np.float32) for s in sigmas]
-    lam[-1][-1] = 0.0          # the coarse band is kept
+    if keep_coarse:
+        lam[-1][-1] = 0.0
     significant = [np.abs(b) > t for b, t in zip(alpha.blocks, lam)]
-    significant[-1][-1] = True
+    significant[-1][-1] |= keep_coarse
     if inherit_support:
         support = [np.logical_or.accumulate(s, axis=0) for s in significant]
-        support[-1][-1] = True
+        support[-1][-1] |= keep_coarse
     else:
         support = significant
 
