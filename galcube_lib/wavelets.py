@@ -249,7 +249,8 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     n_scales_xy : int
         Spatial starlet detail scales (>= 1).
     n_scales_v : int
-        Spectral detail scales (>= 1; for "bior" at most log2(v)).
+        Spectral detail scales (>= 0; for "bior" at most log2(v)); 0 leaves the spectral axis
+        as it is (a single block: a 2-D starlet per channel, e.g. for one-channel maps).
     spectral : {"bior", "starlet"}
         The spectral transform: decimated CDF 9/7 ("bior", as in the published code) or an
         undecimated 1D starlet.
@@ -264,9 +265,11 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     if a.ndim != 3:
         raise ValueError(f"cube must be a (v, y, x) array, got shape {a.shape}")
     check.choice("spectral", spectral, SPECTRAL)
-    n_scales_v = _check_scales("n_scales_v", n_scales_v)
+    n_scales_v = check.integer("n_scales_v", n_scales_v, 0, 30)
     w2 = starlet2d(a, n_scales_xy, generation=generation)
-    if spectral == "starlet":
+    if n_scales_v == 0:
+        blocks = [w2]
+    elif spectral == "starlet":
         blocks = list(starlet1d(w2, n_scales_v, axis=1, generation=generation))
     else:
         blocks = bior1d(w2, n_scales_v, axis=1)
@@ -277,7 +280,9 @@ def inverse_2d1d(bands: Bands2D1D) -> np.ndarray:
     """Inverse of :func:`forward_2d1d` (exact to float round-off)."""
     if not isinstance(bands, Bands2D1D):
         raise TypeError(f"bands must be a Bands2D1D, got {type(bands).__name__}")
-    if bands.spectral == "starlet":
+    if bands.n_scales_v == 0:
+        w2 = bands.blocks[0]
+    elif bands.spectral == "starlet":
         w2 = istarlet1d(np.stack(bands.blocks), axis=1, generation=bands.generation)
     else:
         w2 = ibior1d(bands.blocks, bands.shape[0], axis=1)

@@ -102,6 +102,17 @@ def test_blank_regions_do_not_lower_the_noise_estimate(clean):
     assert np.std(blanked[off]) < 1.5 * np.std(whole[off]) + 0.05 * noisy.noise.std()
 
 
+def test_a_one_channel_map_is_denoised_in_two_dimensions(clean):
+    noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=14)
+    peak = int(np.argmax(clean.data.sum(axis=(1, 2))))
+    channel = slice(peak, peak + 1)
+    den = ist(noisy.data[channel], beam_fwhm_px=(3.75, 3.75))
+    assert den.shape == (1, 96, 96)
+    truth = clean.data[channel]
+    err = lambda x: np.sqrt(np.mean((x - truth) ** 2))  # noqa: E731
+    assert err(den) < 0.7 * err(noisy.data[channel])
+
+
 def test_positivity_option_and_determinism(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=4).data
     a = ist(noisy, beam_fwhm_px=(3.75, 3.75), positivity=True)

@@ -31,6 +31,14 @@ def test_band_layout():
     assert all(blk.shape == (4, 37, 20, 21) for blk in s.blocks)
 
 
+def test_no_spectral_scales_is_a_starlet_per_channel():
+    cube = np.random.default_rng(2).standard_normal((1, 33, 40))
+    bands = wv.forward_2d1d(cube, 3, 0)
+    assert len(bands.blocks) == 1 and bands.is_coarse((3, 0))
+    np.testing.assert_array_equal(bands.blocks[0], wv.starlet2d(cube, 3))
+    assert np.max(np.abs(wv.inverse_2d1d(bands) - cube)) < 1e-10
+
+
 @pytest.mark.parametrize("generation", [1, 2])
 def test_starlet_of_a_constant_has_zero_details(generation):
     img = np.full((3, 33, 40), 2.5)

@@ -48,13 +48,14 @@ def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]
     Spatially: enough scales for the coarse plane to be several beams wide (ceil(log2 bmaj)
     + 3, at least 3), limited by the image size; 5 for the benchmark's 96 px, 3.75 px beam.
     Spectrally: floor(log2 v) - 2, between 1 and 3 (3 for 40 channels: a coarse part 5-8
-    channels wide, wider than the benchmark's line widths).
+    channels wide, wider than the benchmark's line widths); 0 (no spectral transform) for a
+    one-channel map.
     """
     nv, ny, nx = shape
     bmaj = 3.0 if beam_fwhm_px is None else float(max(beam_fwhm_px))
     j_xy = min(max_starlet_scales(min(ny, nx)), max(3, math.ceil(math.log2(max(bmaj, 1.0))) + 3))
-    j_v = max(1, min(3, int(math.floor(math.log2(max(nv, 2)))) - 2))
-    if spectral == "starlet":
+    j_v = 0 if nv == 1 else max(1, min(3, int(math.floor(math.log2(nv))) - 2))
+    if spectral == "starlet" and j_v:
         j_v = max(1, min(j_v, max_starlet_scales(nv)))
     return j_xy, j_v
 
@@ -103,8 +104,8 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         Spatial starlet detail scales, in [1, 12]; default from the image size and the beam
         (5 for 96 px and a 3.75 px beam).
     n_scales_v : int, optional
-        Spectral detail scales, in [1, floor(log2 v)]; default floor(log2 v) - 2 clipped to
-        [1, 3].
+        Spectral detail scales, in [0, floor(log2 v)] (0: none); default floor(log2 v) - 2
+        clipped to [1, 3], and 0 for a one-channel map.
     spectral : {"bior", "starlet"}
         Spectral transform: decimated CDF 9/7 (as in the published code) or a 1D starlet.
     noise : numpy.ndarray, optional
@@ -168,10 +169,10 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
     if n_scales_xy is None:
         n_scales_xy = d_xy
     n_scales_xy = check.integer("n_scales_xy", n_scales_xy, 1, 12)
-    max_v = max(1, int(math.floor(math.log2(max(nv, 2)))))
+    max_v = int(math.floor(math.log2(nv)))
     if n_scales_v is None:
         n_scales_v = d_v
-    n_scales_v = check.integer("n_scales_v", n_scales_v, 1, max_v)
+    n_scales_v = check.integer("n_scales_v", n_scales_v, 0, max_v)
     if noise is not None:
         noise = np.asarray(noise)
         if noise.shape != y.shape:
