@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import _header
+from . import _crop, _header
 from ._io import atomic_path
 
 _EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
@@ -66,6 +66,11 @@ class Cube:
     def replace(self, **changes) -> Cube:
         """A new Cube with some fields changed; this one is left as it is."""
         return replace(self, **changes)
+
+    def crop(self, box) -> Cube:
+        """The part inside ``box`` = ((v0, v1), (y0, y1), (x0, x1)) (half-open index ranges) as a
+        new Cube, with its WCS shifted so that every voxel keeps its sky position and velocity."""
+        return _crop.crop(self, box)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -177,11 +177,11 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
 
 # ----------------------------------------------------------------------------- injection
 
-def default_galaxy(cube: Cube) -> Galaxy:
-    """A disk the cube could hold, in units where 1 kpc = 1 pixel: R_e = 1.5 beam FWHM,
-    inclined 60 deg, rotating so that the line spans about 40% of the band."""
+def default_galaxy(cube: Cube, r_eff_beams: float = 1.5) -> Galaxy:
+    """A disk the cube could hold, in units where 1 kpc = 1 pixel: R_e = ``r_eff_beams`` beam
+    FWHM, inclined 60 deg, rotating so that the line spans about 40% of the band."""
     band = cube.channel_kms * cube.shape[0]
-    return Galaxy(sersic_n=1.0, r_eff_kpc=1.5 * cube.beam_fwhm_px[0],
+    return Galaxy(sersic_n=1.0, r_eff_kpc=r_eff_beams * cube.beam_fwhm_px[0],
                   h_z_kpc=0.3 * cube.beam_fwhm_px[0], inclination_deg=60.0, pa_deg=30.0,
                   v_max_kms=0.2 * band / math.sin(math.radians(60.0)), rotation="arctan",
                   r_turn_kpc=0.5 * cube.beam_fwhm_px[0],
@@ -212,7 +212,8 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
         The real cube (its beam, channels and blanks are used).
     galaxy : Galaxy, optional
         The disk to inject, in units where 1 kpc = 1 pixel, centred on the band
-        (``v_sys_kms`` is relative to the band centre); default :func:`default_galaxy`.
+        (``v_sys_kms`` is relative to the band centre); default :func:`default_galaxy` with
+        R_e = 1.5, 1 or 0.5 beams, the largest that fits beside the cube's own emission.
     peak_snr : float
         Peak of the injected cube over the cube's noise (negative voxels), > 0.
     mask : bool array, optional
@@ -229,23 +230,26 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
     """
     if not (isinstance(peak_snr, (int, float)) and 0 < peak_snr < math.inf):
         raise ValueError(f"peak_snr={peak_snr!r} is outside the valid range (0, inf)")
-    galaxy = default_galaxy(cube) if galaxy is None else galaxy
     mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
-    fwhm = cube.beam_fwhm_px[0]
-    diameter = 2.0 * max(2.0 * galaxy.r_eff_kpc, fwhm)
+    busy = dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=0)
+    centre = (cube.shape[1] // 2, cube.shape[2] // 2)
+    candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
+    for galaxy in candidates:
+        diameter = 2.0 * max(2.0 * galaxy.r_eff_kpc, cube.beam_fwhm_px[0])
+        disk = metrics.aperture(cube.shape, centre, diameter)
+        try:
+            shifts = metrics.offsource_shifts(cube.shape, disk, 2, rng, exclude=busy,
+                                              invalid=~np.isfinite(cube.data))
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError("no emission-free place in the cube fits the injected galaxy (aperture "
+                         f"{diameter:.0f} px across); give a smaller galaxy")
     size = int(min(min(cube.shape[1:]), 2 * math.ceil(diameter)))
     model = _stamp(cube, galaxy, size)
     sigma = sigma_negative(cube.data)
     model *= peak_snr * sigma / float(model.max())
-    centre = (cube.shape[1] // 2, cube.shape[2] // 2)
-    disk = metrics.aperture(cube.shape, centre, diameter)
-    busy = dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=0)
-    try:
-        shifts = metrics.offsource_shifts(cube.shape, disk, 2, rng, exclude=busy,
-                                          invalid=~np.isfinite(cube.data))
-    except ValueError:
-        raise ValueError("no emission-free place in the cube fits the injected galaxy (aperture "
-                         f"{diameter:.0f} px across); give a smaller galaxy") from None
     dy, dx = (int(s) for s in shifts[0])
     truth = np.zeros(cube.shape, dtype=np.float32)
     y0, x0 = centre[0] + dy - size // 2, centre[1] + dx - size // 2

@@ -16,7 +16,7 @@ def noisy():
 
 def test_a_cropped_cube_keeps_its_sky_and_velocity_coordinates(noisy):
     box = ((10, 50), (20, 90), (30, 100))
-    part = crop(noisy, box)
+    part = noisy.crop(box)
     assert part.shape == (40, 70, 70)
     full = noisy.wcs.pixel_to_world_values(35, 25, 12)        # (x, y, v) of a voxel
     inner = part.wcs.pixel_to_world_values(5, 5, 2)
