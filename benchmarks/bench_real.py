@@ -109,11 +109,10 @@ def main():
     results = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "results.csv", index=False)
-    pd.set_option("display.width", 200)
     shown = [c for c in ("flux_ratio_pct", "noise_reduction_null", "noise_reduction_reinjection",
                          "null_mean_sigma", "injected_flux_pct", "injected_nrmse", "nan_leaks")
              if c in results]
-    print(results.pivot_table(index="cube", columns="method", values=shown).round(2).T)
+    print(results.set_index(["cube", "method"])[shown].round(2).to_string())
     print(f"\n{len(rows)} (cube, method) pairs in {(time.perf_counter() - start) / 60:.1f} min; "
           f"NaN leaking into valid voxels: {int(results.get('nan_leaks', pd.Series([0])).sum())}")
     for target, measured, met in targets(results):
