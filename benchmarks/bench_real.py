@@ -53,11 +53,14 @@ def measure(name, cube, method, options, n):
     row = {"cube": name, "method": method,
            "full_footprint": bool(cube.valid.mean() > 0.99)}
     if cube.shape[0] == 1 and method in SPECTRUM_METHODS:
-        return {**row, "skipped": "one-channel map"}
-    out = real.evaluate_real(cube, method, options=options, n_realisations=n, n_null=n)
-    den = out["denoised"]
-    row.update({k: out[k] for k in FIGURES})
+        return {**row, "note": "one-channel map"}
+    den = gl.denoise(cube, method, **options)
     row["nan_leaks"] = int(np.sum(np.isnan(den.data) & cube.valid))
+    try:
+        out = real.evaluate_real(cube, method, options=options, n_realisations=n, n_null=n)
+    except ValueError as err:      # e.g. a pure-noise map: no emission to measure
+        return {**row, "note": str(err)}
+    row.update({k: out[k] for k in FIGURES})
     if cube.shape[0] > 1:
         (inj,) = real.injection_recovery(cube, [method], options={method: options})
         row.update({f"injected_{k}": v for k, v in inj.items() if k != "method"})
@@ -78,9 +81,14 @@ def targets(results):
         lines.append((f"IST aperture-flux noise reduced >= 2x ({way})",
                       ", ".join(f"{r.cube[:8]} {v:.2f}x" for r, v in zip(ist.itertuples(), values)),
                       bool((values >= 2).all()) if values.notna().all() else None))
-    lines.append(("published CRISTAL figure: SNR gain > 6 with > 90% of the flux (null)",
-                  ", ".join(f"{r.cube[:8]} {r.snr_gain_null:.1f}" for r in ist.itertuples()),
-                  bool(((ist.snr_gain_null > 6) & (ist.flux_ratio_pct > 90)).all())))
+    ist_all = results[(results.method == "ist") & results.noise_reduction_offsource.notna()]
+    off_gain = ist_all.noise_reduction_offsource * ist_all.flux_ratio_pct / 100
+    lines.append(("published CRISTAL figure, published protocol (off-source placements, where "
+                  "they fit): SNR gain > 6 with > 90% of the flux",
+                  ", ".join(f"{r.cube[:8]} {g:.1f} ({r.flux_ratio_pct:.0f}%)"
+                            for r, g in zip(ist_all.itertuples(), off_gain)),
+                  bool(((off_gain > 6) & (ist_all.flux_ratio_pct > 90)).all())
+                  if len(ist_all) else None))
     return lines
 
 
@@ -103,7 +111,7 @@ def main():
             try:
                 rows.append(measure(name, cube, method, args.options.get(method, {}), args.n))
             except ValueError as err:   # reported, and the other pairs still run
-                rows.append({"cube": name, "method": method, "error": str(err)})
+                rows.append({"cube": name, "method": method, "note": str(err)})
             print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v)
                               for k, v in rows[-1].items()}), flush=True)
     results = pd.DataFrame(rows)
