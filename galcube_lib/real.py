@@ -91,8 +91,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     aperture : bool array, optional
         Where the flux is measured; default :func:`flux_aperture`.
     n_realisations, n_null : int
-        Re-injected noise cubes (>= 2) and pure-noise null cubes (>= 2), drawn by
-        :func:`own_noise`; each costs one denoising.
+        Re-injected noise cubes and pure-noise null cubes (each 0, to skip that check, or >= 2),
+        drawn by :func:`own_noise`; each costs one denoising.
     n_placements : int
         Off-source aperture placements for the noisy cube's flux noise.
     rng : int, None or numpy Generator
@@ -123,8 +123,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     """
     options = dict(options or {})
     for name, value in (("n_realisations", n_realisations), ("n_null", n_null)):
-        if int(value) < 2:
-            raise ValueError(f"{name}={value!r} is outside the valid range [2, inf)")
+        if int(value) < 0 or int(value) == 1:
+            raise ValueError(f"{name}={value!r} must be 0 (skip) or in the range [2, inf)")
     mask = source_mask(noisy) if mask is None else np.asarray(mask, dtype=bool)
     aperture = flux_aperture(noisy, mask) if aperture is None else np.asarray(aperture, dtype=bool)
     if isinstance(box, str) and box == "auto":
@@ -137,13 +137,13 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     seconds = time.perf_counter() - start
     f_noisy, f_den = flux(noisy), flux(den)
     spreads = {"offsource": _offsource(noisy, den, aperture, mask, n_placements, gen)}
-    nulls = [noisy.replace(data=n) for n in own_noise(noisy, n_null, mask, gen)]
+    nulls = [noisy.replace(data=n) for n in own_noise(noisy, n_null, mask, gen)] if n_null else []
     null_fluxes = [np.array([flux(c) for c in nulls]), np.array([flux(run(c)) for c in nulls])]
-    spreads["null"] = [float(np.std(f, ddof=1)) for f in null_fluxes]
-    added = [noisy.replace(data=noisy.data + e) for e in own_noise(noisy, n_realisations, mask, gen)]
-    spreads["reinjection"] = [float(np.std([flux(f(c)) for c in added], ddof=1))
-                              for f in (lambda c: c, run)]
-    z = null_fluxes[1] / spreads["null"][0]
+    spreads["null"] = [_spread(f) for f in null_fluxes]
+    extra = own_noise(noisy, n_realisations, mask, gen) if n_realisations else []
+    added = [noisy.replace(data=noisy.data + e) for e in extra]
+    spreads["reinjection"] = [_spread([flux(f(c)) for c in added]) for f in (lambda c: c, run)]
+    z = null_fluxes[1] / spreads["null"][0] if n_null else np.array([math.nan])
     out = {"denoised": den, "flux_noisy": f_noisy, "flux_denoised": f_den,
            "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": metrics.aperture_flux(noisy, mask),
            "offsource_placements": spreads["offsource"].pop()}
@@ -154,9 +154,15 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
                     f"noise_reduction_{way}": reduction,
                     f"snr_gain_{way}": reduction * f_den / f_noisy})
     out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
-                "null_mean_sigma": float(z.mean()), "null_detection_fraction": float(np.mean(z > 3)),
+                "null_mean_sigma": float(z.mean()),
+                "null_detection_fraction": float(np.mean(z > 3)) if n_null else math.nan,
                 "seconds": seconds})
     return out
+
+
+def _spread(fluxes) -> float:
+    """Standard deviation (ddof=1) of some fluxes; NaN for none (a skipped check)."""
+    return float(np.std(fluxes, ddof=1)) if len(fluxes) > 1 else math.nan
 
 
 def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -> list:
@@ -171,8 +177,8 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
         shifts = np.zeros((0, 3), int)
     if len(shifts) < MIN_PLACEMENTS:
         return [math.nan, math.nan, len(shifts)]
-    return [float(np.std(metrics.offsource_fluxes(c, aperture, shifts), ddof=1))
-            for c in (noisy, den)] + [len(shifts)]
+    return [_spread(metrics.offsource_fluxes(c, aperture, shifts)) for c in (noisy, den)] + [
+        len(shifts)]
 
 
 # ----------------------------------------------------------------------------- injection

@@ -136,6 +136,14 @@ def test_moment_maps_are_written_with_sky_axes_and_beam(observed, tmp_path):
     assert fits.getheader(paths[1])["BUNIT"] == "km/s"
 
 
+def test_noise_checks_can_be_skipped(observed):
+    out = real.evaluate_real(as_real(observed), "gaussian", n_null=0, n_realisations=0)
+    assert math.isfinite(out["flux_ratio_pct"]) and math.isfinite(out["noise_reduction_offsource"])
+    for key in ("noise_reduction_null", "noise_reduction_reinjection", "null_mean_sigma",
+                "null_detection_fraction", "snr_noisy"):
+        assert math.isnan(out[key]), key
+
+
 def test_bad_arguments_are_named(observed):
     with pytest.raises(ValueError, match="n_null"):
         real.evaluate_real(as_real(observed), "gaussian", n_null=1)
