@@ -8,7 +8,7 @@ injected into the cube's real noise; with issue 5's targets.
         --options '{"noise2self": {"steps": 100}}'
 
 Each (method, cube) costs 1 + 2n denoisings (``--n`` own-noise null cubes and as many
-re-injections) plus one for the injection. One-channel maps (the Pisco [CII] image and
+re-injections; 0 skips them) plus one for the injection. One-channel maps (the Pisco [CII] image and
 residual) are skipped by the methods that need a spectrum (pca, ica, noise2self).
 Results: benchmarks/out/real/results.csv (``--out``).
 """
@@ -54,12 +54,13 @@ def measure(name, cube, method, options, n):
            "full_footprint": bool(cube.valid.mean() > 0.99)}
     if cube.shape[0] == 1 and method in SPECTRUM_METHODS:
         return {**row, "note": "one-channel map"}
-    den = gl.denoise(cube, method, **options)
-    row["nan_leaks"] = int(np.sum(np.isnan(den.data) & cube.valid))
     try:
         out = real.evaluate_real(cube, method, options=options, n_realisations=n, n_null=n)
     except ValueError as err:      # e.g. a pure-noise map: no emission to measure
-        return {**row, "note": str(err)}
+        den = gl.denoise(cube, method, **options)
+        return {**row, "nan_leaks": int(np.sum(np.isnan(den.data) & cube.valid)),
+                "note": str(err)}
+    row["nan_leaks"] = int(np.sum(np.isnan(out["denoised"].data) & cube.valid))
     row.update({k: out[k] for k in FIGURES})
     if cube.shape[0] > 1:
         (inj,) = real.injection_recovery(cube, [method], options={method: options})
@@ -98,7 +99,8 @@ def main():
     parser.add_argument("--methods", nargs="+",
                         default=list(gl.bench.CLASSICAL) + ["unet"])
     parser.add_argument("--cubes", nargs="+", default=list(CUBES), choices=list(CUBES))
-    parser.add_argument("--n", type=int, default=4, help="null cubes and re-injections each")
+    parser.add_argument("--n", type=int, default=4,
+                        help="null cubes and re-injections each (0 skips both)")
     parser.add_argument("--options", type=json.loads, default={})
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
