@@ -420,11 +420,12 @@ def calibrate_uncertainty(weights, n_cubes: int = 24, seed: int = 0, n_samples: 
 
 
 def export(run_dir, name: str = "unet3d", figures: dict | None = None,
-           n_calibration: int = 24) -> Path:
+           n_calibration: int = 24, previous: dict | None = None) -> Path:
     """Ship a run's best checkpoint as ``data/models/<name>.pt`` (half precision) with its model
     card ``<name>.json``: network, training configuration, data, steps, validation history,
     the uncertainty floor calibrated on ``n_calibration`` held-out cubes and ``figures``
-    (e.g. benchmark results)."""
+    (e.g. benchmark results). ``previous``: the model card of the weights the run started
+    from (``TrainConfig.init``), kept in the card so that the whole training is on record."""
     import torch
 
     from . import _models
@@ -441,10 +442,13 @@ def export(run_dir, name: str = "unet3d", figures: dict | None = None,
             "best_val_loss": float(state["best_val"]),
             "wall_time_s": float(hist["elapsed_s"].iloc[-1]),
             "data": "simulated on the fly from BenchmarkPrior (40 x 96 x 96, 30 km/s channels, "
-                    "beam FWHM 3.75 px) with beam-correlated noise at the drawn peak SNR 2.5-10; "
-                    f"{state['config']['empty_fraction']:.0%} pure-noise samples",
+                    "beam FWHM 3.75 px) with beam-correlated noise at a peak SNR drawn in "
+                    "{:g}-{:g}; ".format(*state["config"].get("peak_snr", (2.5, 10.0)))
+                    + f"{state['config']['empty_fraction']:.0%} pure-noise samples",
             "normalisation": "input / s and target / s, s = sigma_negative(noisy cube)",
             "galcube_version": __version__, "figures": figures or {}}
+    if previous is not None:
+        card["initialised_from"] = {k: v for k, v in previous.items() if k != "figures"}
     path = _models.save(model, name, card)
     card["uncertainty_floor"] = calibrate_uncertainty(path, n_calibration)
     card["uncertainty_calibration"] = (f"{n_calibration} held-out benchmark cubes, source voxels "

@@ -131,9 +131,12 @@ def test_device_must_exist():
 def test_export_ships_the_best_checkpoint_with_its_card(tmp_path, monkeypatch):
     monkeypatch.setenv("GALCUBE_MODELS", str(tmp_path / "models"))
     tr.train(tmp_path / "run", progress=False, **TINY)
-    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5}, n_calibration=2)
+    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5}, n_calibration=2,
+                     previous={"name": "earlier", "best_step": 7, "figures": {"x": 1}})
     assert path == tmp_path / "models" / "tiny.pt"
     model, card = load_unet("tiny")
+    assert card["initialised_from"] == {"name": "earlier", "best_step": 7}
+    assert "peak SNR drawn in 2.5-10" in card["data"]
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert card["best_step"] == best["step"] and card["training"]["width"] == 2
     assert card["figures"] == {"nrmse": 0.5} and card["wall_time_s"] > 0
