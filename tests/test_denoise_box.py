@@ -73,3 +73,18 @@ def test_a_primary_beam_corrected_cube_is_denoised_in_flat_noise_units(noisy):
     flat = gl.denoise(noisy, "gaussian")          # the same data before the gain correction
     np.testing.assert_allclose(out.data * gain, flat.data, rtol=1e-5, atol=1e-7)
     assert out.gain is not None
+
+
+def test_the_source_mask_cuts_blobs_the_size_of_the_measured_noise_correlation(noisy):
+    from galcube_lib.denoise import noise_blob_pixels
+    from galcube_lib.denoise.gaussian import beam_kernel, smooth_spatial
+
+    beam_area = np.pi * 4.0 * 4.0 / (4 * np.log(2))
+    # simulated beam noise: its blobs cover twice the beam area (smooth_clip's own default)
+    assert noise_blob_pixels(noisy.data) == pytest.approx(2 * beam_area, rel=0.15)
+    # noise correlated on a 2.5 px kernel under a 4 px header beam: smaller blobs
+    white = np.random.default_rng(5).standard_normal(noisy.shape).astype(np.float32)
+    narrow = smooth_spatial(white, beam_kernel(2.5, 2.5))
+    assert noise_blob_pixels(narrow) == pytest.approx(2 * np.pi * 2.5 ** 2 / (4 * np.log(2)),
+                                                      rel=0.15)
+    assert noise_blob_pixels(white) is None or noise_blob_pixels(white) < 3

@@ -40,11 +40,32 @@ def method_function(method: str):
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
+def noise_blob_pixels(data: np.ndarray) -> int | None:
+    """Pixels a noise blob covers: the area pi a b / (4 ln 2) of the Gaussian fitted to the
+    spatial autocorrelation of the noise (measured on the negative parts of ``data``, so the
+    emission does not widen it); None when it cannot be fitted (spatially white noise).
+
+    For white noise convolved with a beam this is twice the beam area (smooth_clip's default
+    size cut); interferometric noise is correlated like the dirty beam, about one restoring
+    beam (0.9-1.4 beams on the shipped real cubes), so its blobs are smaller.
+    """
+    from ..noise_estimate import correlation_fwhm_px, spatial_autocorrelation
+
+    major, minor, _ = correlation_fwhm_px(spatial_autocorrelation(data, negative=True))
+    if not (np.isfinite(major) and np.isfinite(minor)):
+        return None
+    return int(np.ceil(np.pi * major * minor / (4 * np.log(2))))
+
+
 def source_mask(cube: Cube, **options) -> np.ndarray:
     """The smooth-and-clip source mask of a cube (NaN voxels blank; flat-noise data x gain for
     a primary-beam corrected cube), with the cube's beam; ``options`` go to
-    :func:`galcube_lib.smooth_clip_mask`."""
+    :func:`galcube_lib.smooth_clip_mask`. Its size cut ``min_size`` defaults to
+    :func:`noise_blob_pixels` of the cube, so that it follows the measured noise correlation
+    rather than the restoring beam."""
     flat = cube.data if cube.gain is None else cube.data * cube.gain
+    if "min_size" not in options:
+        options["min_size"] = noise_blob_pixels(flat)
     data = np.where(np.isfinite(flat), flat, np.float32(0.0))
     return smooth_clip_mask(data, beam_fwhm_px=cube.beam_fwhm_px, beam_pa_deg=cube.beam_pa_deg,
                             **options)
