@@ -15,6 +15,7 @@ from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from . import _validate as check
+from ._header import GAIN_MAX
 from ._noise_correlation import correlation_fwhm_px, spatial_autocorrelation, spectral_correlation
 from ._noise_level import (METHODS, line_free_channels, line_free_or_raise, noise_level,
                            real_array, sigma_by, sigma_mad, sigma_negative)
@@ -23,8 +24,6 @@ __all__ = ["sigma_negative", "sigma_mad", "line_free_channels", "noise_level", "
            "spatial_autocorrelation", "correlation_fwhm_px", "spectral_correlation",
            "describe_noise"]
 
-#: largest gain accepted: primary-beam models peak at 1 up to rounding (NGC 4047's at 1.0015)
-GAIN_MAX = 1.01
 
 
 def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "negative") -> np.ndarray:

@@ -40,6 +40,12 @@ def _beam_disk(cube: Cube, beams: float) -> int:
     return max(1, int(math.ceil(beams * cube.beam_fwhm_px[0])))
 
 
+def _around(cube: Cube, mask, dilate_v: int = 2) -> np.ndarray:
+    """``mask`` grown by one beam FWHM across the sky and ``dilate_v`` channels: the voxels
+    its emission could still touch."""
+    return dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=dilate_v)
+
+
 def flux_aperture(cube: Cube, mask=None, grow_beams: float = 1.0) -> np.ndarray:
     """The aperture real-cube fluxes are measured in: the footprint of the source mask (default
     :func:`galcube_lib.denoise.source_mask`) grown by ``grow_beams`` beam FWHM, over the
@@ -61,7 +67,7 @@ def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndar
     mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
     gain = np.float32(1.0) if cube.gain is None else cube.gain
     flat = cube.data * gain
-    free = ~dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=2) & np.isfinite(flat)
+    free = ~_around(cube, mask) & np.isfinite(flat)
     sigma = sigma_negative(flat[free])
     if not sigma > 0:
         raise ValueError("the cube has no emission-free negative voxels to measure its noise on")
@@ -137,11 +143,12 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     seconds = time.perf_counter() - start
     f_noisy, f_den = flux(noisy), flux(den)
     spreads = {"offsource": _offsource(noisy, den, aperture, mask, n_placements, gen)}
-    nulls = [noisy.replace(data=n) for n in own_noise(noisy, n_null, mask, gen)] if n_null else []
+    n_draws = n_null + n_realisations
+    draws = own_noise(noisy, n_draws, mask, gen) if n_draws else []
+    nulls = [noisy.replace(data=d) for d in draws[:n_null]]
     null_fluxes = [np.array([flux(c) for c in nulls]), np.array([flux(run(c)) for c in nulls])]
     spreads["null"] = [_spread(f) for f in null_fluxes]
-    extra = own_noise(noisy, n_realisations, mask, gen) if n_realisations else []
-    added = [noisy.replace(data=noisy.data + e) for e in extra]
+    added = [noisy.replace(data=noisy.data + e) for e in draws[n_null:]]
     spreads["reinjection"] = [_spread([flux(f(c)) for c in added]) for f in (lambda c: c, run)]
     z = null_fluxes[1] / spreads["null"][0] if n_null else np.array([math.nan])
     out = {"denoised": den, "flux_noisy": f_noisy, "flux_denoised": f_den,
@@ -169,7 +176,7 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
     """[noisy spread, denoised spread, number of placements] of the aperture flux at the same
     off-source placements (across the sky and the spectrum, clear of the grown source mask);
     the spreads are NaN when fewer than ``MIN_PLACEMENTS`` fit."""
-    busy = dilate(mask, dilate_xy=_beam_disk(noisy, 1.0), dilate_v=2)
+    busy = _around(noisy, mask)
     try:
         shifts = metrics.offsource_shifts(noisy.shape, aperture, n_placements, gen, exclude=busy,
                                           invalid=~np.isfinite(noisy.data), spectral=True)
@@ -237,7 +244,7 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
     if not (isinstance(peak_snr, (int, float)) and 0 < peak_snr < math.inf):
         raise ValueError(f"peak_snr={peak_snr!r} is outside the valid range (0, inf)")
     mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
-    busy = dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=0)
+    busy = _around(cube, mask, dilate_v=0)
     centre = (cube.shape[1] // 2, cube.shape[2] // 2)
     candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
     for galaxy in candidates:

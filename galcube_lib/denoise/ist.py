@@ -36,10 +36,10 @@ import math
 import numpy as np
 
 from .. import _validate as check
+from .._noise_level import MAD_TO_SIGMA
 from ..wavelets import SPECTRAL, forward_2d1d, inverse_2d1d, max_starlet_scales
 
 MODES = ("soft", "hard")
-_MAD_TO_SIGMA = 1.0 / 0.6744897501960817
 
 
 def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]:
@@ -69,7 +69,7 @@ def _band_sigmas(bands, robust: bool, valid_xy: np.ndarray) -> list[np.ndarray]:
         flat = block[..., valid_xy].reshape(block.shape[0], -1).astype(np.float64)
         if robust:
             med = np.median(flat, axis=1, keepdims=True)
-            s = np.median(np.abs(flat - med), axis=1) * _MAD_TO_SIGMA
+            s = np.median(np.abs(flat - med), axis=1) * MAD_TO_SIGMA
         else:
             s = flat.std(axis=1)
         out.append(s.reshape(-1, 1, 1, 1))
