@@ -49,15 +49,27 @@ def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env_text = (ROOT / "environment.yml").read_text()
     pip = _pip_section(env_text)
-    local = [p for p in pip if p.startswith("-e") or p in (".", "./")]
-    assert local == ["-e ."], f"environment.yml must install the package itself with '-e .', got {local}"
+    options = [p for p in pip if p.startswith("-")]
+    # repo2docker builds the environment before copying the repository: the package itself
+    # must come from postBuild, and torch from PyTorch's CPU index (no CUDA libraries)
+    assert options == ["--extra-index-url https://download.pytorch.org/whl/cpu"], options
     want = {_key(r) for r in project["dependencies"]}
-    got = {_key(r) for r in pip if r not in local}
+    got = {_key(r) for r in pip if r not in options}
     assert got == want, (f"only in environment.yml: {sorted(map(str, got - want))}; "
                          f"only in pyproject: {sorted(map(str, want - got))}")
-    assert len(pip) - 1 == len(project["dependencies"]), "duplicate entries in environment.yml pip list"
+    assert len(pip) - len(options) == len(project["dependencies"]), "duplicate entries in environment.yml pip list"
     assert re.search(r"^\s*-\s*python\s*=\s*3\.11\s*$", env_text, re.M), "environment.yml must pin python=3.11"
     assert "conda-forge" in env_text
+
+
+def test_binder_postbuild_installs_the_package():
+    post = ROOT / "postBuild"
+    assert post.is_file() and post.stat().st_mode & 0o111, "postBuild must exist and be executable"
+    lines = [ln.strip() for ln in post.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert lines[0].startswith("set -e"), "postBuild must stop at the first failing command"
+    assert "python -m pip install --no-deps -e ." in lines
+    res = subprocess.run(["bash", "-n", str(post)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
 
 
 def test_import_is_light_and_fast():
