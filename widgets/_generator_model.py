@@ -1,0 +1,350 @@
+"""The generator's logic without any widget: parameters, units, building and simulating a scene.
+
+Parameter lists, kinds and starting values come from the library's dataclasses (``Observation``,
+``Galaxy``, ``Halo``, ``Bridge``, ``Tail``) and ``add_noise``; units come from the parameter-name
+suffixes (DESIGN.md). Validation is the library's: a bad value surfaces as its ValueError in the
+log, prefixed with the part of the scene it belongs to.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import galcube_lib as gl
+from galcube_lib.model import rotation
+from galcube_lib.noise import KINDS
+
+#: parameter-name suffix -> unit, longest suffix first (``flux_jy_kms`` is not in km/s)
+SUFFIX_UNITS = (("_jy_kms", "Jy km/s"), ("_kms", "km/s"), ("_kpc", "kpc"), ("_deg", "deg"),
+                ("_arcsec", "arcsec"), ("_px", "px"), ("_ghz", "GHz"), ("_jy", "Jy/beam"))
+#: string parameters and their choices (``spectral_axis`` is checked inline by Observation)
+CHOICES = {"rotation": rotation.NAMES, "spectral_axis": ("VRAD", "FREQ"), "kind": KINDS}
+#: pairs of parameters of which the user gives one and the library derives the other
+ALTERNATIVES = {"pixel": ("pixel_kpc", "pixel_arcsec"), "beam": ("beam_fwhm_px", "beam_fwhm_arcsec"),
+                "level": ("peak_snr", "rms_jy")}
+#: add_noise has no default level: the generator starts at this peak SNR
+START_PEAK_SNR = 4.0
+#: a new galaxy copies the last one, this many of its R_e further along x (a Bridge needs
+#: distinct centres)
+GALAXY_SPACING_R_EFF = 3.0
+#: a new satellite or diffuse component starts scaled from its host disk:
+#: {parameter: (host parameter, factor)}; offset_kpc is (factor * host R_e, 0) from the host
+SATELLITE_START = {"r_eff_kpc": ("r_eff_kpc", 0.3), "flux_jy_kms": ("flux_jy_kms", 0.2),
+                   "offset_kpc": ("r_eff_kpc", 2.5)}
+DIFFUSE_START = {"flux_jy_kms": ("flux_jy_kms", 0.2), "r_eff_kpc": ("r_eff_kpc", 3.0),
+                 "length_kpc": ("r_eff_kpc", 3.0)}
+DIFFUSE = {cls.__name__: cls for cls in (gl.Halo, gl.Bridge, gl.Tail)}
+
+
+def unit_of(name: str) -> str:
+    """The unit a parameter name declares by its suffix ("" for dimensionless ones)."""
+    return next((unit for suffix, unit in SUFFIX_UNITS if name.endswith(suffix)), "")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One control of the generator.
+
+    Attributes
+    ----------
+    name : str
+        The library's parameter name.
+    kind : str
+        "int", "float", "optional" (a float or None: the library derives it), "pair",
+        "bool", "choice" or "disk" (the name of a galaxy or satellite).
+    unit : str
+        From the name's suffix.
+    choices : tuple
+        Allowed values of a "choice".
+    """
+
+    name: str
+    kind: str
+    unit: str
+    choices: tuple = ()
+
+    @property
+    def label(self) -> str:
+        """The name with its unit, as a control shows it."""
+        return f"{self.name} [{self.unit}]" if self.unit else self.name
+
+
+def _kind(name: str, value, annotation) -> str:
+    if annotation == "Galaxy":
+        return "disk"
+    if name in CHOICES:
+        return "choice"
+    if value is None:
+        return "optional"
+    for kind, types in (("bool", (bool, np.bool_)), ("int", int), ("float", float), ("pair", tuple)):
+        if isinstance(value, types):
+            return kind
+    raise TypeError(f"no control for parameter {name}={value!r}")
+
+
+def params_of(cls, example=None) -> tuple[Param, ...]:
+    """The controls of a dataclass: kinds from ``example``'s values (default: field defaults;
+    fields without one are floats)."""
+    out = []
+    for f in dataclasses.fields(cls):
+        value = getattr(example, f.name) if example is not None else (
+            1.0 if f.default is dataclasses.MISSING else f.default)
+        kind = _kind(f.name, value, f.type)
+        out.append(Param(f.name, kind, unit_of(f.name), CHOICES.get(f.name, ())))
+    return tuple(out)
+
+
+def _defaults(cls, example=None) -> dict:
+    """Starting values: ``example``'s (a resolved instance) or the fields' defaults."""
+    if example is not None:
+        return {f.name: getattr(example, f.name) for f in dataclasses.fields(cls)}
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+def _noise_defaults() -> dict:
+    params = inspect.signature(gl.add_noise).parameters
+    return {"kind": params["kind"].default, "peak_snr": START_PEAK_SNR,
+            "rms_jy": params["rms_jy"].default}
+
+
+_OBSERVATION = gl.Observation()
+_GALAXY = gl.Galaxy()
+OBSERVATION_PARAMS = params_of(gl.Observation, _OBSERVATION)
+GALAXY_PARAMS = params_of(gl.Galaxy, _GALAXY)
+DIFFUSE_PARAMS = {kind: params_of(cls) for kind, cls in DIFFUSE.items()}
+NOISE_PARAMS = (Param("kind", "choice", "", KINDS), Param("peak_snr", "float", ""),
+                Param("rms_jy", "optional", unit_of("rms_jy")))
+
+
+def _scaled(host: dict, start: dict, names) -> dict:
+    return {name: start[name][1] * host[start[name][0]] for name in names if name in start}
+
+
+class GeneratorModel:
+    """Everything the generator panel shows and does, as plain Python.
+
+    Parameters
+    ----------
+    rng : int
+        Seed of the noise (``add_noise(rng=...)``).
+
+    Attributes
+    ----------
+    observation : dict
+        Observation parameters by name (both of each alternative pair; see ``given``).
+    galaxies : list of dict
+        Galaxy parameters of each galaxy.
+    satellites : list of list of dict
+        Per galaxy, its satellites: Galaxy parameters with ``offset_kpc`` and ``v_sys_kms``
+        relative to the host galaxy.
+    diffuse : list of dict
+        Halo/Bridge/Tail parameters with a "kind" key; their Galaxy fields (host, a, b) hold
+        disk names (:meth:`disk_names`).
+    noise : dict
+        ``kind``, ``peak_snr``, ``rms_jy``.
+    given : dict
+        For each of ``ALTERNATIVES``, the parameter the user gives; the other one is shown
+        with the value the library derived at the last :meth:`generate`.
+    rng : int
+    log : list of str
+        One line per action: generation summaries and errors.
+    error : str or None
+        The last error, None after a success.
+    cube : Cube or None
+        The last generated (noisy) cube.
+    """
+
+    def __init__(self, *, rng: int = 0):
+        self.observation = _defaults(gl.Observation, _OBSERVATION)
+        self.galaxies = [_defaults(gl.Galaxy, _GALAXY)]
+        self.satellites = [[]]
+        self.diffuse = []
+        self.noise = _noise_defaults()
+        self.given = {key: pair[0] for key, pair in ALTERNATIVES.items()}
+        self.rng = rng
+        self.log = []
+        self.error = None
+        self.cube = None
+
+    # ------------------------------------------------------------------ counts
+
+    @property
+    def n_galaxies(self) -> int:
+        """Number of galaxies; growing it appends copies of the last one, shifted along x."""
+        return len(self.galaxies)
+
+    @n_galaxies.setter
+    def n_galaxies(self, n: int):
+        if n < 1:
+            raise ValueError(f"n_galaxies={n!r} is outside the valid range [1, inf)")
+        del self.galaxies[n:], self.satellites[n:]
+        while len(self.galaxies) < n:
+            last = self.galaxies[-1]
+            x, y = last["offset_kpc"]
+            self.galaxies.append({**last, "offset_kpc": (x + GALAXY_SPACING_R_EFF * last["r_eff_kpc"], y)})
+            self.satellites.append([])
+
+    def set_n_satellites(self, galaxy: int, n: int) -> None:
+        """Give galaxy ``galaxy`` (0-based) ``n`` satellites (new ones start from SATELLITE_START)."""
+        if n < 0:
+            raise ValueError(f"n_satellites={n!r} is outside the valid range [0, inf)")
+        sats, host = self.satellites[galaxy], self.galaxies[galaxy]
+        del sats[n:]
+        while len(sats) < n:
+            sat = {**_defaults(gl.Galaxy, _GALAXY), **_scaled(host, SATELLITE_START, ("r_eff_kpc", "flux_jy_kms"))}
+            reach = SATELLITE_START["offset_kpc"][1] * host["r_eff_kpc"]
+            sat["offset_kpc"], sat["v_sys_kms"] = (reach * (len(sats) + 1), 0.0), 0.0
+            sats.append(sat)
+
+    def n_diffuse(self, kind: str) -> int:
+        """Number of diffuse components of ``kind`` ("Halo", "Bridge", "Tail")."""
+        return sum(d["kind"] == kind for d in self.diffuse)
+
+    def set_n_diffuse(self, kind: str, n: int) -> None:
+        """Keep ``n`` components of ``kind``: drop the last ones or add new ones, attached to the
+        first disk (a Bridge from the first to the second disk)."""
+        gl_kind = DIFFUSE[kind]  # KeyError names an unknown kind
+        if n < 0:
+            raise ValueError(f"n_{kind.lower()}s={n!r} is outside the valid range [0, inf)")
+        while self.n_diffuse(kind) > n:
+            last = max(i for i, d in enumerate(self.diffuse) if d["kind"] == kind)
+            del self.diffuse[last]
+        disks = self.disk_names()
+        while self.n_diffuse(kind) < n:
+            spec = {"kind": kind, **_defaults(gl_kind)}
+            refs = [p.name for p in DIFFUSE_PARAMS[kind] if p.kind == "disk"]
+            for ref, disk in zip(refs, disks + [None] * len(refs)):
+                spec[ref] = disk
+            host = self._disk_params(disks[0])
+            required = [p.name for p in DIFFUSE_PARAMS[kind] if p.name not in spec]
+            spec.update(_scaled(host, DIFFUSE_START, required))
+            self.diffuse.append(spec)
+
+    # ------------------------------------------------------------------ scene
+
+    def disk_names(self) -> list[str]:
+        """Names of every disk a diffuse component can attach to."""
+        names = []
+        for g, sats in enumerate(self.satellites):
+            names.append(f"galaxy {g + 1}")
+            names += [f"galaxy {g + 1} satellite {s + 1}" for s in range(len(sats))]
+        return names
+
+    def _disk_params(self, name: str) -> dict:
+        g, _, s = name.removeprefix("galaxy ").partition(" satellite ")
+        host = self.galaxies[int(g) - 1]
+        if not s:
+            return host
+        sat = self.satellites[int(g) - 1][int(s) - 1]
+        offset = tuple(h + o for h, o in zip(host["offset_kpc"], sat["offset_kpc"]))
+        return {**sat, "offset_kpc": offset, "v_sys_kms": host["v_sys_kms"] + sat["v_sys_kms"]}
+
+    def params(self, section: str, kind: str | None = None) -> tuple[Param, ...]:
+        """The controls of a section: "observation", "galaxy", "satellite", "diffuse" (with
+        ``kind``) or "noise"."""
+        table = {"observation": OBSERVATION_PARAMS, "galaxy": GALAXY_PARAMS,
+                 "satellite": GALAXY_PARAMS, "noise": NOISE_PARAMS}
+        return DIFFUSE_PARAMS[kind] if section == "diffuse" else table[section]
+
+    def build_observation(self) -> gl.Observation:
+        """The Observation of the current values (each alternative pair's given member only)."""
+        skipped = {a for key, pair in ALTERNATIVES.items() for a in pair if a != self.given[key]}
+        return _labelled("observation", gl.Observation,
+                         **{k: v for k, v in self.observation.items() if k not in skipped})
+
+    def components(self) -> list:
+        """The Galaxy, Halo, Bridge and Tail objects of the current values, in that order:
+        galaxies each followed by its satellites, then the diffuse components."""
+        disks = {name: _labelled(name, gl.Galaxy, **self._disk_params(name))
+                 for name in self.disk_names()}
+        out = list(disks.values())
+        for i, spec in enumerate(self.diffuse):
+            label = f"{spec['kind'].lower()} {i + 1}"
+            kwargs = {}
+            for p in DIFFUSE_PARAMS[spec["kind"]]:
+                value = spec[p.name]
+                if p.kind == "disk":
+                    if value not in disks:
+                        raise ValueError(f"{label}: {p.name}={value!r} is not one of the disks "
+                                         f"({', '.join(disks)})")
+                    value = disks[value]
+                kwargs[p.name] = value
+            out.append(_labelled(label, DIFFUSE[spec["kind"]], **kwargs))
+        return out
+
+    def generate(self, progress=None):
+        """Simulate the scene and add noise; log the outcome.
+
+        Parameters
+        ----------
+        progress : callable, optional
+            Called as ``progress(fraction, text)`` before each step and at the end.
+
+        Returns
+        -------
+        Cube or None
+            The noisy cube (its ``clean`` is the truth), also kept as ``cube``; None when a
+            parameter was refused (the error is logged and kept in ``error``).
+        """
+        report = progress or (lambda fraction, text: None)
+        start = time.perf_counter()
+        try:
+            report(0.0, "building the scene")
+            obs, comps = self.build_observation(), self.components()
+            report(0.2, "simulating")
+            clean = gl.simulate(comps, obs)
+            report(0.8, "adding noise")
+            level = {self.given["level"]: self.noise[self.given["level"]]}
+            cube = _labelled("noise", gl.add_noise, clean, kind=self.noise["kind"], rng=self.rng, **level)
+        except (ValueError, TypeError) as exc:
+            self.error = str(exc)
+            self.log.append(f"error: {exc}")
+            report(1.0, "failed")
+            return None
+        self._show_derived(obs, cube)
+        noise = cube.record["noise"]
+        peak_snr = float(np.max(cube.clean)) / noise["rms_jy"]
+        shape = "x".join(map(str, cube.shape))
+        self.log.append(f"simulated {shape} ({len(comps)} component(s)) in "
+                        f"{time.perf_counter() - start:.2f} s, {noise['kind']} noise, "
+                        f"peak SNR {peak_snr:.1f}, sigma {noise['rms_jy']:.3g} Jy/beam")
+        self.cube, self.error = cube, None
+        report(1.0, "done")
+        return cube
+
+    def _show_derived(self, obs, cube) -> None:
+        """Fill each alternative the user did not give with the value the library used."""
+        rms = cube.record["noise"]["rms_jy"]
+        derived = {**{name: getattr(obs, name) for name in self.observation},
+                   "rms_jy": rms, "peak_snr": float(np.max(cube.clean)) / rms}
+        for key, pair in ALTERNATIVES.items():
+            for name in pair:
+                if name != self.given[key]:
+                    target = self.noise if key == "level" else self.observation
+                    target[name] = derived[name]
+
+    def save_fits(self, path):
+        """Write the last generated cube (with its truth and record) atomically to ``path``.
+
+        Raises
+        ------
+        RuntimeError
+            When nothing has been generated yet.
+        """
+        if self.cube is None:
+            raise RuntimeError("nothing to save: generate a cube first")
+        written = self.cube.to_fits(path)
+        self.log.append(f"saved {written}")
+        return written
+
+
+def _labelled(label: str, build, *args, **kwargs):
+    """``build(*args, **kwargs)``, with ``label`` put in front of the library's error."""
+    try:
+        return build(*args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{label}: {exc}") from exc
