@@ -1,0 +1,198 @@
+"""GeneratorPanel: every simulator parameter as a control with its unit, Generate, Save FITS.
+
+All state lives in :class:`~widgets._generator_model.GeneratorModel`; this module lays out one
+control per model parameter (the model's dicts are edited in place), and after each action
+shows the model's log and pushes its values (the derived ones too) back into the controls.
+"""
+from __future__ import annotations
+
+import ipywidgets as w
+
+from ._generator_model import ALTERNATIVES, DIFFUSE, GeneratorModel
+
+_STYLE = {"description_width": "180px"}
+_TABS = ("Observation", "Galaxies", "Satellites", "Diffuse", "Noise")
+
+
+def _parse_optional(text: str):
+    """A text box's number, None when empty; other text is kept for the library to refuse."""
+    try:
+        return None if not text.strip() else float(text)
+    except ValueError:
+        return text
+
+
+def _control(param, values: dict, disks, disabled: bool = False):
+    """A widget showing ``values[param.name]`` that writes changes back into ``values``."""
+    value = values[param.name]
+    common = dict(description=param.label, style=_STYLE, disabled=disabled)
+    if param.kind == "pair":
+        boxes = [w.FloatText(value=v, layout=w.Layout(width="90px"), disabled=disabled) for v in value]
+
+        def write(_):
+            values[param.name] = tuple(b.value for b in boxes)
+        for box in boxes:
+            box.observe(write, "value")
+        return w.HBox([w.Label(param.label, layout=w.Layout(width="184px")), *boxes])
+    if param.kind == "optional":
+        shown = "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+        widget = w.Text(value=shown, placeholder="derived", **common)
+        widget.observe(lambda c: values.__setitem__(param.name, _parse_optional(c["new"])), "value")
+        return widget
+    if param.kind in ("choice", "disk"):
+        options = tuple(param.choices if param.kind == "choice" else disks)
+        widget = w.Dropdown(options=options + (() if value in options else (value,)), value=value, **common)
+    else:
+        kinds = {"int": w.IntText, "float": w.FloatText, "bool": w.Checkbox}
+        widget = kinds[param.kind](value=value, **common)
+    widget.observe(lambda c: values.__setitem__(param.name, c["new"]), "value")
+    return widget
+
+
+class GeneratorPanel:
+    """Simulate a cube from every parameter of the library, look at it and save it.
+
+    Parameters
+    ----------
+    rng : int
+        Seed of the noise.
+
+    Attributes
+    ----------
+    model : GeneratorModel
+        The state; the panel edits it and shows it.
+    widget : ipywidgets.VBox
+        The root widget.
+    controls : dict
+        ``{section: {parameter: widget}}``, sections "observation", "noise", "galaxy 1",
+        "galaxy 1 satellite 1", "halo 1", ... (a pair parameter's widget is an HBox of its
+        label and two number boxes).
+    viewer : CubeViewer or None
+        The last generated cube and its truth.
+    """
+
+    def __init__(self, *, rng: int = 0):
+        self.model = GeneratorModel(rng=rng)
+        self.viewer = None
+        self.controls = {}
+        self.n_galaxies = w.BoundedIntText(value=self.model.n_galaxies, min=1, max=99,
+                                           description="galaxies", style=_STYLE)
+        self.n_galaxies.observe(lambda c: self._count(setattr, self.model, "n_galaxies", c["new"]), "value")
+        self.n_diffuse = {kind: w.BoundedIntText(value=0, min=0, max=99, description=f"{kind.lower()}s",
+                                                 style=_STYLE) for kind in DIFFUSE}
+        for kind, box in self.n_diffuse.items():
+            box.observe(lambda c, k=kind: self._count(self.model.set_n_diffuse, k, c["new"]), "value")
+        self.given = {key: w.ToggleButtons(options=pair, value=self.model.given[key],
+                                           description=f"{key} from", style=_STYLE)
+                      for key, pair in ALTERNATIVES.items()}
+        for key, toggle in self.given.items():
+            toggle.observe(lambda c, k=key: self._count(self.model.given.__setitem__, k, c["new"]), "value")
+        self.rng = w.IntText(value=rng, description="rng seed", style=_STYLE)
+        self.rng.observe(lambda c: setattr(self.model, "rng", c["new"]), "value")
+        self.tabs = w.Tab(titles=_TABS)
+        self.generate_button = w.Button(description="Generate", icon="play", button_style="primary")
+        self.generate_button.on_click(lambda _: self.generate())
+        self.progress = w.IntProgress(min=0, max=100, description="progress")
+        self.status = w.Label()
+        self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="90px"))
+        self.path = w.Text(value="galcube_cube.fits", description="FITS path")
+        self.save_button = w.Button(description="Save FITS", icon="save")
+        self.save_button.on_click(lambda _: self.save())
+        self._viewer_box = w.Box()
+        self.widget = w.VBox([self.tabs, w.HBox([self.generate_button, self.progress, self.status]),
+                              self.log, w.HBox([self.path, self.save_button]), self._viewer_box])
+        self._rebuild()
+
+    @property
+    def cube(self):
+        """The last generated Cube, or None."""
+        return self.model.cube
+
+    # ------------------------------------------------------------------ layout
+
+    def _form(self, section: str, params, values: dict) -> w.VBox:
+        skipped = {a for key, pair in ALTERNATIVES.items() for a in pair if a != self.model.given[key]}
+        disks = self.model.disk_names()
+        self.controls[section] = {p.name: _control(p, values, disks, disabled=p.name in skipped)
+                                  for p in params}
+        return w.VBox(list(self.controls[section].values()))
+
+    def _accordion(self, items) -> w.Accordion:
+        """An Accordion of (section, params, values) forms, titled by section."""
+        return w.Accordion(children=[self._form(*item) for item in items],
+                           titles=tuple(item[0] for item in items))
+
+    def _rebuild(self) -> None:
+        """Lay the controls out again from the model's current values and counts."""
+        m = self.model
+        self.controls = {}
+        observation = self._form("observation", m.params("observation"), m.observation)
+        galaxies = [(f"galaxy {g + 1}", m.params("galaxy"), spec) for g, spec in enumerate(m.galaxies)]
+        satellites = []
+        for g, sats in enumerate(m.satellites):
+            count = w.BoundedIntText(value=len(sats), min=0, max=99, style=_STYLE,
+                                     description=f"satellites of galaxy {g + 1}")
+            count.observe(lambda c, g=g: self._count(m.set_n_satellites, g, c["new"]), "value")
+            forms = [(f"galaxy {g + 1} satellite {s + 1}", m.params("satellite"), spec)
+                     for s, spec in enumerate(sats)]
+            satellites += [count, self._accordion(forms)]
+        diffuse = [(f"{spec['kind'].lower()} {i + 1}", m.params("diffuse", spec["kind"]), spec)
+                   for i, spec in enumerate(m.diffuse)]
+        noise = self._form("noise", m.params("noise"), m.noise)
+        note = w.HTML("<i>satellite offset_kpc and v_sys_kms are relative to the host galaxy</i>")
+        self.tabs.children = [
+            w.VBox([self.given["pixel"], self.given["beam"], observation]),
+            w.VBox([self.n_galaxies, self._accordion(galaxies)]),
+            w.VBox([note, *satellites]),
+            w.VBox([*self.n_diffuse.values(), self._accordion(diffuse)]),
+            w.VBox([self.given["level"], noise, self.rng])]
+
+    def _count(self, setter, *args) -> None:
+        """Change a count (or a given alternative) in the model and lay the controls out again."""
+        setter(*args)
+        self._rebuild()
+
+    def _show_log(self) -> None:
+        self.log.value = "\n".join(self.model.log)
+
+    def _report(self, fraction: float, text: str) -> None:
+        self.progress.value = round(100 * fraction)
+        self.status.value = text
+
+    # ------------------------------------------------------------------ actions
+
+    def generate(self):
+        """Generate a cube from the controls (the Generate button); show it beside its truth.
+
+        Returns
+        -------
+        Cube or None
+            None when a parameter was refused (the log says which).
+        """
+        cube = self.model.generate(progress=self._report)
+        self._show_log()
+        if cube is None:
+            self.progress.bar_style = "danger"
+            return None
+        self.progress.bar_style = "success"
+        self._rebuild()                   # derived values (pixel_arcsec, rms_jy, ...)
+        cubes = {"noisy": cube, "truth": cube.replace(data=cube.clean, noise=None)}
+        if self.viewer is None:
+            from .viewer import CubeViewer
+
+            self.viewer = CubeViewer(cubes)
+            self._viewer_box.children = [self.viewer.widget]
+        else:
+            self.viewer.set_cubes(cubes)
+        return cube
+
+    def save(self) -> None:
+        """Write the last cube to the path box's file (the Save FITS button)."""
+        try:
+            self.model.save_fits(self.path.value)
+        except (RuntimeError, OSError) as exc:
+            self.model.log.append(f"error: {exc}")
+        self._show_log()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
