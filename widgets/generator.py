@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from ._generator_model import ALTERNATIVES, DIFFUSE, GeneratorModel
+from ._panel import Panel
 
 _STYLE = {"description_width": "180px"}
 _TABS = ("Observation", "Galaxies", "Satellites", "Diffuse", "Noise")
@@ -49,7 +50,7 @@ def _control(param, values: dict, disks, disabled: bool = False):
     return widget
 
 
-class GeneratorPanel:
+class GeneratorPanel(Panel):
     """Simulate a cube from every parameter of the library, look at it and save it.
 
     Parameters
@@ -73,7 +74,7 @@ class GeneratorPanel:
 
     def __init__(self, *, rng: int = 0):
         self.model = GeneratorModel(rng=rng)
-        self.viewer = None
+        self._init_panel()
         self.controls = {}
         self.n_galaxies = w.BoundedIntText(value=self.model.n_galaxies, min=1, max=99,
                                            description="galaxies", style=_STYLE)
@@ -92,13 +93,10 @@ class GeneratorPanel:
         self.tabs = w.Tab(titles=_TABS)
         self.generate_button = w.Button(description="Generate", icon="play", button_style="primary")
         self.generate_button.on_click(lambda _: self.generate())
-        self.progress = w.IntProgress(min=0, max=100, description="progress")
-        self.status = w.Label()
         self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="90px"))
         self.path = w.Text(value="galcube_cube.fits", description="FITS path")
         self.save_button = w.Button(description="Save FITS", icon="save")
         self.save_button.on_click(lambda _: self.save())
-        self._viewer_box = w.Box()
         self.widget = w.VBox([self.tabs, w.HBox([self.generate_button, self.progress, self.status]),
                               self.log, w.HBox([self.path, self.save_button]), self._viewer_box])
         self._rebuild()
@@ -155,10 +153,6 @@ class GeneratorPanel:
     def _show_log(self) -> None:
         self.log.value = "\n".join(self.model.log)
 
-    def _report(self, fraction: float, text: str) -> None:
-        self.progress.value = round(100 * fraction)
-        self.status.value = text
-
     # ------------------------------------------------------------------ actions
 
     def generate(self):
@@ -176,14 +170,7 @@ class GeneratorPanel:
             return None
         self.progress.bar_style = "success"
         self._rebuild()                   # derived values (pixel_arcsec, rms_jy, ...)
-        cubes = {"noisy": cube, "truth": cube.replace(data=cube.clean, noise=None)}
-        if self.viewer is None:
-            from .viewer import CubeViewer
-
-            self.viewer = CubeViewer(cubes)
-            self._viewer_box.children = [self.viewer.widget]
-        else:
-            self.viewer.set_cubes(cubes)
+        self._show_cubes({"noisy": cube, "truth": cube.replace(data=cube.clean, noise=None)})
         return cube
 
     def save(self) -> None:
@@ -193,6 +180,3 @@ class GeneratorPanel:
         except (RuntimeError, OSError) as exc:
             self.model.log.append(f"error: {exc}")
         self._show_log()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)

@@ -1,0 +1,33 @@
+"""What the generator and denoise panels share: a progress bar with a status line, a
+CubeViewer that appears on first use, and the notebook display of the root widget."""
+from __future__ import annotations
+
+import ipywidgets as w
+
+
+class Panel:
+    """Base of the panels; subclasses set ``widget`` (the root) after :meth:`_init_panel`."""
+
+    def _init_panel(self) -> None:
+        self.viewer = None
+        self.progress = w.IntProgress(min=0, max=100, description="progress")
+        self.status = w.HTML()
+        self._viewer_box = w.Box()
+
+    def _report(self, fraction: float, text: str) -> None:
+        """The models' ``progress(fraction, text)`` callback."""
+        self.progress.value = round(100 * fraction)
+        self.status.value = text
+
+    def _show_cubes(self, cubes: dict) -> None:
+        """Show ``cubes`` (name -> Cube) in the viewer, creating it the first time."""
+        if self.viewer is None:
+            from .viewer import CubeViewer
+
+            self.viewer = CubeViewer(cubes)
+            self._viewer_box.children = [self.viewer.widget]
+        else:
+            self.viewer.set_cubes(cubes)
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
