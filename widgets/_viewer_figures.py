@@ -1,0 +1,216 @@
+"""The CubeViewer's bokeh figures: images with sky offsets, spectra and a PV cut, fed by a ViewerModel.
+
+:class:`ViewerFigures` builds the figures once and afterwards only replaces the data of their
+ColumnDataSources (and a few annotation properties), so that a channel change sends one image
+per cube to the browser and nothing else.
+"""
+from __future__ import annotations
+
+import numpy as np
+from bokeh.events import SelectionGeometry, Tap
+from bokeh.layouts import column, row
+from bokeh.models import (BoxAnnotation, BoxSelectTool, ColumnDataSource, DataRange1d, LinearAxis,
+                          LinearColorMapper, Range1d, Span)
+from bokeh.palettes import Category10_10, Inferno256, RdBu11, interp_palette
+from bokeh.plotting import figure
+
+from ._viewer_model import RESIDUAL
+
+SEQUENTIAL = Inferno256
+DIVERGING = interp_palette(RdBu11, 256)   # low blue (approaching, negative), high red
+IMAGE_PX = 300
+
+
+def _palette(view: str, name: str):
+    return DIVERGING if name == RESIDUAL or view == "mom1" else SEQUENTIAL
+
+
+class ViewerFigures:
+    """Bokeh figures of a :class:`~widgets._viewer_model.ViewerModel` and their update methods.
+
+    Parameters
+    ----------
+    model : ViewerModel
+    pv_name : str
+        The cube whose position-velocity cut is shown.
+
+    Attributes
+    ----------
+    layout : bokeh layout
+        Images side by side (shared, linked ranges), then the spectrum and the PV cut.
+    images : list of bokeh figures
+        One per cube, in model order; the first has css class "gc-image".
+    spectrum, pv : bokeh figures
+        The spectrum figure has css class "gc-spectrum".
+    """
+
+    def __init__(self, model, pv_name: str):
+        self.model, self.pv_name = model, pv_name
+        dx, dy = model.offsets_arcsec
+        p = model.reference.pixel_arcsec
+        # east (larger dx) to the left: the x range runs from high to low
+        self._x_range = Range1d(dx.max() + p / 2, dx.min() - p / 2)
+        self._y_range = Range1d(dy.min() - p / 2, dy.max() + p / 2)
+        self._frame = {"x": [dx.min() - p / 2], "y": [dy.min() - p / 2],
+                       "dw": [dx.size * p], "dh": [dy.size * p]}
+        self._flip_x = dx[0] < dx[-1]   # image columns must run from low to high dx
+        self.marker = ColumnDataSource({"x": [0.0], "y": [0.0], "r": [1.0]})
+        self.pv_line = ColumnDataSource({"x0": [0.0], "y0": [0.0], "x1": [0.0], "y1": [0.0]})
+        self.sources, self.mappers, self.images = {}, {}, []
+        for name in model.names:
+            self.images.append(self._image_figure(name, first=not self.images))
+        self.spectrum = self._spectrum_figure()
+        self.pv = self._pv_figure()
+        self.layout = column(row(*self.images), row(self.spectrum, self.pv))
+        for what in ("view", "pixel", "aperture", "velocity_range", "pv"):
+            self.update(what)
+
+    # ------------------------------------------------------------------ building
+
+    def _image_figure(self, name: str, first: bool):
+        fig = figure(width=IMAGE_PX, height=IMAGE_PX, x_range=self._x_range, y_range=self._y_range,
+                     tools="tap,pan,wheel_zoom,box_zoom,reset", title=name,
+                     css_classes=["gc-image"] if first else [], match_aspect=True,
+                     x_axis_label="ΔRA (″)", y_axis_label="ΔDec (″)")
+        source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)], **self._frame})
+        mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#cccccc")
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
+        self._decorate(fig)
+        self.sources[name], self.mappers[name] = source, mapper
+        return fig
+
+    def _decorate(self, fig) -> None:
+        """Beam (bottom left), scale bar (bottom right), PV cut, the pixel and its aperture."""
+        beam, (length, label) = self.model.beam, self.model.scale_bar
+        (x_left, x_right), (y_low, y_high) = (self._x_range.start, self._x_range.end), \
+                                             (self._y_range.start, self._y_range.end)
+        pad = 0.08 * (y_high - y_low)
+        fig.ellipse(x=x_left - pad, y=y_low + pad, width=beam["bmaj_arcsec"],
+                    height=beam["bmin_arcsec"], angle=beam["angle_rad"],
+                    fill_color=None, line_color="white", line_width=2)
+        bar_x = x_right + pad
+        fig.segment(x0=bar_x, y0=y_low + pad, x1=bar_x + length, y1=y_low + pad,
+                    line_color="white", line_width=3)
+        fig.text(x=bar_x + length / 2, y=y_low + 1.3 * pad, text=[label], text_color="white",
+                 text_align="center", text_font_size="9pt")
+        fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.pv_line,
+                    line_color="cyan", line_dash="dashed", line_alpha=0.7)
+        fig.scatter(x="x", y="y", source=self.marker, marker="cross", size=14,
+                    line_color="lime", line_width=2)
+        fig.circle(x="x", y="y", radius="r", source=self.marker, fill_color=None,
+                   line_color="lime", line_dash="dotted")
+
+    def _spectrum_figure(self):
+        velocity = self.model.velocity_kms
+        fig = figure(width=2 * IMAGE_PX, height=IMAGE_PX, title="spectra (solid: pixel, dashed: aperture)",
+                     tools="xbox_select,tap,pan,wheel_zoom,reset", css_classes=["gc-spectrum"],
+                     x_axis_label="velocity (km/s)",
+                     y_axis_label=f"pixel ({self.model.reference.header.get('BUNIT', '')})")
+        fig.toolbar.active_drag = fig.select_one(BoxSelectTool)
+        self.pixel_spectra, self.aperture_spectra = {}, {}
+        pixel_lines, aperture_lines = [], []
+        for name, colour in zip(self.model.names, Category10_10 * 10):
+            self.pixel_spectra[name] = ColumnDataSource({"x": velocity, "y": np.zeros_like(velocity)})
+            self.aperture_spectra[name] = ColumnDataSource({"x": velocity, "y": np.zeros_like(velocity)})
+            pixel_lines.append(fig.line("x", "y", source=self.pixel_spectra[name], color=colour,
+                                        legend_label=name))
+            aperture_lines.append(fig.line("x", "y", source=self.aperture_spectra[name], color=colour,
+                                           line_dash="dashed", y_range_name="aperture"))
+        fig.y_range = DataRange1d(renderers=pixel_lines)
+        fig.extra_y_ranges = {"aperture": DataRange1d(renderers=aperture_lines)}
+        fig.add_layout(LinearAxis(y_range_name="aperture", axis_label="aperture (Jy)"), "right")
+        fig.legend.click_policy = "hide"
+        fig.legend.location = "top_left"
+        self.channel_span = Span(location=self.model.channel_velocity_kms, dimension="height",
+                                 line_color="black", line_dash="dotted")
+        self.range_box = BoxAnnotation(fill_alpha=0.1, fill_color="orange")
+        fig.add_layout(self.channel_span)
+        fig.add_layout(self.range_box)
+        return fig
+
+    def _pv_figure(self):
+        fig = figure(width=IMAGE_PX + 60, height=IMAGE_PX, tools="pan,wheel_zoom,reset",
+                     y_axis_label="velocity (km/s)")
+        self.pv_source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)],
+                                           "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]})
+        self.pv_mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#cccccc")
+        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.pv_source,
+                  color_mapper=self.pv_mapper)
+        self.pv_span = Span(location=self.model.channel_velocity_kms, dimension="width",
+                            line_color="white", line_dash="dotted")
+        fig.add_layout(self.pv_span)
+        return fig
+
+    def on_tap(self, callback) -> None:
+        """Call ``callback(dx_arcsec, dy_arcsec)`` when an image is clicked."""
+        for fig in self.images:
+            fig.on_event(Tap, lambda event: callback(event.x, event.y))
+
+    def on_spectrum(self, range_callback, tap_callback) -> None:
+        """``range_callback(v0, v1)`` when a velocity range is selected on the spectrum,
+        ``tap_callback(v)`` when it is clicked."""
+        def selected(event):
+            if event.final and {"x0", "x1"} <= set(event.geometry):
+                range_callback(event.geometry["x0"], event.geometry["x1"])
+        self.spectrum.on_event(SelectionGeometry, selected)
+        self.spectrum.on_event(Tap, lambda event: tap_callback(event.x))
+
+    # ------------------------------------------------------------------ updates
+
+    def update(self, what: str) -> None:
+        """Bring the figures up to date after model change ``what``."""
+        m = self.model
+        images = what in ("cubes", "view", "stretch") or (what == "channel" and m.view == "channel") \
+            or (what in ("velocity_range", "mask") and m.view != "channel")
+        if images:
+            self._update_images()
+        if what in ("channel", "cubes"):
+            self.channel_span.location = self.pv_span.location = m.channel_velocity_kms
+        if what in ("pixel", "aperture", "cubes"):
+            self._update_spectra()
+        if what in ("velocity_range", "cubes"):
+            self.range_box.left, self.range_box.right = m.velocity_range_kms
+        if what in ("pv", "stretch", "cubes"):
+            self._update_pv()
+
+    def _update_images(self) -> None:
+        m = self.model
+        for name, fig in zip(m.names, self.images):
+            limits = m.display_limits(name)
+            shown = m.stretched(m.image(name), limits).astype(np.float32)
+            self.sources[name].data = {"image": [shown[:, ::-1] if self._flip_x else shown],
+                                       **self._frame}
+            self.mappers[name].palette = _palette(m.view, name)
+            fig.title.text = f"{name} · {m.view} · [{limits[0]:.3g}, {limits[1]:.3g}] {m.unit}"
+
+    def _update_spectra(self) -> None:
+        m = self.model
+        dx, dy = m.offsets_arcsec
+        x, y = m.pixel
+        self.marker.data = {"x": [dx[x]], "y": [dy[y]],
+                            "r": [m.aperture_radius_px * m.reference.pixel_arcsec]}
+        for name in m.names:
+            self.pixel_spectra[name].data = {"x": m.velocity_kms, "y": m.spectrum(name)}
+            self.aperture_spectra[name].data = {"x": m.velocity_kms, "y": m.aperture_spectrum(name)}
+
+    def set_pv_name(self, name: str) -> None:
+        """Show the PV cut of cube ``name``."""
+        self.pv_name = name
+        self._update_pv()
+
+    def _update_pv(self) -> None:
+        m = self.model
+        pv, offsets = m.pv(self.pv_name)
+        limits = m.limits(pv, symmetric=self.pv_name == RESIDUAL)
+        velocity = m.velocity_kms
+        dv = m.reference.channel_kms
+        shown = m.stretched(pv if velocity[0] < velocity[-1] else pv[::-1], limits).astype(np.float32)
+        step = offsets[1] - offsets[0] if offsets.size > 1 else m.reference.pixel_arcsec
+        self.pv_source.data = {"image": [shown], "x": [offsets.min() - step / 2],
+                               "y": [velocity.min() - dv / 2], "dw": [offsets.size * step],
+                               "dh": [velocity.size * dv]}
+        self.pv_mapper.palette = _palette("pv", self.pv_name)
+        self.pv.title.text = f"PV of {self.pv_name} · PA {m.pv_pa_deg:.0f}°"
+        self.pv.xaxis.axis_label = f"offset along PA {m.pv_pa_deg:.0f}° (″)"
+        (x0, y0), (x1, y1) = m.pv_endpoints_arcsec
+        self.pv_line.data = {"x0": [x0], "y0": [y0], "x1": [x1], "y1": [y1]}

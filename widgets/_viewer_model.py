@@ -1,0 +1,442 @@
+"""The CubeViewer's state and everything it displays, as plain Python (no widgets, no bokeh).
+
+Tests drive :class:`ViewerModel` directly: set the channel, the view, the pixel..., then assert on
+what the widget would show (:meth:`ViewerModel.image`, :attr:`ViewerModel.channel_label`,
+:meth:`ViewerModel.spectrum`...). The widget layer only observes the model and copies these
+values into ipywidgets and bokeh sources.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from astropy.coordinates import Angle
+
+from galcube_lib import _validate, display, metrics
+from galcube_lib.cube import Cube
+from galcube_lib.real import write_moments
+
+VIEWS = ("channel", "mom0", "mom1", "mom2")
+STRETCH_MODES = ("percentile", "zscale")
+STRETCH_KINDS = ("linear", "asinh")
+RESIDUAL = "residual"
+
+
+def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
+    """``cubes`` (a Cube, a dict name -> Cube or a list of Cubes) as an ordered dict.
+
+    ``names`` names the cubes of a list (default "cube" for one, "cube 1", "cube 2"... for
+    several); ``residual_of=(a, b)`` appends a cube named "residual" holding ``a - b``.
+    All cubes must share one (v, y, x) shape.
+    """
+    if isinstance(cubes, Cube):
+        cubes = [cubes]
+    if isinstance(cubes, dict):
+        if names is not None:
+            raise ValueError("names must be None when cubes is a dict (its keys are the names)")
+        out = dict(cubes)
+    else:
+        cubes = list(cubes)
+        if names is None:
+            names = ["cube"] if len(cubes) == 1 else [f"cube {i + 1}" for i in range(len(cubes))]
+        names = [str(n) for n in names]
+        if len(names) != len(cubes) or len(set(names)) != len(names):
+            raise ValueError(f"names={names!r} must be {len(cubes)} distinct names, one per cube")
+        out = dict(zip(names, cubes))
+    if not out:
+        raise ValueError("cubes is empty: give at least one Cube")
+    for name, cube in out.items():
+        if not isinstance(cube, Cube):
+            raise TypeError(f"cubes[{name!r}] must be a galcube Cube, got {type(cube).__name__}")
+    shapes = {name: cube.shape for name, cube in out.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"cubes must share one (v, y, x) shape, got {shapes}")
+    if residual_of is not None:
+        a, b = residual_of
+        if a not in out or b not in out or RESIDUAL in out:
+            raise ValueError(f"residual_of={residual_of!r} must name two of the cubes "
+                             f"{list(out)} (and none may already be called {RESIDUAL!r})")
+        out[RESIDUAL] = out[a].replace(data=out[a].data - out[b].data, clean=None, noise=None,
+                                       uncertainty=None)
+    return out
+
+
+class _Setting:
+    """A checked model attribute: ``check(model, value)`` returns the value to store or raises;
+    a change clears the caches that depend on it and tells the observers ``what`` changed."""
+
+    def __init__(self, what: str, check, doc: str):
+        self.what, self.check, self.__doc__ = what, check, doc
+
+    def __set_name__(self, owner, name):
+        self.slot = f"_{name}"
+
+    def __get__(self, model, owner=None):
+        return self if model is None else getattr(model, self.slot)
+
+    def __set__(self, model, value):
+        value = self.check(model, value)
+        if value != getattr(model, self.slot):
+            setattr(model, self.slot, value)
+            model._notify(self.what)
+
+
+def _check_range(model, value) -> tuple[float, float]:
+    try:
+        lo, hi = sorted(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"velocity_range_kms={value!r} must be two velocities (km/s)") from None
+    vel = model.velocity_kms
+    if not ((vel >= lo - 1e-6) & (vel <= hi + 1e-6)).any():
+        raise ValueError(f"velocity_range_kms={value!r} holds no channel; the channels span "
+                         f"[{vel.min():g}, {vel.max():g}] km/s")
+    return lo, hi
+
+
+def _check_pixel(model, value) -> tuple[int, int]:
+    try:
+        x, y = value
+    except (TypeError, ValueError):
+        raise ValueError(f"pixel={value!r} must be (x, y)") from None
+    _, ny, nx = model.reference.shape
+    return _validate.integer("pixel x", x, 0, nx - 1), _validate.integer("pixel y", y, 0, ny - 1)
+
+
+def _check_center(model, value) -> tuple[float, float]:
+    _, ny, nx = model.reference.shape
+    y, x = value
+    return (_validate.number("pv_center_yx y", y, 0, ny - 1),
+            _validate.number("pv_center_yx x", x, 0, nx - 1))
+
+
+def _positive(name):
+    return lambda model, value: _validate.number(name, value, 0, lo_open=True)
+
+
+def _one_of(name, options):
+    return lambda model, value: _validate.choice(name, value, options)
+
+
+class ViewerModel:
+    """State and derived displays of a viewer of linked cubes (same shape, same channel, pixel).
+
+    Parameters
+    ----------
+    cubes : Cube, dict or list
+        See :func:`as_cube_dict`; the first cube is the reference for WCS, beam and velocities.
+    names : list of str, optional
+        Names of a list of cubes.
+    channel : int, optional
+        Starting channel (default the middle one).
+    residual_of : (str, str), optional
+        Add a cube "residual" = cubes[a] - cubes[b], shown with symmetric display limits.
+
+    Notes
+    -----
+    Every setting below is checked when set (a ValueError names it and its valid range), and a
+    change is reported to the observers (:meth:`observe`) by the name of what changed.
+    """
+
+    channel = _Setting("channel", lambda m, v: _validate.integer("channel", v, 0, m.n_chan - 1),
+                       "The channel shown (0 .. n_chan - 1).")
+    view = _Setting("view", _one_of("view", VIEWS),
+                    'What the images show: "channel", or moment "mom0", "mom1", "mom2" over '
+                    "the velocity range.")
+    velocity_range_kms = _Setting("velocity_range", _check_range,
+                                  "(low, high) velocities of the channels that enter the moments.")
+    mask_n_sigma = _Setting("mask", lambda m, v: None if v is None else _positive("mask_n_sigma")(m, v),
+                            "Moments use only the voxels where the ``mask_from`` cube is above "
+                            "this many sigma (1.4826 MAD); None: every voxel.")
+    mask_from = _Setting("mask", lambda m, v: _validate.choice("mask_from", v, m.names),
+                         "Name of the cube whose bright voxels make the mask of every cube.")
+    pixel = _Setting("pixel", _check_pixel, "The selected pixel (x, y): its spectra are shown, "
+                     "and it is marked on every image.")
+    aperture_radius_px = _Setting("aperture", _positive("aperture_radius_px"),
+                                  "Radius (px) of the circle around the pixel for "
+                                  ":meth:`aperture_spectrum` (default the beam's FWHM).")
+    stretch_mode = _Setting("stretch", _one_of("stretch_mode", STRETCH_MODES),
+                            'How display limits are chosen: "percentile" or "zscale".')
+    stretch_percent = _Setting("stretch", lambda m, v: _validate.number("stretch_percent", v, 0, 100,
+                                                                        lo_open=True),
+                               'Per cent of the values inside the limits in "percentile" mode.')
+    stretch_kind = _Setting("stretch", _one_of("stretch_kind", STRETCH_KINDS),
+                            'Brightness scale between the limits: "linear" or "asinh".')
+    pv_center_yx = _Setting("pv", _check_center, "Centre (y, x), px, of the position-velocity cut "
+                            "(default the galaxy's centre, see display.major_axis).")
+    pv_pa_deg = _Setting("pv", lambda m, v: _validate.number("pv_pa_deg", v) % 360.0,
+                         "Position angle of the cut, north through east; +offsets lie toward it "
+                         "(default the major axis, receding side).")
+    pv_width_px = _Setting("pv", _positive("pv_width_px"),
+                           "Width (px) the cut is averaged over (default the beam's minor FWHM).")
+
+    def __init__(self, cubes, *, names=None, channel=None, residual_of=None):
+        self._observers = []
+        self._load(as_cube_dict(cubes, names, residual_of), channel)
+
+    # ------------------------------------------------------------------ cubes and observers
+
+    def set_cubes(self, cubes, *, names=None, residual_of=None) -> None:
+        """Show other cubes; channel and pixel are kept when they still fit, the rest is reset."""
+        new = as_cube_dict(cubes, names, residual_of)
+        channel = self._channel if self._channel < next(iter(new.values())).shape[0] else None
+        self._load(new, channel)
+        self._notify("cubes")
+
+    def _load(self, cubes: dict, channel) -> None:
+        self.cubes = cubes
+        ref = self.reference
+        n_chan, ny, nx = ref.shape
+        self._velocity = ref.velocity_kms
+        self._channel = n_chan // 2 if channel is None else _validate.integer("channel", channel, 0, n_chan - 1)
+        self._view = "channel"
+        self._velocity_range_kms = (float(self._velocity.min()), float(self._velocity.max()))
+        self._mask_n_sigma, self._mask_from = None, next(iter(cubes))
+        old = getattr(self, "_pixel", None)
+        self._pixel = old if old is not None and old[0] < nx and old[1] < ny else (nx // 2, ny // 2)
+        self._aperture_radius_px = max(ref.beam_fwhm_px)
+        self._stretch_mode, self._stretch_percent, self._stretch_kind = "percentile", 99.5, "linear"
+        center_yx, pa_deg = display.major_axis(ref)
+        self._pv_center_yx = tuple(float(c) for c in center_yx)
+        self._pv_pa_deg, self._pv_width_px = float(pa_deg), max(1.0, ref.beam_fwhm_px[1])
+        self._clear("cubes")
+
+    def _clear(self, what: str) -> None:
+        """Drop the caches that depend on ``what``."""
+        if what in ("cubes", "mask", "velocity_range"):
+            self._moments = {}
+        if what in ("cubes", "mask"):
+            self._mask = None
+        if what in ("cubes", "pv"):
+            self._pvs = {}
+
+    def observe(self, callback) -> None:
+        """Call ``callback(what)`` after each change; ``what`` names the changed setting
+        ("cubes", "channel", "view", "velocity_range", "mask", "pixel", "aperture", "stretch",
+        "pv")."""
+        self._observers.append(callback)
+
+    def unobserve(self, callback) -> None:
+        """Stop calling ``callback``."""
+        self._observers.remove(callback)
+
+    def _notify(self, what: str) -> None:
+        self._clear(what)
+        for callback in list(self._observers):
+            callback(what)
+
+    @property
+    def names(self) -> list[str]:
+        """The cube names, in display order."""
+        return list(self.cubes)
+
+    @property
+    def reference(self) -> Cube:
+        """The first cube: its WCS, beam and velocity axis label every display."""
+        return next(iter(self.cubes.values()))
+
+    def _cube(self, name) -> Cube:
+        if name not in self.cubes:
+            raise ValueError(f"name={name!r} is not one of the cubes {self.names}")
+        return self.cubes[name]
+
+    # ------------------------------------------------------------------ channel and view
+
+    @property
+    def n_chan(self) -> int:
+        """Number of channels."""
+        return self.reference.shape[0]
+
+    @property
+    def velocity_kms(self) -> np.ndarray:
+        """Channel velocities (km/s, radio) of the reference cube."""
+        return self._velocity
+
+    @property
+    def channel_velocity_kms(self) -> float:
+        """Velocity of the current channel, km/s."""
+        return float(self._velocity[self._channel])
+
+    def channel_at_velocity(self, velocity_kms) -> int:
+        """The channel nearest ``velocity_kms`` (which must lie within the band's channels)."""
+        v = _validate.number("velocity_kms", velocity_kms)
+        half = self.reference.channel_kms / 2.0
+        lo, hi = self._velocity.min() - half, self._velocity.max() + half
+        if not lo <= v <= hi:
+            raise ValueError(f"velocity_kms={v!r} is outside the valid range [{lo:g}, {hi:g}]")
+        return int(np.argmin(np.abs(self._velocity - v)))
+
+    @property
+    def channel_label(self) -> str:
+        """"channel {k} · {v:.1f} km/s"."""
+        return f"channel {self._channel} · {self.channel_velocity_kms:.1f} km/s"
+
+    @property
+    def unit(self) -> str:
+        """Unit of the images in the current view."""
+        bunit = str(self.reference.header.get("BUNIT", "")).strip()
+        return {"channel": bunit, "mom0": f"{bunit} km/s".strip()}.get(self._view, "km/s")
+
+    # ------------------------------------------------------------------ moments and mask
+
+    @property
+    def channel_range(self) -> tuple[int, int]:
+        """Half-open channel index range (k0, k1) inside :attr:`velocity_range_kms`."""
+        lo, hi = self._velocity_range_kms
+        k = np.flatnonzero((self._velocity >= lo - 1e-6) & (self._velocity <= hi + 1e-6))
+        return int(k[0]), int(k[-1]) + 1
+
+    @property
+    def mask(self):
+        """The (v, y, x) moment mask shared by every cube, or None when masking is off."""
+        if self._mask_n_sigma is None:
+            return None
+        if self._mask is None:
+            self._mask = metrics.moment_mask(self.cubes[self._mask_from], self._mask_n_sigma)
+        return self._mask
+
+    def moments(self, name) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Moment maps 0, 1, 2 of cube ``name`` over the velocity range, with the mask."""
+        cube = self._cube(name)
+        if name not in self._moments:
+            k0, k1 = self.channel_range
+            mask = None if self.mask is None else self.mask[k0:k1]
+            if mask is not None and not mask.any():
+                empty = np.full(cube.shape[1:], np.nan)
+                self._moments[name] = (np.zeros(cube.shape[1:]), empty, empty)
+            else:
+                self._moments[name] = metrics.moments(cube.data[k0:k1], self._velocity[k0:k1], mask)
+        return self._moments[name]
+
+    def image(self, name) -> np.ndarray:
+        """The 2-D (y, x) map shown for cube ``name`` in the current view (do not modify it)."""
+        cube = self._cube(name)
+        if self._view == "channel":
+            return cube.data[self._channel]
+        return self.moments(name)[VIEWS.index(self._view) - 1]
+
+    # ------------------------------------------------------------------ stretch
+
+    def limits(self, *images, symmetric=False) -> tuple[float, float]:
+        """Display limits of ``images`` taken together, by the current stretch mode;
+        ``symmetric`` makes them (-m, m)."""
+        values = np.concatenate([np.ravel(im) for im in images])
+        vmin, vmax = display.stretch_limits(values, self._stretch_mode, self._stretch_percent)
+        if symmetric:
+            m = max(abs(vmin), abs(vmax))
+            return -m, m
+        return vmin, vmax
+
+    def display_limits(self, name) -> tuple[float, float]:
+        """(vmin, vmax) of cube ``name`` in the current view: shared by all cubes except a
+        "residual", whose limits are its own and symmetric about zero; moment-1 limits stay
+        inside the velocity range."""
+        self._cube(name)
+        if name == RESIDUAL:
+            return self.limits(self.image(name), symmetric=True)
+        vmin, vmax = self.limits(*(self.image(n) for n in self.names if n != RESIDUAL))
+        if self._view == "mom1":   # noise can throw moment 1 far outside the channels summed
+            lo, hi = self._velocity_range_kms
+            vmin, vmax = max(vmin, lo), min(vmax, hi)
+        return (vmin, vmax) if vmax > vmin else (vmin - 0.5, vmin + 0.5)
+
+    def stretched(self, image, limits) -> np.ndarray:
+        """``image`` scaled to [0, 1] between ``limits`` by :attr:`stretch_kind` (NaN stays NaN)."""
+        return display.apply_stretch(image, *limits, kind=self._stretch_kind)
+
+    # ------------------------------------------------------------------ pixel, spectra
+
+    @property
+    def offsets_arcsec(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sky offsets of the pixel centres (dx toward east along x, dy toward north along y)."""
+        return display.sky_offsets_arcsec(self.reference)
+
+    def pixel_at_offset(self, dx_arcsec, dy_arcsec):
+        """The pixel (x, y) under the sky offset (arcsec), or None outside the field."""
+        dx, dy = self.offsets_arcsec
+        half = self.reference.pixel_arcsec / 2.0
+        x, y = int(np.argmin(np.abs(dx - dx_arcsec))), int(np.argmin(np.abs(dy - dy_arcsec)))
+        if abs(dx[x] - dx_arcsec) > half or abs(dy[y] - dy_arcsec) > half:
+            return None
+        return x, y
+
+    @property
+    def pixel_label(self) -> str:
+        """"pixel ({x}, {y}) · RA … Dec …" and the value of each cube there."""
+        x, y = self._pixel
+        ra, dec = display.pixel_to_radec(self.reference, x, y)
+        ra_text = Angle(ra, "deg").to_string(unit="hour", sep=":", precision=3, pad=True)
+        dec_text = Angle(dec, "deg").to_string(unit="deg", sep=":", precision=2, alwayssign=True, pad=True)
+        values = ", ".join(f"{n} {self.image(n)[y, x]:.3g}" for n in self.names)
+        return f"pixel ({x}, {y}) · RA {ra_text} Dec {dec_text} · {values} {self.unit}"
+
+    def spectrum(self, name) -> np.ndarray:
+        """Spectrum of cube ``name`` at the selected pixel (the cube's unit, e.g. Jy/beam)."""
+        x, y = self._pixel
+        return self._cube(name).data[:, y, x]
+
+    def aperture_spectrum(self, name) -> np.ndarray:
+        """Flux spectrum (Jy for Jy/beam cubes) of cube ``name`` in the aperture around the pixel."""
+        cube = self._cube(name)
+        x, y = self._pixel
+        aperture = metrics.aperture(cube.shape, (y, x), 2.0 * self._aperture_radius_px)
+        return metrics.aperture_spectrum(cube, aperture)
+
+    # ------------------------------------------------------------------ beam, scale, PV
+
+    @property
+    def beam(self) -> dict:
+        """The reference cube's beam ellipse (see :func:`galcube_lib.display.beam_ellipse`)."""
+        return display.beam_ellipse(self.reference)
+
+    @property
+    def scale_bar(self) -> tuple[float, str]:
+        """(length_arcsec, label) of the scale bar."""
+        return display.scale_bar(self.reference)
+
+    def pv(self, name) -> tuple[np.ndarray, np.ndarray]:
+        """Position-velocity cut of cube ``name``: (pv[n_chan, n_offset], offsets_arcsec)."""
+        cube = self._cube(name)
+        if name not in self._pvs:
+            self._pvs[name] = display.pv_slice(cube.data, self._pv_center_yx, self._pv_pa_deg,
+                                               width_px=self._pv_width_px,
+                                               pixel_arcsec=cube.pixel_arcsec)
+        return self._pvs[name]
+
+    @property
+    def pv_endpoints_arcsec(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Sky offsets (dx, dy) of the cut's two ends: first its most negative offset, then its
+        most positive (toward the PA), to draw the cut on the images."""
+        (cy, cx), pa = self._pv_center_yx, np.radians(self._pv_pa_deg)
+        _, offsets = self.pv(self.names[0])
+        dx, dy = self.offsets_arcsec
+        step_x = (dx[-1] - dx[0]) / max(dx.size - 1, 1)   # offsets are linear in the pixel index
+        step_y = (dy[-1] - dy[0]) / max(dy.size - 1, 1)
+        ends = []
+        for s in (offsets[0], offsets[-1]):
+            s_px = s / self.reference.pixel_arcsec
+            x, y = cx - s_px * np.sin(pa), cy + s_px * np.cos(pa)   # PA from +y through -x
+            ends.append((float(dx[0] + x * step_x), float(dy[0] + y * step_y)))
+        return ends[0], ends[1]
+
+    # ------------------------------------------------------------------ export
+
+    def export_fits(self, path, name=None) -> Path:
+        """Write what is shown of cube ``name`` (default the first) to ``path``, atomically.
+
+        In the channel view the whole cube (:meth:`Cube.to_fits`); in a moment view the moment
+        map over the velocity range with the mask, a 2-D image with the celestial WCS and beam
+        (:func:`galcube_lib.real.write_moments`).
+        """
+        name = self.names[0] if name is None else name
+        cube, path = self._cube(name), Path(path)
+        if self._view == "channel":
+            return cube.to_fits(path)
+        k0, k1 = self.channel_range
+        part = cube.crop(((k0, k1), (0, cube.shape[1]), (0, cube.shape[2])))
+        mask = None if self.mask is None else self.mask[k0:k1]
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            maps = write_moments(part, Path(tmp) / "map.fits", mask)
+            os.replace(maps[VIEWS.index(self._view) - 1], path)   # same folder: atomic
+        return path
