@@ -162,3 +162,20 @@ def test_save_fits_refuses_before_generating_and_round_trips(tmp_path):
     assert back.record == cube.record
     assert list(tmp_path.iterdir()) == [tmp_path / "cube.fits"]
     assert model.log[-1] == f"saved {tmp_path / 'cube.fits'}"
+
+
+def test_real_noise_cube_kind(tmp_path):
+    model = small_model(rng=2)
+    model.noise["kind"] = "cube"
+    assert model.generate() is None and "load one" in model.error
+    model.load_noise_cube(tmp_path / "missing.fits")
+    assert model.log[-1].startswith("error: noise cube") and model.noise_cube is None
+    template = gl.add_noise(gl.simulate([gl.Galaxy()], gl.Observation(**SMALL)), peak_snr=1.0,
+                            kind="hanning", rng=9)
+    template.replace(data=template.noise, clean=None, noise=None).to_fits(tmp_path / "noise.fits")
+    model.load_noise_cube(tmp_path / "noise.fits")
+    assert model.log[-1] == f"loaded noise cube 16x48x48 from {tmp_path / 'noise.fits'}"
+    cube = model.generate()
+    direct = gl.add_noise(gl.simulate([gl.Galaxy()], gl.Observation(**SMALL)), peak_snr=4.0,
+                          kind=template.noise, rng=2)
+    assert np.array_equal(cube.data, direct.data) and cube.record["noise"]["kind"] == "cube"

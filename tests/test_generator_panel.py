@@ -87,3 +87,14 @@ def test_save_button(panel, tmp_path):
     panel.save_button.click()
     assert np.array_equal(gl.read_fits(tmp_path / "out.fits").data, panel.cube.data)
     assert panel.log.value.endswith(f"saved {tmp_path / 'out.fits'}")
+
+
+def test_noise_cube_is_loaded_from_a_path(panel, tmp_path):
+    panel.generate_button.click()
+    panel.cube.replace(data=panel.cube.noise, clean=None, noise=None).to_fits(tmp_path / "n.fits")
+    panel.noise_path.value = str(tmp_path / "n.fits")
+    panel.load_button.click()
+    assert "loaded noise cube 16x48x48" in panel.log.value
+    panel.controls["noise"]["kind"].value = "cube"
+    panel.generate_button.click()
+    assert panel.cube.record["noise"]["kind"] == "cube"

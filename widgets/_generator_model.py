@@ -22,7 +22,10 @@ from galcube_lib.noise import KINDS
 SUFFIX_UNITS = (("_jy_kms", "Jy km/s"), ("_kms", "km/s"), ("_kpc", "kpc"), ("_deg", "deg"),
                 ("_arcsec", "arcsec"), ("_px", "px"), ("_ghz", "GHz"), ("_jy", "Jy/beam"))
 #: string parameters and their choices (``spectral_axis`` is checked inline by Observation)
-CHOICES = {"rotation": rotation.NAMES, "spectral_axis": ("VRAD", "FREQ"), "kind": KINDS}
+#: noise kinds: add_noise's names, and "cube" for a real noise cube (``noise_cube``), the name
+#: add_noise records for one
+NOISE_KINDS = (*KINDS, "cube")
+CHOICES = {"rotation": rotation.NAMES, "spectral_axis": ("VRAD", "FREQ"), "kind": NOISE_KINDS}
 #: pairs of parameters of which the user gives one and the library derives the other
 ALTERNATIVES = {"pixel": ("pixel_kpc", "pixel_arcsec"), "beam": ("beam_fwhm_px", "beam_fwhm_arcsec"),
                 "level": ("peak_snr", "rms_jy")}
@@ -116,7 +119,7 @@ _GALAXY = gl.Galaxy()
 OBSERVATION_PARAMS = params_of(gl.Observation, _OBSERVATION)
 GALAXY_PARAMS = params_of(gl.Galaxy, _GALAXY)
 DIFFUSE_PARAMS = {kind: params_of(cls) for kind, cls in DIFFUSE.items()}
-NOISE_PARAMS = (Param("kind", "choice", "", KINDS), Param("peak_snr", "float", ""),
+NOISE_PARAMS = (Param("kind", "choice", "", NOISE_KINDS), Param("peak_snr", "float", ""),
                 Param("rms_jy", "optional", unit_of("rms_jy")))
 
 
@@ -145,7 +148,9 @@ class GeneratorModel:
         Halo/Bridge/Tail parameters with a "kind" key; their Galaxy fields (host, a, b) hold
         disk names (:meth:`disk_names`).
     noise : dict
-        ``kind``, ``peak_snr``, ``rms_jy``.
+        ``kind`` (one of ``NOISE_KINDS``), ``peak_snr``, ``rms_jy``.
+    noise_cube : numpy.ndarray or None
+        The real noise cube that kind "cube" adds (see ``add_noise``), from :meth:`load_noise_cube`.
     given : dict
         For each of ``ALTERNATIVES``, the parameter the user gives; the other one is shown
         with the value the library derived at the last :meth:`generate`.
@@ -164,6 +169,7 @@ class GeneratorModel:
         self.satellites = [[]]
         self.diffuse = []
         self.noise = _noise_defaults()
+        self.noise_cube = None
         self.given = {key: pair[0] for key, pair in ALTERNATIVES.items()}
         self.rng = rng
         self.log = []
@@ -207,7 +213,7 @@ class GeneratorModel:
     def set_n_diffuse(self, kind: str, n: int) -> None:
         """Keep ``n`` components of ``kind``: drop the last ones or add new ones, attached to the
         first disk (a Bridge from the first to the second disk)."""
-        gl_kind = DIFFUSE[kind]  # KeyError names an unknown kind
+        cls = DIFFUSE[kind]  # KeyError names an unknown kind
         if n < 0:
             raise ValueError(f"n_{kind.lower()}s={n!r} is outside the valid range [0, inf)")
         while self.n_diffuse(kind) > n:
@@ -215,7 +221,7 @@ class GeneratorModel:
             del self.diffuse[last]
         disks = self.disk_names()
         while self.n_diffuse(kind) < n:
-            spec = {"kind": kind, **_defaults(gl_kind)}
+            spec = {"kind": kind, **_defaults(cls)}
             refs = [p.name for p in DIFFUSE_PARAMS[kind] if p.kind == "disk"]
             for ref, disk in zip(refs, disks + [None] * len(refs)):
                 spec[ref] = disk
@@ -299,7 +305,11 @@ class GeneratorModel:
             clean = gl.simulate(comps, obs)
             report(0.8, "adding noise")
             level = {self.given["level"]: self.noise[self.given["level"]]}
-            cube = _labelled("noise", gl.add_noise, clean, kind=self.noise["kind"], rng=self.rng, **level)
+            kind = self.noise["kind"]
+            if kind == "cube" and self.noise_cube is None:
+                raise ValueError("noise: kind='cube' needs a noise cube: load one first")
+            kind = self.noise_cube if kind == "cube" else kind
+            cube = _labelled("noise", gl.add_noise, clean, kind=kind, rng=self.rng, **level)
         except (ValueError, TypeError) as exc:
             self.error = str(exc)
             self.log.append(f"error: {exc}")
@@ -326,6 +336,18 @@ class GeneratorModel:
                 if name != self.given[key]:
                     target = self.noise if key == "level" else self.observation
                     target[name] = derived[name]
+
+    def load_noise_cube(self, path) -> None:
+        """Read a FITS cube (e.g. line-free channels of an observation) as the noise of kind
+        "cube"; a failure is logged and kept in ``error``."""
+        try:
+            self.noise_cube = gl.read_fits(path).data
+        except (OSError, ValueError) as exc:
+            self.error = f"noise cube {path}: {exc}"
+            self.log.append(f"error: {self.error}")
+            return
+        shape = "x".join(map(str, self.noise_cube.shape))
+        self.log.append(f"loaded noise cube {shape} from {path}")
 
     def save_fits(self, path):
         """Write the last generated cube (with its truth and record) atomically to ``path``.

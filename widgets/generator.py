@@ -88,6 +88,9 @@ class GeneratorPanel(Panel):
                       for key, pair in ALTERNATIVES.items()}
         for key, toggle in self.given.items():
             toggle.observe(lambda c, k=key: self._count(self.model.given.__setitem__, k, c["new"]), "value")
+        self.noise_path = w.Text(description="noise cube FITS", placeholder="for kind 'cube'", style=_STYLE)
+        self.load_button = w.Button(description="Load noise cube", icon="upload")
+        self.load_button.on_click(lambda _: self._load_noise())
         self.rng = w.IntText(value=rng, description="rng seed", style=_STYLE)
         self.rng.observe(lambda c: setattr(self.model, "rng", c["new"]), "value")
         self.tabs = w.Tab(titles=_TABS)
@@ -143,7 +146,7 @@ class GeneratorPanel(Panel):
             w.VBox([self.n_galaxies, self._accordion(galaxies)]),
             w.VBox([note, *satellites]),
             w.VBox([*self.n_diffuse.values(), self._accordion(diffuse)]),
-            w.VBox([self.given["level"], noise, self.rng])]
+            w.VBox([self.given["level"], noise, w.HBox([self.noise_path, self.load_button]), self.rng])]
 
     def _count(self, setter, *args) -> None:
         """Change a count (or a given alternative) in the model and lay the controls out again."""
@@ -172,6 +175,10 @@ class GeneratorPanel(Panel):
         self._rebuild()                   # derived values (pixel_arcsec, rms_jy, ...)
         self._show_cubes({"noisy": cube, "truth": cube.replace(data=cube.clean, noise=None)})
         return cube
+
+    def _load_noise(self) -> None:
+        self.model.load_noise_cube(self.noise_path.value)
+        self._show_log()
 
     def save(self) -> None:
         """Write the last cube to the path box's file (the Save FITS button)."""
