@@ -51,6 +51,7 @@ def test_generate_button_shows_log_progress_and_viewer(panel):
 def test_counts_rebuild_the_forms(panel):
     panel.n_galaxies.value = 2
     assert "galaxy 2" in panel.controls and panel.model.n_galaxies == 2
+    assert panel.tabs.titles == ("Observation", "Galaxies", "Satellites", "Diffuse", "Noise")
     satellites = panel.tabs.children[2].children
     satellites[3].value = 1          # satellites of galaxy 2
     assert "galaxy 2 satellite 1" in panel.controls

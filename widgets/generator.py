@@ -93,7 +93,7 @@ class GeneratorPanel(Panel):
         self.load_button.on_click(lambda _: self._load_noise())
         self.rng = w.IntText(value=rng, description="rng seed", style=_STYLE)
         self.rng.observe(lambda c: setattr(self.model, "rng", c["new"]), "value")
-        self.tabs = w.Tab(titles=_TABS)
+        self.tabs = w.Tab()
         self.generate_button = w.Button(description="Generate", icon="play", button_style="primary")
         self.generate_button.on_click(lambda _: self.generate())
         self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="90px"))
@@ -147,6 +147,7 @@ class GeneratorPanel(Panel):
             w.VBox([note, *satellites]),
             w.VBox([*self.n_diffuse.values(), self._accordion(diffuse)]),
             w.VBox([self.given["level"], noise, w.HBox([self.noise_path, self.load_button]), self.rng])]
+        self.tabs.titles = _TABS          # setting children clears them
 
     def _count(self, setter, *args) -> None:
         """Change a count (or a given alternative) in the model and lay the controls out again."""
