@@ -16,8 +16,9 @@ from . import _validate as check
 from . import metrics
 from .cube import Cube
 
-__all__ = ["apply_stretch", "beam_ellipse", "line_channels", "major_axis", "pixel_to_radec",
-           "pv_slice", "reference_radec", "scale_bar", "sky_offsets_arcsec", "stretch_limits"]
+__all__ = ["apply_stretch", "beam_ellipse", "emission_mask", "line_channels", "major_axis",
+           "pixel_to_radec", "pv_slice", "reference_radec", "scale_bar", "sky_offsets_arcsec",
+           "stretch_limits"]
 
 
 def _cube(cube) -> Cube:
@@ -209,11 +210,14 @@ def _record_axis(cube):
     return (float(cy) + dy, float(cx) + dx), float(gal["pa_deg"]) % 360.0
 
 
-def _emission_mask(cube) -> np.ndarray:
-    """(v, y, x) emission: the truth above 5% of its peak when the cube has one, else the
-    brightest connected region above 3 sigma of the beam-smoothed data (isolated noise peaks,
-    which would scatter a moment-1 map, are left out)."""
-    if cube.clean is not None:
+def emission_mask(cube) -> np.ndarray:
+    """Boolean (v, y, x) voxels with emission, the default mask of the displays.
+
+    The truth above 5% of its peak when the cube has one, else the brightest connected region
+    above 3 sigma of the data smoothed by the beam (isolated noise peaks, which would scatter a
+    moment-1 map, are left out). Empty when nothing rises above 3 sigma.
+    """
+    if _cube(cube).clean is not None:
         return metrics.truth_mask(cube.clean)
     sigma_px = math.sqrt(np.prod(cube.beam_fwhm_px)) / metrics.FWHM_PER_SIGMA
     smooth = ndimage.gaussian_filter(np.nan_to_num(cube.data), (0.0, sigma_px, sigma_px))
@@ -246,8 +250,7 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     ----------
     cube : Cube
     mask : bool array, optional
-        (v, y, x) or (y, x) voxels to measure on; default the cube's emission (see
-        :func:`line_channels`).
+        (v, y, x) or (y, x) voxels to measure on; default :func:`emission_mask`.
 
     Returns
     -------
@@ -261,7 +264,7 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     if found is not None:
         return found
     if mask is None:
-        mask = _emission_mask(cube)
+        mask = emission_mask(cube)
     m0, m1, _ = metrics.moments(cube.data, cube.velocity_kms, mask)
     bright = np.isfinite(m0) & (m0 > 0.2 * np.nanmax(m0, initial=0.0))
     if not bright.any():
@@ -337,10 +340,9 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
 def line_channels(cube, n=9, mask=None) -> np.ndarray:
     """``n`` channel indices spread evenly over the line, for a grid of channel maps.
 
-    The line is the first to last channel with emission: in ``mask`` when given, else in the
-    truth (voxels above 5% of its peak) for a simulated cube, else in the brightest connected
-    region above 3 sigma of the data smoothed by the beam. A line narrower than ``n`` channels is
-    widened about its centre; without any line all channels are spanned.
+    The line is the first to last channel with emission, in ``mask`` (default
+    :func:`emission_mask`). A line narrower than ``n`` channels is widened about its centre;
+    without any line all channels are spanned.
 
     Parameters
     ----------
@@ -358,7 +360,7 @@ def line_channels(cube, n=9, mask=None) -> np.ndarray:
     _cube(cube)
     n = check.integer("n", n, 1)
     n_chan = cube.shape[0]
-    mask = _emission_mask(cube) if mask is None else np.broadcast_to(np.asarray(mask, bool), cube.shape)
+    mask = emission_mask(cube) if mask is None else np.broadcast_to(np.asarray(mask, bool), cube.shape)
     line = np.flatnonzero(mask.any(axis=(1, 2)))
     first, last = (line[0], line[-1]) if line.size else (0, n_chan - 1)
     k = min(n, n_chan)

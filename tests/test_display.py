@@ -10,7 +10,7 @@ from astropy.visualization import ZScaleInterval
 import galcube_lib as gl
 from galcube_lib import display as D
 
-OBS = dict(n_pix=48, n_chan=16, channel_kms=40.0, pixel_kpc=0.5)
+OBS = {"n_pix": 48, "n_chan": 16, "channel_kms": 40.0, "pixel_kpc": 0.5}
 
 
 def simulated(pa_deg=30.0, offset_kpc=(2.0, -1.0), **obs):
@@ -90,7 +90,7 @@ def test_reference_and_pixel_radec(clean):
     obs = clean.record["observation"]
     assert D.reference_radec(clean) == pytest.approx((obs["ra_deg"], obs["dec_deg"]))
     assert D.pixel_to_radec(clean, 24, 24) == pytest.approx((obs["ra_deg"], obs["dec_deg"]))
-    ra, dec = D.pixel_to_radec(clean, np.array([0, 47]), np.array([24, 24]))
+    ra, _ = D.pixel_to_radec(clean, np.array([0, 47]), np.array([24, 24]))
     assert ra[0] > obs["ra_deg"] > ra[1]       # x = 0 is east (larger RA)
 
 

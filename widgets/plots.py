@@ -1,0 +1,329 @@
+"""HoloViews figure builders: one builder per figure, for notebooks (bokeh) and reports (PNG).
+
+Every builder returns a HoloViews object styled for both backends (options given per backend),
+so the same object is interactive under ``hv.extension("bokeh")`` and renders as a static
+figure through :func:`save_png` (matplotlib backend). Importing this module registers both
+plotting backends with HoloViews but does not call ``hv.extension`` or change the current one.
+
+Sky images use offsets from the cube's reference position (:func:`galcube_lib.display.sky_offsets_arcsec`)
+with east to the left: the x axis (ΔRA, east positive) is inverted.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # registers the backends, for their options
+import holoviews.plotting.mpl
+import numpy as np
+
+from galcube_lib import bench, display, metrics
+from galcube_lib._io import atomic_path
+from galcube_lib.cube import Cube
+
+__all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "spectra"]
+
+#: matplotlib's tab10, so that a method keeps its colour in both backends and every panel
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+SKY_KDIMS = [hv.Dimension("dra", label="ΔRA", unit="arcsec"),
+             hv.Dimension("ddec", label="ΔDec", unit="arcsec")]
+VELOCITY = hv.Dimension("velocity", label="radio velocity", unit="km/s")
+
+
+def _styled(obj, common=None, bokeh=None, mpl=None):
+    """``obj`` with options for both backends: ``common`` to each, then each backend's own."""
+    return (obj.opts(**(common or {}), **(bokeh or {}), backend="bokeh")
+            .opts(**(common or {}), **(mpl or {}), backend="matplotlib"))
+
+
+def _check_cube(cube) -> Cube:
+    if not isinstance(cube, Cube):
+        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
+    return cube
+
+
+def _reference_text(cube) -> str:
+    """The reference position as sexagesimal RA/Dec."""
+    from astropy.coordinates import Angle
+
+    ra, dec = display.reference_radec(cube)
+    return (f"RA {Angle(ra, 'deg').to_string('hourangle', sep='hms', precision=2)}, "
+            f"Dec {Angle(dec, 'deg').to_string(sep='dms', precision=1, alwayssign=True)}")
+
+
+def _beam(cube, dx, dy, colour) -> hv.Ellipse:
+    """The beam as an ellipse in the lower-left (east, south) corner of an offset image."""
+    beam = display.beam_ellipse(cube)
+    margin = 0.04 * abs(dx[-1] - dx[0]) + 0.5 * beam["bmaj_arcsec"]
+    # data-coordinate angle on a ΔRA axis that increases to the left
+    ellipse = hv.Ellipse(dx.max() - margin, dy.min() + margin, (beam["bmaj_arcsec"], beam["bmin_arcsec"]),
+                         orientation=math.pi - beam["angle_rad"])
+    return _styled(ellipse, {"color": colour}, {"line_width": 2}, {"linewidth": 1.5})
+
+
+def _sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overlay:
+    """A map on sky offsets (east left) with the beam drawn in a corner (white on a dark colour
+    map, black on the grey of blank pixels)."""
+    dx, dy = display.sky_offsets_arcsec(cube)
+    img = hv.Image((dx, dy, np.asarray(image, dtype=float)), kdims=SKY_KDIMS, vdims=[vdim])
+    common = {"cmap": cmap, "clim": clim, "colorbar": colorbar, "invert_xaxis": True, "title": title,
+              "clipping_colors": {"NaN": "#d9d9d9"}}
+    img = _styled(img, common, {"data_aspect": 1, "frame_width": 260, "tools": ["hover"]},
+                  {"aspect": "equal"})
+    return img * _beam(cube, dx, dy, "white" if cmap == "inferno" else "black")
+
+
+def moment_maps(cube, mask=None, velocity_range=None) -> hv.Layout:
+    """Moment 0, 1 and 2 maps on sky offsets, with the beam and the reference position.
+
+    Parameters
+    ----------
+    cube : Cube
+    mask : bool array, optional
+        (v, y, x) or (y, x) voxels to include (:func:`galcube_lib.metrics.moments`); default
+        :func:`galcube_lib.display.emission_mask`, so that noise does not scatter moments 1 and 2
+        (all voxels for a single channel).
+    velocity_range : (float, float), optional
+        Only channels whose velocity lies in this closed range (km/s, either order).
+
+    Returns
+    -------
+    holoviews.Layout
+        Three panels (only moment 0 for a one-channel cube, as the map times the channel width).
+    """
+    _check_cube(cube)
+    vel = cube.velocity_kms
+    keep = np.ones(vel.size, bool)
+    if velocity_range is not None:
+        lo, hi = sorted(float(v) for v in velocity_range)
+        keep = (vel >= lo) & (vel <= hi)
+        if not keep.any():
+            raise ValueError(f"velocity_range={tuple(velocity_range)!r} holds no channel; the cube "
+                             f"covers [{vel.min():.1f}, {vel.max():.1f}] km/s")
+    if mask is None:   # a single channel has no line to find: the whole map
+        mask = display.emission_mask(cube) if keep.sum() > 1 else np.ones(cube.shape, bool)
+    mask = np.broadcast_to(np.asarray(mask, bool), cube.shape)[keep]
+    m0, m1, m2 = metrics.moments(cube.data[keep], vel[keep], mask)
+    if keep.sum() == 1:
+        m0 = m0 * cube.channel_kms
+    m0 = np.where(np.isfinite(cube.data[keep]).any(axis=0), m0, np.nan)   # blanks stay blank
+    shown = np.where(mask.any(axis=0), m0, np.nan)   # limits from the masked source, not the zeros
+    lo, hi = display.stretch_limits(shown, percent=99.0)[0], display.stretch_limits(shown, percent=100.0)[1]
+    unit, reference = cube.header.get("BUNIT", "Jy/beam"), f"offsets from {_reference_text(cube)}"
+    # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference
+    title = "moment 0 (integrated intensity)" if keep.sum() > 1 else f"moment 0\n{reference}"
+    panels = [_sky_image(m0, cube, hv.Dimension("mom0", label="moment 0", unit=f"{unit} km/s"),
+                         title, "inferno", (min(lo, 0.0), hi))]
+    if keep.sum() > 1:
+        centre = np.nanmedian(m1) if np.isfinite(m1).any() else 0.0
+        half = max(np.max(np.abs(np.array(display.stretch_limits(m1, percent=96.0)) - centre)),
+                   cube.channel_kms / 2)
+        top = display.stretch_limits(m2, percent=96.0)[1]
+        panels += [
+            _sky_image(m1, cube, hv.Dimension("mom1", label="moment 1", unit="km/s"),
+                       "moment 1 (velocity)", "RdBu_r", (centre - half, centre + half)),
+            _sky_image(m2, cube, hv.Dimension("mom2", label="moment 2", unit="km/s"),
+                       "moment 2 (dispersion)", "viridis", (0.0, top))]
+    return _styled(hv.Layout(panels).cols(3), {"title": reference},
+                   mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
+
+
+def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]") -> hv.Overlay:
+    """Spectra against velocity, as steps, with the current channel marked.
+
+    Parameters
+    ----------
+    spectra : dict
+        ``{name: 1-D array}``, each as long as ``velocity_kms``.
+    velocity_kms : array_like
+        Channel velocities.
+    channel : int, optional
+        A channel index to mark with a vertical line.
+    ylabel : str
+        Label of the flux axis, with its unit.
+    """
+    vel = np.asarray(velocity_kms, dtype=float)
+    if not spectra:
+        raise ValueError("spectra is empty; give {name: spectrum}")
+    curves = []
+    for i, (name, spec) in enumerate(spectra.items()):
+        spec = np.asarray(spec, dtype=float)
+        if spec.shape != vel.shape:
+            raise ValueError(f"spectra[{name!r}] has shape {spec.shape}; velocity_kms has {vel.shape}")
+        colour = COLOURS[i % len(COLOURS)]
+        curve = hv.Curve((vel, spec), VELOCITY, hv.Dimension("flux", label=ylabel), label=str(name))
+        curves.append(_styled(curve, {"color": colour, "interpolation": "steps-mid"},
+                              {"line_width": 2}, {"linewidth": 1.5}))
+    if channel is not None:
+        if not 0 <= int(channel) < vel.size:
+            raise ValueError(f"channel={channel!r} is outside the valid range [0, {vel.size - 1}]")
+        curves.append(_styled(hv.VLine(vel[int(channel)]), {"color": "black"}, {"line_dash": "dashed"},
+                              {"linestyle": "--", "linewidth": 1}))
+    return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel},
+                   {"width": 600, "height": 300, "legend_position": "top_right"},
+                   {"fig_inches": 7, "aspect": 2.2, "legend_position": "top_right"})
+
+
+def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None) -> hv.Image:
+    """Position-velocity diagram along a position angle (:func:`galcube_lib.display.pv_slice`).
+
+    Parameters
+    ----------
+    cube : Cube
+    center_yx : (float, float), optional
+        0-based pixel (y, x) of offset 0; default from :func:`galcube_lib.display.major_axis`.
+    pa_deg : float, optional
+        North through east; default the major axis (positive offsets on the receding side).
+    width_px : float, optional
+        Width of the cut; default the beam's minor FWHM, rounded (at least 1 px).
+
+    Returns
+    -------
+    holoviews.Image
+        Offset (arcsec) against radio velocity (km/s).
+    """
+    _check_cube(cube)
+    if center_yx is None or pa_deg is None:
+        found_center, found_pa = display.major_axis(cube)
+        center_yx = found_center if center_yx is None else center_yx
+        pa_deg = found_pa if pa_deg is None else pa_deg
+    width_px = max(1, round(cube.beam_fwhm_px[1])) if width_px is None else width_px
+    pv, offsets = display.pv_slice(cube.data, center_yx, pa_deg, width_px=width_px,
+                                   pixel_arcsec=cube.pixel_arcsec)
+    inside = np.flatnonzero(np.isfinite(pv).any(axis=0))   # drop the cut's ends beyond the image
+    if inside.size:
+        pv, offsets = pv[:, inside[0]:inside[-1] + 1], offsets[inside[0]:inside[-1] + 1]
+    vel = cube.velocity_kms
+    order = np.argsort(vel)[::-1]               # Image arrays run top (highest velocity) down
+    step, dv = cube.pixel_arcsec, cube.channel_kms
+    bounds = (offsets[0] - step / 2, vel.min() - dv / 2, offsets[-1] + step / 2, vel.max() + dv / 2)
+    unit = cube.header.get("BUNIT", "Jy/beam")
+    title = f"PV along PA {pa_deg:.0f}° (width {width_px:g} px)"
+    image = hv.Image(pv[order], bounds=bounds, vdims=[hv.Dimension("intensity", unit=unit)],
+                     kdims=[hv.Dimension("offset", label="offset along PA", unit="arcsec"), VELOCITY])
+    return _styled(image, {"cmap": "inferno", "colorbar": True, "title": title,
+                           "clim": display.stretch_limits(pv, percent=99.5)},
+                   {"frame_width": 380, "frame_height": 300, "tools": ["hover"]},
+                   {"aspect": 1.2, "fig_inches": 5})
+
+
+def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv.Layout:
+    """Channel maps spanning the line, on one colour scale, with velocity and beam in each.
+
+    Parameters
+    ----------
+    cube : Cube
+    n : int
+        Number of maps (:func:`galcube_lib.display.line_channels`).
+    mode, percent
+        Colour limits over the maps shown (:func:`galcube_lib.display.stretch_limits`).
+    mask : bool array, optional
+        (v, y, x) emission that defines the line; default the cube's emission.
+    """
+    _check_cube(cube)
+    picks = display.line_channels(cube, n, mask)
+    clim = display.stretch_limits(cube.data[picks], mode, percent)
+    vel = cube.velocity_kms
+    unit = hv.Dimension("intensity", unit=cube.header.get("BUNIT", "Jy/beam"))
+    panels = [_sky_image(cube.data[k], cube, unit, f"{vel[k]:.1f} km/s (channel {k})", "inferno", clim,
+                         colorbar=(i % 3 == 2 or i == picks.size - 1)) for i, k in enumerate(picks)]
+    rows = math.ceil(picks.size / 3)
+    return _styled(hv.Layout(panels).cols(3),
+                   {"title": f"channel maps; offsets from {_reference_text(cube)}"},
+                   mpl={"sublabel_format": "", "fig_inches": (12, 3.6 * rows), "hspace": 0.3,
+                        "vspace": 0.3})
+
+
+def _binned(table, figure):
+    """Median and quartiles of ``figure`` per (method, SNR bin), with the bins' centres."""
+    import pandas as pd
+
+    labels = [f"({a:g},{b:g}]" for a, b in bench.SNR_BINS]
+    centres = dict(zip(labels, [(a + b) / 2 for a, b in bench.SNR_BINS]))
+    if "snr_bin" in table:
+        bins = table["snr_bin"]
+    else:
+        edges = [bench.SNR_BINS[0][0]] + [b for _, b in bench.SNR_BINS]
+        bins = pd.cut(table["peak_snr"], edges, labels=labels).astype(str)
+    stats = table.groupby(["method", bins.rename("snr_bin")])[figure].quantile([0.25, 0.5, 0.75])
+    stats = stats.unstack().reset_index()
+    stats["snr"] = stats["snr_bin"].map(centres)
+    return stats.dropna(subset=["snr"]).sort_values(["method", "snr"])
+
+
+def benchmark_curves(table, *, source_class=None) -> hv.Layout:
+    """Normalised RMSE and flux conservation against peak SNR, per method.
+
+    Medians per SNR bin of DESIGN.md (``snr_bin`` column, else ``peak_snr`` binned), with the
+    interquartile range as a band; reference lines at nRMSE 1 (no better than the noisy cube)
+    and 100% flux.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per (cube, method), as :func:`galcube_lib.bench.run` returns: ``method``,
+        ``snr_bin`` or ``peak_snr``, ``nrmse``, ``flux_conservation``, and ``class``.
+    source_class : {"resolved", "unresolved"}, optional
+        Only cubes of that class; default all.
+    """
+    if source_class is not None:
+        if source_class not in bench.CLASSES:
+            raise ValueError(f"source_class={source_class!r} is not one of {', '.join(bench.CLASSES)}")
+        table = table[table["class"] == source_class]
+    panels = []
+    for figure, label, reference in (("nrmse", "normalised RMSE", 1.0),
+                                     ("flux_conservation", "flux conservation [%]", 100.0)):
+        stats = _binned(table, figure)
+        layers = [_styled(hv.HLine(reference), {"color": "grey"}, {"line_dash": "dashed"},
+                          {"linestyle": "--", "linewidth": 1})]
+        for i, (method, rows) in enumerate(stats.groupby("method", sort=True)):
+            colour = COLOURS[i % len(COLOURS)]
+            xy = (rows["snr"], rows[0.5])
+            band = hv.Area((rows["snr"], rows[0.25], rows[0.75]), "peak SNR",
+                           vdims=[figure, f"{figure} upper quartile"])
+            layers += [
+                _styled(band, {"alpha": 0.2}, {"fill_color": colour, "line_alpha": 0},
+                        {"facecolor": colour, "linewidth": 0}),
+                _styled(hv.Curve(xy, "peak SNR", figure, label=method), {"color": colour},
+                        {"line_width": 2}, {"linewidth": 1.5}),
+                _styled(hv.Scatter(xy, "peak SNR", figure), {"color": colour}, {"size": 6}, {"s": 20})]
+        title = f"{label.split(' [')[0]}{'' if source_class is None else f', {source_class} sources'}"
+        panels.append(_styled(hv.Overlay(layers),
+                              {"ylabel": label, "xlabel": "peak SNR", "title": title, "show_grid": True},
+                              {"width": 460, "height": 340, "legend_position": "top_right"},
+                              {"fig_inches": (5.5, 4), "legend_position": "best"}))
+    return _styled(hv.Layout(panels).cols(2), {"shared_axes": False},
+                   mpl={"sublabel_format": "", "hspace": 0.3})
+
+
+def save_png(obj, path, dpi=120) -> Path:
+    """Render ``obj`` with the matplotlib backend and write it as a PNG, atomically.
+
+    Parameters
+    ----------
+    obj : holoviews object
+        A figure of this module (or any HoloViews object).
+    path : str or path-like
+        Target file; its folder must exist.
+    dpi : int
+        Resolution, in [30, 600].
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from matplotlib import pyplot as plt
+
+    if not 30 <= dpi <= 600:
+        raise ValueError(f"dpi={dpi!r} is outside the valid range [30, 600]")
+    path = Path(path)
+    fig = hv.render(obj, backend="matplotlib")
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
