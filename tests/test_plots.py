@@ -160,6 +160,20 @@ def test_channel_grid_shares_limits_and_labels_velocities(cubes):
         assert isinstance(panel.get(1), hv.Ellipse)
 
 
+def test_channel_grid_rows_of_cubes_share_the_first_cubes_channels_and_scale(cubes):
+    clean, noisy = cubes
+    layout = P.channel_grid({"noisy": noisy, "truth": clean}, n=4)
+    picks = display.line_channels(noisy, 4)
+    clim = display.stretch_limits(noisy.data[picks])
+    dx, dy = display.sky_offsets_arcsec(noisy)
+    assert len(layout) == 8
+    for panel, (cube, k) in zip(layout, [(c, k) for c in (noisy, clean) for k in picks]):
+        np.testing.assert_allclose(grid_values(panel.get(0), dx, dy), cube.data[k])
+        assert opts(panel.get(0), "bokeh")["clim"] == clim
+    with pytest.raises(ValueError, match="shape"):
+        P.channel_grid({"a": noisy, "b": noisy.crop([(0, 16), (0, 40), (0, 40)])})
+
+
 # ----------------------------------------------------------------------------- benchmark curves
 
 @pytest.fixture(scope="module")

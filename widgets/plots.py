@@ -214,25 +214,36 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
 
     Parameters
     ----------
-    cube : Cube
+    cube : Cube or dict
+        One cube, or ``{name: Cube}`` of cubes with the same shape shown as rows (for example
+        noisy and denoised): the first sets the channels and the colour scale of every row.
     n : int
-        Number of maps (:func:`galcube_lib.display.line_channels`).
+        Number of maps per cube (:func:`galcube_lib.display.line_channels`).
     mode, percent
-        Colour limits over the maps shown (:func:`galcube_lib.display.stretch_limits`).
+        Colour limits over the first cube's maps (:func:`galcube_lib.display.stretch_limits`).
     mask : bool array, optional
-        (v, y, x) emission that defines the line; default the cube's emission.
+        (v, y, x) emission that defines the line; default the first cube's emission.
     """
-    _check_cube(cube)
-    picks = display.line_channels(cube, n, mask)
-    clim = display.stretch_limits(cube.data[picks], mode, percent)
-    vel = cube.velocity_kms
-    unit = hv.Dimension("intensity", unit=cube.header.get("BUNIT", "Jy/beam"))
-    panels = [_sky_image(cube.data[k], cube, unit, f"{vel[k]:.1f} km/s (channel {k})", "inferno", clim,
-                         colorbar=(i % 3 == 2 or i == picks.size - 1)) for i, k in enumerate(picks)]
-    rows = math.ceil(picks.size / 3)
-    return _styled(hv.Layout(panels).cols(3),
-                   {"title": f"channel maps; offsets from {_reference_text(cube)}"},
-                   mpl={"sublabel_format": "", "fig_inches": (12, 3.6 * rows), "hspace": 0.3,
+    cubes = {"": cube} if isinstance(cube, Cube) else dict(cube)
+    if not cubes:
+        raise ValueError("cube is an empty dict; give a Cube or {name: Cube}")
+    first = _check_cube(next(iter(cubes.values())))
+    for name, other in cubes.items():
+        if _check_cube(other).shape != first.shape:
+            raise ValueError(f"cube[{name!r}] has shape {other.shape}; the first has {first.shape}")
+    picks = display.line_channels(first, n, mask)
+    clim = display.stretch_limits(first.data[picks], mode, percent)
+    vel = first.velocity_kms
+    unit = hv.Dimension("intensity", unit=first.header.get("BUNIT", "Jy/beam"))
+    cols = 3 if len(cubes) == 1 else picks.size
+    panels = [_sky_image(c.data[k], first, unit, f"{name + ', ' if name else ''}{vel[k]:.1f} km/s"
+                         f"{'' if name else f' (channel {k})'}", "inferno", clim,
+                         colorbar=(i % cols == cols - 1 or i == picks.size - 1))
+              for name, c in cubes.items() for i, k in enumerate(picks)]
+    rows = math.ceil(len(panels) / cols)
+    return _styled(hv.Layout(panels).cols(cols),
+                   {"title": f"channel maps; offsets from {_reference_text(first)}"},
+                   mpl={"sublabel_format": "", "fig_inches": (4 * cols, 3.6 * rows), "hspace": 0.3,
                         "vspace": 0.3})
 
 
