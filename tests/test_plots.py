@@ -58,6 +58,8 @@ def test_moment_maps_hold_the_moments_on_east_left_offsets(cubes):
         assert [d.label for d in image.kdims] == ["ΔRA", "ΔDec"]
     for backend in ("bokeh", "matplotlib"):
         assert "RA 10h00m00.00s, Dec +2d12m00.0s" in opts(layout, backend)["title"]
+    named = P.moment_maps(noisy, mask=mask, name="ist")
+    assert [opts(p.get(0), "bokeh")["title"].split(":")[0] for p in named] == ["ist"] * 3
 
 
 def test_moment_maps_draw_the_beam(cubes):

@@ -75,7 +75,7 @@ def _sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overla
     return img * _beam(cube, dx, dy, "white" if cmap == "inferno" else "black")
 
 
-def moment_maps(cube, mask=None, velocity_range=None) -> hv.Layout:
+def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     """Moment 0, 1 and 2 maps on sky offsets, with the beam and the reference position.
 
     Parameters
@@ -87,6 +87,8 @@ def moment_maps(cube, mask=None, velocity_range=None) -> hv.Layout:
         (all voxels for a single channel).
     velocity_range : (float, float), optional
         Only channels whose velocity lies in this closed range (km/s, either order).
+    name : str
+        Put in front of each panel's title (for example the denoiser's name).
 
     Returns
     -------
@@ -113,7 +115,8 @@ def moment_maps(cube, mask=None, velocity_range=None) -> hv.Layout:
     lo, hi = display.stretch_limits(shown, percent=99.0)[0], display.stretch_limits(shown, percent=100.0)[1]
     unit, reference = cube.header.get("BUNIT", "Jy/beam"), f"offsets from {_reference_text(cube)}"
     # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference
-    title = "moment 0 (integrated intensity)" if keep.sum() > 1 else f"moment 0\n{reference}"
+    prefix = f"{name}: " if name else ""
+    title = f"{prefix}moment 0 (integrated intensity)" if keep.sum() > 1 else f"{prefix}moment 0\n{reference}"
     panels = [_sky_image(m0, cube, hv.Dimension("mom0", label="moment 0", unit=f"{unit} km/s"),
                          title, "inferno", (min(lo, 0.0), hi))]
     if keep.sum() > 1:
@@ -123,9 +126,9 @@ def moment_maps(cube, mask=None, velocity_range=None) -> hv.Layout:
         top = display.stretch_limits(m2, percent=96.0)[1]
         panels += [
             _sky_image(m1, cube, hv.Dimension("mom1", label="moment 1", unit="km/s"),
-                       "moment 1 (velocity)", "RdBu_r", (centre - half, centre + half)),
+                       f"{prefix}moment 1 (velocity)", "RdBu_r", (centre - half, centre + half)),
             _sky_image(m2, cube, hv.Dimension("mom2", label="moment 2", unit="km/s"),
-                       "moment 2 (dispersion)", "viridis", (0.0, top))]
+                       f"{prefix}moment 2 (dispersion)", "viridis", (0.0, top))]
     return _styled(hv.Layout(panels).cols(3), {"title": reference},
                    mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
 
