@@ -144,6 +144,15 @@ def test_pv_diagram_default_is_the_major_axis_receding_side_positive(cubes):
     assert receding.max() > 0 and (weights * vs).sum() / weights.sum() > 0   # positive offsets recede
 
 
+def test_side_by_side_keeps_named_pv_diagrams_in_one_row(cubes):
+    clean, noisy = cubes
+    row = P.side_by_side(P.pv_diagram(clean, name="truth"), P.pv_diagram(noisy, name="noisy"))
+    assert len(row) == 2
+    assert [opts(p, "bokeh")["title"].split(":")[0] for p in row] == ["truth", "noisy"]
+    np.testing.assert_allclose(row[1].dimension_values(2, flat=False)[::-1],
+                               P.pv_diagram(noisy).dimension_values(2, flat=False)[::-1])
+
+
 # ----------------------------------------------------------------------------- channel grid
 
 def test_channel_grid_shares_limits_and_labels_velocities(cubes):

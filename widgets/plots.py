@@ -22,7 +22,8 @@ from galcube_lib import bench, display, metrics
 from galcube_lib._io import atomic_path
 from galcube_lib.cube import Cube
 
-__all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "spectra"]
+__all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",
+           "spectra"]
 
 #: matplotlib's tab10, so that a method keeps its colour in both backends and every panel
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -169,7 +170,7 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]") 
                    {"fig_inches": 7, "aspect": 2.2, "legend_position": "top_right"})
 
 
-def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None) -> hv.Image:
+def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> hv.Image:
     """Position-velocity diagram along a position angle (:func:`galcube_lib.display.pv_slice`).
 
     Parameters
@@ -181,6 +182,8 @@ def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None) -> hv.Image:
         North through east; default the major axis (positive offsets on the receding side).
     width_px : float, optional
         Width of the cut; default the beam's minor FWHM, rounded (at least 1 px).
+    name : str
+        Put in front of the title (for example "truth").
 
     Returns
     -------
@@ -203,7 +206,7 @@ def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None) -> hv.Image:
     step, dv = cube.pixel_arcsec, cube.channel_kms
     bounds = (offsets[0] - step / 2, vel.min() - dv / 2, offsets[-1] + step / 2, vel.max() + dv / 2)
     unit = cube.header.get("BUNIT", "Jy/beam")
-    title = f"PV along PA {pa_deg:.0f}° (width {width_px:g} px)"
+    title = f"{name + ': ' if name else ''}PV along PA {pa_deg:.0f}° (width {width_px:g} px)"
     image = hv.Image(pv[order], bounds=bounds, vdims=[hv.Dimension("intensity", unit=unit)],
                      kdims=[hv.Dimension("offset", label="offset along PA", unit="arcsec"), VELOCITY])
     return _styled(image, {"cmap": "inferno", "colorbar": True, "title": title,
@@ -310,6 +313,11 @@ def benchmark_curves(table, *, source_class=None) -> hv.Layout:
                               {"fig_inches": (5.5, 4), "legend_position": "best"}))
     return _styled(hv.Layout(panels).cols(2), {"shared_axes": False},
                    mpl={"sublabel_format": "", "hspace": 0.3})
+
+
+def side_by_side(*figures) -> hv.Layout:
+    """Figures in one row, spaced so that colour-bar labels clear the next panel's axis."""
+    return _styled(hv.Layout(list(figures)).cols(len(figures)), mpl={"sublabel_format": "", "hspace": 1.1})
 
 
 def save_png(obj, path, dpi=120) -> Path:
