@@ -134,7 +134,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
                    mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
 
 
-def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]") -> hv.Overlay:
+def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", title="") -> hv.Overlay:
     """Spectra against velocity, as steps, with the current channel marked.
 
     Parameters
@@ -147,6 +147,8 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]") 
         A channel index to mark with a vertical line.
     ylabel : str
         Label of the flux axis, with its unit.
+    title : str
+        The figure's title.
     """
     vel = np.asarray(velocity_kms, dtype=float)
     if not spectra:
@@ -165,7 +167,7 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]") 
             raise ValueError(f"channel={channel!r} is outside the valid range [0, {vel.size - 1}]")
         curves.append(_styled(hv.VLine(vel[int(channel)]), {"color": "black"}, {"line_dash": "dashed"},
                               {"linestyle": "--", "linewidth": 1}))
-    return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel},
+    return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel, "title": title},
                    {"width": 600, "height": 300, "legend_position": "top_right"},
                    {"fig_inches": 7, "aspect": 2.2, "legend_position": "top_right"})
 
