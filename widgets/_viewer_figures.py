@@ -18,7 +18,7 @@ from ._viewer_model import RESIDUAL
 
 SEQUENTIAL = Inferno256
 DIVERGING = interp_palette(RdBu11, 256)   # low blue (approaching, negative), high red
-IMAGE_PX = 300
+IMAGE_PX = 260   # side of an image's frame, screen pixels
 
 
 def _palette(view: str, name: str):
@@ -68,10 +68,12 @@ class ViewerFigures:
     # ------------------------------------------------------------------ building
 
     def _image_figure(self, name: str, first: bool):
-        fig = figure(width=IMAGE_PX, height=IMAGE_PX, x_range=self._x_range, y_range=self._y_range,
+        fig = figure(frame_width=IMAGE_PX, frame_height=IMAGE_PX, x_range=self._x_range,
+                     y_range=self._y_range,
                      tools="tap,pan,wheel_zoom,box_zoom,reset", title=name,
-                     css_classes=["gc-image"] if first else [], match_aspect=True,
+                     css_classes=["gc-image"] if first else [],
                      x_axis_label="ΔRA (″)", y_axis_label="ΔDec (″)")
+        fig.title.text_font_size = "9pt"
         source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)], **self._frame})
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#cccccc")
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
@@ -91,8 +93,8 @@ class ViewerFigures:
         bar_x = x_right + pad
         fig.segment(x0=bar_x, y0=y_low + pad, x1=bar_x + length, y1=y_low + pad,
                     line_color="white", line_width=3)
-        fig.text(x=bar_x + length / 2, y=y_low + 1.3 * pad, text=[label], text_color="white",
-                 text_align="center", text_font_size="9pt")
+        fig.text(x=bar_x, y=y_low + 1.3 * pad, text=[label], text_color="white",
+                 text_align="right", text_font_size="9pt")
         fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.pv_line,
                     line_color="cyan", line_dash="dashed", line_alpha=0.7)
         fig.scatter(x="x", y="y", source=self.marker, marker="cross", size=14,
@@ -102,7 +104,7 @@ class ViewerFigures:
 
     def _spectrum_figure(self):
         velocity = self.model.velocity_kms
-        fig = figure(width=2 * IMAGE_PX, height=IMAGE_PX, title="spectra (solid: pixel, dashed: aperture)",
+        fig = figure(width=2 * IMAGE_PX + 80, height=IMAGE_PX + 60, title="spectra (solid: pixel, dashed: aperture)",
                      tools="xbox_select,tap,pan,wheel_zoom,reset", css_classes=["gc-spectrum"],
                      x_axis_label="velocity (km/s)",
                      y_axis_label=f"pixel ({self.model.reference.header.get('BUNIT', '')})")
@@ -129,7 +131,7 @@ class ViewerFigures:
         return fig
 
     def _pv_figure(self):
-        fig = figure(width=IMAGE_PX + 60, height=IMAGE_PX, tools="pan,wheel_zoom,reset",
+        fig = figure(width=IMAGE_PX + 140, height=IMAGE_PX + 60, tools="pan,wheel_zoom,reset",
                      y_axis_label="velocity (km/s)")
         self.pv_source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)],
                                            "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]})
@@ -181,7 +183,7 @@ class ViewerFigures:
             self.sources[name].data = {"image": [shown[:, ::-1] if self._flip_x else shown],
                                        **self._frame}
             self.mappers[name].palette = _palette(m.view, name)
-            fig.title.text = f"{name} · {m.view} · [{limits[0]:.3g}, {limits[1]:.3g}] {m.unit}"
+            fig.title.text = f"{name} · {m.view} [{limits[0]:.3g}, {limits[1]:.3g}] {m.unit}"
 
     def _update_spectra(self) -> None:
         m = self.model

@@ -16,6 +16,26 @@ from ._viewer_model import ViewerModel
 _PERCENTS = tuple((f"{p:g}", p) for p in (90.0, 95.0, 99.0, 99.5, 99.9, 100.0))
 _MASKS = (("off", 0.0), ("> 2σ", 2.0), ("> 3σ", 3.0), ("> 4σ", 4.0), ("> 5σ", 5.0))
 _VIEWS = (("channel", "channel"), ("moment 0", "mom0"), ("moment 1", "mom1"), ("moment 2", "mom2"))
+_bokehjs_loaded = False
+
+
+def load_bokehjs() -> None:
+    """Load BokehJS into the notebook page, once per kernel; a no-op outside IPython.
+
+    jupyter_bokeh's figures need BokehJS in the page and do not bring it. It is loaded inline
+    (no network needed; about 4 MB in the notebook's outputs). Displaying a CubeViewer calls
+    this; call it yourself before displaying a widget that holds ``CubeViewer.widget``.
+    """
+    global _bokehjs_loaded
+    from IPython import get_ipython
+
+    if _bokehjs_loaded or get_ipython() is None:
+        return
+    from bokeh.io import output_notebook
+    from bokeh.resources import INLINE
+
+    output_notebook(INLINE, hide_banner=True)
+    _bokehjs_loaded = True
 
 
 class CubeViewer:
@@ -222,6 +242,7 @@ class CubeViewer:
 
     def _repr_mimebundle_(self, **kwargs):
         # No static PNG beside the widget: rendering one takes seconds (matplotlib via HoloViews).
+        load_bokehjs()
         return self.widget._repr_mimebundle_(**kwargs)
 
 
