@@ -189,6 +189,7 @@ def test_pv_along_the_major_axis_shows_the_receding_side_positive(sim):
     assert mean_v[(offsets < -0.3) & (offsets > -1.5)].max() < -50.0
     (x0, y0), (x1, y1) = model.pv_endpoints_arcsec          # toward PA 30: east of north
     assert x1 > 0 and y1 > 0 and math.isclose(math.degrees(math.atan2(x1, y1)), 30.0, abs_tol=1e-6)
+    assert math.isclose(x0, -x1) and math.isclose(y0, -y1)  # centred on the reference pixel
 
 
 # ----------------------------------------------------------------------------- bad input
