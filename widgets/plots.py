@@ -169,7 +169,7 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", 
                               {"linestyle": "--", "linewidth": 1}))
     return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel, "title": title},
                    {"width": 600, "height": 300, "legend_position": "top_right"},
-                   {"fig_inches": 7, "aspect": 2.2, "legend_position": "top_right"})
+                   {"fig_inches": 7, "aspect": 1.8, "legend_position": "right"})
 
 
 def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> hv.Image:
