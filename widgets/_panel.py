@@ -30,4 +30,7 @@ class Panel:
             self.viewer.set_cubes(cubes)
 
     def _repr_mimebundle_(self, **kwargs):
+        from .viewer import load_bokehjs
+
+        load_bokehjs()   # the viewer appears later, inside this widget, and needs BokehJS
         return self.widget._repr_mimebundle_(**kwargs)

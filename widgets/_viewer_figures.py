@@ -9,8 +9,16 @@ from __future__ import annotations
 import numpy as np
 from bokeh.events import SelectionGeometry, Tap
 from bokeh.layouts import column, row
-from bokeh.models import (BoxAnnotation, BoxSelectTool, ColumnDataSource, DataRange1d, LinearAxis,
-                          LinearColorMapper, Range1d, Span)
+from bokeh.models import (
+    BoxAnnotation,
+    BoxSelectTool,
+    ColumnDataSource,
+    DataRange1d,
+    LinearAxis,
+    LinearColorMapper,
+    Range1d,
+    Span,
+)
 from bokeh.palettes import Category10_10, Inferno256, RdBu11, interp_palette
 from bokeh.plotting import figure
 

@@ -23,7 +23,7 @@ from galcube_lib._io import atomic_path
 from galcube_lib.cube import Cube
 
 __all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",
-           "spectra"]
+           "sky_image", "spectra"]
 
 #: matplotlib's tab10, so that a method keeps its colour in both backends and every panel
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -64,9 +64,24 @@ def _beam(cube, dx, dy, colour) -> hv.Ellipse:
     return _styled(ellipse, {"color": colour}, {"line_width": 2}, {"linewidth": 1.5})
 
 
-def _sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overlay:
-    """A map on sky offsets (east left) with the beam drawn in a corner (white on a dark colour
-    map, black on the grey of blank pixels)."""
+def sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overlay:
+    """A (y, x) map of ``cube``'s field on sky offsets (east left) with the beam in a corner.
+
+    Parameters
+    ----------
+    image : array_like
+        The map, (y, x) as the cube's spatial axes.
+    cube : Cube
+        Gives the offsets, the reference position and the beam.
+    vdim : str or holoviews.Dimension
+        Name (and unit) of the values.
+    title : str
+    cmap : str
+        Colour map; the beam is white on "inferno", black otherwise (on the grey of blank pixels).
+    clim : (float, float)
+        Colour limits.
+    colorbar : bool
+    """
     dx, dy = display.sky_offsets_arcsec(cube)
     img = hv.Image((dx, dy, np.asarray(image, dtype=float)), kdims=SKY_KDIMS, vdims=[vdim])
     common = {"cmap": cmap, "clim": clim, "colorbar": colorbar, "invert_xaxis": True, "title": title,
@@ -118,7 +133,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference
     prefix = f"{name}: " if name else ""
     title = f"{prefix}moment 0 (integrated intensity)" if keep.sum() > 1 else f"{prefix}moment 0\n{reference}"
-    panels = [_sky_image(m0, cube, hv.Dimension("mom0", label="moment 0", unit=f"{unit} km/s"),
+    panels = [sky_image(m0, cube, hv.Dimension("mom0", label="moment 0", unit=f"{unit} km/s"),
                          title, "inferno", (min(lo, 0.0), hi))]
     if keep.sum() > 1:
         centre = np.nanmedian(m1) if np.isfinite(m1).any() else 0.0
@@ -126,9 +141,9 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
                    cube.channel_kms / 2)
         top = display.stretch_limits(m2, percent=96.0)[1]
         panels += [
-            _sky_image(m1, cube, hv.Dimension("mom1", label="moment 1", unit="km/s"),
+            sky_image(m1, cube, hv.Dimension("mom1", label="moment 1", unit="km/s"),
                        f"{prefix}moment 1 (velocity)", "RdBu_r", (centre - half, centre + half)),
-            _sky_image(m2, cube, hv.Dimension("mom2", label="moment 2", unit="km/s"),
+            sky_image(m2, cube, hv.Dimension("mom2", label="moment 2", unit="km/s"),
                        f"{prefix}moment 2 (dispersion)", "viridis", (0.0, top))]
     return _styled(hv.Layout(panels).cols(3), {"title": reference},
                    mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
@@ -244,7 +259,7 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
     vel = first.velocity_kms
     unit = hv.Dimension("intensity", unit=first.header.get("BUNIT", "Jy/beam"))
     cols = 3 if len(cubes) == 1 else picks.size
-    panels = [_sky_image(c.data[k], first, unit, f"{name + ', ' if name else ''}{vel[k]:.1f} km/s"
+    panels = [sky_image(c.data[k], first, unit, f"{name + ', ' if name else ''}{vel[k]:.1f} km/s"
                          f"{'' if name else f' (channel {k})'}", "inferno", clim,
                          colorbar=(i % cols == cols - 1 or i == picks.size - 1))
               for name, c in cubes.items() for i, k in enumerate(picks)]

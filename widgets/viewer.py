@@ -5,6 +5,7 @@ controls and figures, forwards what the user does to the model and redraws when 
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import ipywidgets as w
@@ -29,13 +30,20 @@ def load_bokehjs() -> None:
     global _bokehjs_loaded
     from IPython import get_ipython
 
-    if _bokehjs_loaded or get_ipython() is None:
+    if _bokehjs_loaded or get_ipython() is None or _holoviews_loaded_bokehjs():
         return
     from bokeh.io import output_notebook
     from bokeh.resources import INLINE
 
     output_notebook(INLINE, hide_banner=True)
     _bokehjs_loaded = True
+
+
+def _holoviews_loaded_bokehjs() -> bool:
+    """Whether ``hv.extension("bokeh")`` already put BokehJS in the page (notebooks that plot)."""
+    extension = sys.modules.get("holoviews.ipython")
+    return bool(extension and extension.notebook_extension._loaded
+                and "bokeh" in sys.modules["holoviews"].Store.renderers)
 
 
 class CubeViewer:
@@ -260,7 +268,7 @@ def _static_view(model, pv_name: str, plots):
         if m.stretch_kind != "linear":
             image, limits, unit = m.stretched(image, limits), (0.0, 1.0), f"{m.stretch_kind} of {unit}"
         cmap = "RdBu_r" if name == "residual" or m.view == "mom1" else "inferno"
-        panels.append(plots._sky_image(image, m.cubes[name], hv.Dimension(m.view, unit=unit),
+        panels.append(plots.sky_image(image, m.cubes[name], hv.Dimension(m.view, unit=unit),
                                        f"{name} · {what}", cmap, limits))
     x, y = m.pixel
     bunit = m.reference.header.get("BUNIT", "")
