@@ -14,6 +14,12 @@ def panel():
     return p
 
 
+def test_display_is_the_root_widget_with_a_plain_text_stand_in(panel):
+    bundle = panel._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
+    assert bundle["text/plain"].startswith("GeneratorPanel (interactive")
+
+
 def test_controls_are_labelled_with_units_and_edit_the_model(panel):
     obs, gal = panel.controls["observation"], panel.controls["galaxy 1"]
     assert obs["channel_kms"].description == "channel_kms [km/s]"

@@ -33,8 +33,9 @@ def test_dom_contract(viewer):
     assert "gc-pixel-label" in viewer.pixel_label._dom_classes
     assert viewer.figures.images[0].css_classes == ["gc-image"]
     assert viewer.figures.spectrum.css_classes == ["gc-spectrum"]
-    assert viewer._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]["model_id"] == \
-        viewer.widget.model_id
+    bundle = viewer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == viewer.widget.model_id
+    assert bundle["text/plain"].startswith("CubeViewer of noisy, truth, residual")   # static exports
 
 
 def test_slider_updates_the_image_source_and_the_label(viewer, cubes):

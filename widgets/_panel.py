@@ -33,4 +33,7 @@ class Panel:
         from .viewer import load_bokehjs
 
         load_bokehjs()   # the viewer appears later, inside this widget, and needs BokehJS
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # what a static export (nbconvert HTML) shows instead of the live widget
+        bundle["text/plain"] = f"{type(self).__name__} (interactive: run the notebook in Jupyter to use it)"
+        return bundle

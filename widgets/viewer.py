@@ -251,7 +251,11 @@ class CubeViewer:
     def _repr_mimebundle_(self, **kwargs):
         # No static PNG beside the widget: rendering one takes seconds (matplotlib via HoloViews).
         load_bokehjs()
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # what a static export (nbconvert HTML) shows instead of the live widget
+        bundle["text/plain"] = (f"CubeViewer of {', '.join(self.model.cubes)} "
+                                "(interactive: run the notebook in Jupyter to use it)")
+        return bundle
 
 
 def _static_view(model, pv_name: str, plots):
