@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 
@@ -25,6 +26,29 @@ def _environ_restored():
         for key in set(os.environ) - set(saved):
             del os.environ[key]
         os.environ.update(saved)
+
+
+class _ShutdownHeartbeatFilter(logging.Filter):
+    """Drops a worker's "Failed to communicate with scheduler during heartbeat" error once the
+    worker is closing: a heartbeat in flight when the cluster shuts down finds the scheduler's
+    end of the connection closed, and distributed logs that (harmless) race with a full
+    CommClosedError traceback. The same error while the worker is running is kept."""
+
+    MESSAGE = "Failed to communicate with scheduler during heartbeat"
+
+    def __init__(self, worker):
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(getattr(self.worker, "status", None), "name", "")
+        return not (status in ("closing", "closing_gracefully", "closed")
+                    and record.getMessage().startswith(self.MESSAGE))
+
+
+def _quiet_shutdown(dask_worker) -> None:
+    """Run on every worker of a LocalCluster galcube made (``Client.run``)."""
+    logging.getLogger("distributed.worker").addFilter(_ShutdownHeartbeatFilter(dask_worker))
 
 
 def batches(items, n_workers: int, batch_size: int | None) -> list:
@@ -55,6 +79,7 @@ def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_si
     with _environ_restored(), dask.config.set(env), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster, Client(cluster) as own:
+        own.run(_quiet_shutdown)
         _run_on(own, func, args, batches(items, workers, batch_size), on_result)
 
 

@@ -9,7 +9,9 @@ Every ``notebooks/NN_name.ipynb`` is executed in order with papermill (kernel ``
 working directory ``notebooks/``) and written to ``reports/NN_name.ipynb`` and
 ``reports/NN_name.html``. A notebook publishes headline figures by writing
 ``<report_dir>/NN_name.json`` = ``{"title": str, "figures": {name: "value unit"},
-"images": [png paths relative to report_dir]}``; ``reports/index.html`` collects them.
+"images": [png paths relative to report_dir], "tables": {name: {"columns": [str, ...],
+"rows": [[cell, ...], ...], "note": str}}}``; ``reports/index.html`` collects them. Only
+``title`` and ``figures`` are required; ``images``, ``tables`` and a table's ``note`` are optional.
 """
 from __future__ import annotations
 
@@ -38,8 +40,24 @@ def _export_html(ipynb: Path, out: Path) -> None:
     write_text(out, body)
 
 
+def _table(name, spec) -> str:
+    """One published table as HTML: a caption, a header row and body rows (cells as text)."""
+    esc = html.escape
+    if not (isinstance(spec, dict) and isinstance(spec.get("columns"), list)
+            and isinstance(spec.get("rows"), list)
+            and all(isinstance(row, list) for row in spec["rows"])):
+        return (f'<p class="bad">table {esc(str(name))}: not {{"columns": [...], '
+                f'"rows": [[...], ...]}}</p>')
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in spec["columns"])
+    body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
+                   for row in spec["rows"])
+    note = f'<p class="note">{esc(str(spec["note"]))}</p>' if spec.get("note") else ""
+    return (f'<table class="data"><caption>{esc(str(name))}</caption><thead><tr>{head}</tr>'
+            f"</thead><tbody>{body}</tbody></table>{note}")
+
+
 def _card(stem: str, status: str, seconds: float, report_dir: Path) -> str:
-    """One notebook's section of index.html: title, headline figures, images, links."""
+    """One notebook's section of index.html: title, headline figures, tables, images, links."""
     meta = {}
     meta_path = report_dir / f"{stem}.json"
     if status == "ok" and meta_path.exists():
@@ -50,12 +68,14 @@ def _card(stem: str, status: str, seconds: float, report_dir: Path) -> str:
                    for k, v in meta.get("figures", {}).items())
     imgs = "".join(f'<a href="{esc(p)}"><img src="{esc(p)}" alt="{esc(p)}"></a>'
                    for p in meta.get("images", []))
+    tables = "".join(_table(name, spec) for name, spec in meta.get("tables", {}).items())
     link = {"ok": f'<a href="{stem}.html">full report</a> · <a href="{stem}.ipynb">notebook</a>',
             "failed": f'<a href="{stem}.failed.ipynb">failed notebook</a>'}.get(status, "")
     meta_line = " · ".join([esc(stem), status] + ([f"{seconds:.1f} s", link] if link else []))
     return (f'<section class="card {status.replace(" ", "-")}"><h2>{title}</h2>'
             f'<p class="meta">{meta_line}</p>'
             f'{"<table>" + rows + "</table>" if rows else ""}'
+            f'{"<div class=tables>" + tables + "</div>" if tables else ""}'
             f'{"<div class=imgs>" + imgs + "</div>" if imgs else ""}</section>')
 
 
@@ -68,7 +88,10 @@ margin-bottom:1.2rem;border-left:5px solid #2e9e5b}.card.failed{border-left-colo
 .card h2{margin:.2rem 0;font-size:1.2rem}.meta{color:#616e7c;font-size:.9rem}a{color:#1c6fd1}
 table{border-collapse:collapse;margin:.6rem 0}th,td{padding:.25rem .9rem;border-bottom:1px solid #e4e7eb;
 text-align:left}th{font-weight:500;color:#3e4c59}td{font-variant-numeric:tabular-nums}
-.imgs{display:flex;flex-wrap:wrap;gap:.6rem}.imgs img{max-height:230px;max-width:100%;
+.tables{overflow-x:auto}table.data{font-size:.85rem}table.data caption{text-align:left;
+font-weight:600;padding:.3rem 0}table.data th{background:#f4f5f7}.note{color:#616e7c;font-size:.85rem;
+margin:.1rem 0 .8rem}.bad{color:#c0392b}
+.imgs{display:flex;flex-wrap:wrap;gap:.6rem}.imgs img{max-height:300px;max-width:100%;
 border:1px solid #e4e7eb;border-radius:4px}"""
 
 

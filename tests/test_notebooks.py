@@ -60,7 +60,10 @@ def test_report_builds_index_and_stops_on_failure(tmp_path, capsys):
     nb_dir.mkdir()
     _toy_notebook(nb_dir / "01_ok.ipynb", (
         "import json, pathlib\n"
-        "meta = {'title': 'Toy <ok>', 'figures': {'speed': '3.0 ms per cube'}, 'images': []}\n"
+        "meta = {'title': 'Toy <ok>', 'figures': {'speed': '3.0 ms per cube'}, 'images': [],\n"
+        "        'tables': {'nRMSE <per bin>': {'columns': ['SNR', 'ist'], 'rows': [['(2.5,3]', 0.314]],\n"
+        "                                       'note': '10 cubes & more'},\n"
+        "                   'broken': {'columns': ['a'], 'rows': 'not rows'}}}\n"
         "pathlib.Path(report_dir, '01_ok.json').write_text(json.dumps(meta))\n"
         "assert smoke is True"))
     _toy_notebook(nb_dir / "02_bad.ipynb", "raise RuntimeError('boom')")
@@ -76,4 +79,9 @@ def test_report_builds_index_and_stops_on_failure(tmp_path, capsys):
     index = (out / "index.html").read_text()
     assert "Toy &lt;ok&gt;" in index and "3.0 ms per cube" in index and "01_ok.html" in index
     assert "02_bad.failed.ipynb" in index
+    # a published table: caption, header cells, body cells and note, all escaped
+    assert ("<caption>nRMSE &lt;per bin&gt;</caption><thead><tr><th>SNR</th><th>ist</th></tr></thead>"
+            "<tbody><tr><td>(2.5,3]</td><td>0.314</td></tr></tbody>") in index
+    assert "10 cubes &amp; more" in index
+    assert "table broken: not" in index, "a malformed table is reported, not fatal"
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
