@@ -236,3 +236,15 @@ def test_save_png_writes_a_png_atomically(cubes, tmp_path):
     with pytest.raises(ValueError, match="dpi"):
         P.save_png(P.spectra({"a": np.ones(16)}, noisy.velocity_kms), tmp_path / "x.png", dpi=0)
     assert [p.name for p in tmp_path.iterdir()] == ["moments.png"]
+
+
+def test_benchmark_bands_have_their_curves_colour_in_static_figures(table):
+    import matplotlib.colors as mcolors
+
+    fig = hv.render(P.benchmark_curves(table), backend="matplotlib")
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("ist", "pca")]
+    bands = [c for c in ax.collections if type(c).__name__.startswith("FillBetween")]
+    assert len(lines) == len(bands) == 2
+    for line, band in zip(lines, bands):
+        np.testing.assert_allclose(band.get_facecolor()[0][:3], mcolors.to_rgb(line.get_color()))

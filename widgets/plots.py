@@ -319,7 +319,7 @@ def benchmark_curves(table, *, source_class=None) -> hv.Layout:
                            vdims=[figure, f"{figure} upper quartile"])
             layers += [
                 _styled(band, {"alpha": 0.2}, {"fill_color": colour, "line_alpha": 0},
-                        {"facecolor": colour, "linewidth": 0}),
+                        {"color": colour, "facecolor": colour, "linewidth": 0}),
                 _styled(hv.Curve(xy, "peak SNR", figure, label=method), {"color": colour},
                         {"line_width": 2}, {"linewidth": 1.5}),
                 _styled(hv.Scatter(xy, "peak SNR", figure), {"color": colour}, {"size": 6}, {"s": 20})]
