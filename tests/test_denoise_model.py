@@ -9,10 +9,8 @@ from widgets._denoise_model import REAL_COUNTS, REAL_FIGURES, TRUTH_FIGURES, Den
 
 
 @pytest.fixture(scope="module")
-def noisy():
-    obs = gl.Observation(n_pix=48, n_chan=16, channel_kms=60.0, beam_fwhm_px=3.0)
-    clean = gl.simulate([gl.Galaxy(r_eff_kpc=2.0, inclination_deg=50.0)], obs)
-    return gl.add_noise(clean, peak_snr=6.0, kind="beam", rng=3)
+def noisy(noisy_disk):
+    return noisy_disk
 
 
 def test_methods_are_the_library_registry(noisy):
