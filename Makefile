@@ -24,7 +24,7 @@ report: setup
 	$(BIN)/python -m galcube_lib.report
 
 lab: setup
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: setup
 	$(BIN)/python benchmarks/bench_simulate.py
