@@ -89,7 +89,8 @@ class CubeViewer:
 
     def _build_controls(self) -> None:
         m = self.model
-        self.view = w.ToggleButtons(options=_VIEWS, value=m.view, description="show")
+        self.view = w.ToggleButtons(options=_VIEWS, value=m.view, description="show",
+                                    style={"button_width": "80px"})
         self.slider = w.IntSlider(description="channel", min=0, max=m.n_chan - 1, value=m.channel)
         self.play = w.Play(min=0, max=m.n_chan - 1, value=m.channel, interval=300, description="play")
         w.jslink((self.play, "value"), (self.slider, "value"))
@@ -106,7 +107,8 @@ class CubeViewer:
         self.stretch = w.Dropdown(options=["linear", "asinh"], value=m.stretch_kind,
                                   description="stretch", layout=w.Layout(width="180px"))
         self.velocity_range = w.FloatRangeSlider(description="moments (km/s)", readout_format=".0f",
-                                                 style={"description_width": "initial"})
+                                                 style={"description_width": "initial"},
+                                                 layout=w.Layout(width="420px"))   # room for the readout
         self.mask = w.Dropdown(options=_MASKS, value=0.0, description="mask",
                                layout=w.Layout(width="160px"))
         self.mask_from = w.Dropdown(description="of", layout=w.Layout(width="180px"))
