@@ -8,7 +8,7 @@ Three measurements, all from the cube itself (DESIGN.md):
   that placement figure alone would be flattering); and a null test on the cube's own noise.
 - :func:`inject` and :func:`injection_recovery`: a simulated galaxy added to the real noise of
   the cube at an emission-free place, denoised, and compared with what was injected.
-- :func:`write_moments`: masked moment maps as FITS images with the cube's sky WCS and beam.
+- :func:`moment_images`, :func:`write_moments`: masked moment maps as FITS images with the cube's sky WCS and beam.
 """
 from __future__ import annotations
 
@@ -307,29 +307,39 @@ def injection_recovery(cube: Cube, methods=("ist",), *, galaxy: Galaxy | None = 
 
 # ----------------------------------------------------------------------------- moments
 
-def write_moments(cube: Cube, path, mask=None) -> list[Path]:
-    """Write the masked moment maps 0, 1 and 2 of ``cube`` as FITS images.
+def moment_images(cube: Cube, mask=None) -> list:
+    """The masked moment maps 0, 1 and 2 of ``cube`` as FITS images (``astropy.io.fits.PrimaryHDU``).
 
-    ``path`` names the cube (e.g. ``out/ngc4710_ist.fits``); the maps go beside it as
-    ``<stem>.mom0.fits``, ``.mom1.fits`` and ``.mom2.fits``, each with the cube's celestial WCS,
-    beam and a BUNIT (moment 0: the cube's unit times km/s; moments 1 and 2: km/s), written
-    atomically. ``mask`` defaults to all finite voxels.
+    Each has the cube's celestial WCS, beam and a BUNIT (moment 0: the cube's unit times km/s;
+    moments 1 and 2: km/s). ``mask`` defaults to all finite voxels.
     """
-    path = Path(path)
     maps = metrics.moments(cube.data, cube.velocity_kms, mask)
     header = cube.wcs.celestial.to_header()
     for key in ("BMAJ", "BMIN", "BPA", "OBJECT", "TELESCOP", "DATE-OBS"):
         if key in cube.header:
             header[key] = cube.header[key]
     unit = str(cube.header.get("BUNIT", "")).strip()
-    written = []
+    images = []
     for k, (image, bunit) in enumerate(zip(maps, (f"{unit} km/s".strip(), "km/s", "km/s"))):
         h = header.copy()
         h["BUNIT"] = bunit
         h["HISTORY"] = f"galcube moment {k} of the cube, masked" if mask is not None else \
             f"galcube moment {k} of the cube"
+        images.append(fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=h))
+    return images
+
+
+def write_moments(cube: Cube, path, mask=None) -> list[Path]:
+    """Write the masked moment maps 0, 1 and 2 of ``cube`` (:func:`moment_images`) as FITS.
+
+    ``path`` names the cube (e.g. ``out/ngc4710_ist.fits``); the maps go beside it as
+    ``<stem>.mom0.fits``, ``.mom1.fits`` and ``.mom2.fits``, each written atomically.
+    """
+    path = Path(path)
+    written = []
+    for k, image in enumerate(moment_images(cube, mask)):
         out = path.with_name(f"{path.stem.removesuffix('.fits')}.mom{k}.fits")
         with atomic_path(out) as tmp:
-            fits.PrimaryHDU(np.asarray(image, dtype=np.float32), header=h).writeto(tmp)
+            image.writeto(tmp)
         written.append(out)
     return written

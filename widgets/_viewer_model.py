@@ -7,16 +7,15 @@ values into ipywidgets and bokeh sources.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from astropy.coordinates import Angle
 
 from galcube_lib import _validate, display, metrics
+from galcube_lib._io import atomic_path
 from galcube_lib.cube import Cube
-from galcube_lib.real import write_moments
+from galcube_lib.real import moment_images
 
 VIEWS = ("channel", "mom0", "mom1", "mom2")
 STRETCH_MODES = ("percentile", "zscale")
@@ -427,7 +426,7 @@ class ViewerModel:
 
         In the channel view the whole cube (:meth:`Cube.to_fits`); in a moment view the moment
         map over the velocity range with the mask, a 2-D image with the celestial WCS and beam
-        (:func:`galcube_lib.real.write_moments`).
+        (:func:`galcube_lib.real.moment_images`).
         """
         name = self.names[0] if name is None else name
         cube, path = self._cube(name), Path(path)
@@ -436,7 +435,7 @@ class ViewerModel:
         k0, k1 = self.channel_range
         part = cube.crop(((k0, k1), (0, cube.shape[1]), (0, cube.shape[2])))
         mask = None if self.mask is None else self.mask[k0:k1]
-        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            maps = write_moments(part, Path(tmp) / "map.fits", mask)
-            os.replace(maps[VIEWS.index(self._view) - 1], path)   # same folder: atomic
+        image = moment_images(part, mask)[VIEWS.index(self._view) - 1]
+        with atomic_path(path) as tmp:
+            image.writeto(tmp)
         return path
