@@ -48,3 +48,12 @@ def choice(name: str, value, options) -> str:
     if value not in options:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, options))}")
     return value
+
+
+def cube(name: str, value):
+    """Check that ``value`` is a galcube :class:`~galcube_lib.cube.Cube`; return it."""
+    from .cube import Cube
+
+    if not isinstance(value, Cube):
+        raise TypeError(f"{name} must be a galcube Cube, got {type(value).__name__}")
+    return value

@@ -21,12 +21,6 @@ __all__ = ["apply_stretch", "beam_ellipse", "emission_mask", "line_channels", "m
            "stretch_limits"]
 
 
-def _cube(cube) -> Cube:
-    if not isinstance(cube, Cube):
-        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
-    return cube
-
-
 def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float]:
     """Colour limits (vmin, vmax) of an image, from its finite values.
 
@@ -108,7 +102,7 @@ def sky_offsets_arcsec(cube) -> tuple[np.ndarray, np.ndarray]:
     dy_arcsec : numpy.ndarray
         (n_y,) offsets of the rows.
     """
-    wcs = _cube(cube).wcs.celestial
+    wcs = check.cube("cube", cube).wcs.celestial
     scale = wcs.pixel_scale_matrix * 3600.0
     x0, y0 = wcs.wcs.crpix - 1.0
     ny, nx = cube.shape[1:]
@@ -117,7 +111,7 @@ def sky_offsets_arcsec(cube) -> tuple[np.ndarray, np.ndarray]:
 
 def reference_radec(cube) -> tuple[float, float]:
     """(RA, Dec) in degrees of the cube's reference pixel (CRVAL), in the cube's celestial frame."""
-    ra, dec = _cube(cube).wcs.celestial.wcs.crval
+    ra, dec = check.cube("cube", cube).wcs.celestial.wcs.crval
     return float(ra), float(dec)
 
 
@@ -126,7 +120,7 @@ def pixel_to_radec(cube, x, y):
 
     Through ``cube.wcs.celestial``; scalars give floats, arrays give arrays.
     """
-    ra, dec = _cube(cube).wcs.celestial.pixel_to_world_values(x, y)
+    ra, dec = check.cube("cube", cube).wcs.celestial.pixel_to_world_values(x, y)
     if np.ndim(ra) == 0:
         return float(ra), float(dec)
     return np.asarray(ra), np.asarray(dec)
@@ -146,7 +140,7 @@ def beam_ellipse(cube) -> dict:
         matplotlib's ``Ellipse`` on pixel axes. For a path drawn in data coordinates of a ΔRA axis
         that increases to the left (inverted), use ``pi - angle_rad``.
     """
-    bmaj_px, bmin_px = _cube(cube).beam_fwhm_px
+    bmaj_px, bmin_px = check.cube("cube", cube).beam_fwhm_px
     pa = cube.beam_pa_deg
     return {"bmaj_arcsec": bmaj_px * cube.pixel_arcsec, "bmin_arcsec": bmin_px * cube.pixel_arcsec,
             "pa_deg": pa, "angle_rad": math.radians(pa + 90.0)}
@@ -181,7 +175,7 @@ def scale_bar(cube, fraction=0.2) -> tuple[float, str]:
         e.g. ``'2″'``, with the length in kpc when the record gives the scale
         (``pixel_kpc`` or ``redshift`` of its observation; Planck18 cosmology for a redshift).
     """
-    _cube(cube)
+    check.cube("cube", cube)
     fraction = check.number("fraction", fraction, 0.0, 1.0, lo_open=True)
     dx, _ = sky_offsets_arcsec(cube)
     target = fraction * abs(dx[1] - dx[0]) * dx.size if dx.size > 1 else fraction * cube.pixel_arcsec
@@ -217,7 +211,7 @@ def emission_mask(cube) -> np.ndarray:
     above 3 sigma of the data smoothed by the beam (isolated noise peaks, which would scatter a
     moment-1 map, are left out). Empty when nothing rises above 3 sigma.
     """
-    if _cube(cube).clean is not None:
+    if check.cube("cube", cube).clean is not None:
         return metrics.truth_mask(cube.clean)
     sigma_px = math.sqrt(np.prod(cube.beam_fwhm_px)) / metrics.FWHM_PER_SIGMA
     smooth = ndimage.gaussian_filter(np.nan_to_num(cube.data), (0.0, sigma_px, sigma_px))
@@ -259,7 +253,7 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     pa_deg : float
         North through east, in [0, 360).
     """
-    _cube(cube)
+    check.cube("cube", cube)
     found = _record_axis(cube)
     if found is not None:
         return found
@@ -357,7 +351,7 @@ def line_channels(cube, n=9, mask=None) -> np.ndarray:
     numpy.ndarray
         Increasing int indices, ``min(n, n_chan)`` of them.
     """
-    _cube(cube)
+    check.cube("cube", cube)
     n = check.integer("n", n, 1)
     n_chan = cube.shape[0]
     mask = emission_mask(cube) if mask is None else np.broadcast_to(np.asarray(mask, bool), cube.shape)

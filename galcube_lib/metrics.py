@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from scipy import ndimage, optimize, signal
 
-from . import _rng
+from . import _rng, _validate
 from .cube import Cube
 from .noise import realisations
 
@@ -178,8 +178,7 @@ def aperture_from_record(cube: Cube) -> np.ndarray:
     The centre is pixel ``n_pix // 2 + offset_kpc / pixel_kpc`` along x and y, R_e is the first
     component's ``r_eff_kpc / pixel_kpc`` and the beam FWHM comes from the record's observation.
     """
-    if not isinstance(cube, Cube):
-        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
+    _validate.cube("cube", cube)
     try:
         comp = cube.record["components"][0]
         obs = cube.record["observation"]

@@ -95,8 +95,7 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     Cube
         ``data = clean + noise``; ``noise`` and the noise parameters (in ``record["noise"]``) kept.
     """
-    if not isinstance(cube, Cube):
-        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
+    check.cube("cube", cube)
     if cube.noise is not None:
         raise ValueError("cube already has noise; add noise to its clean truth instead")
     if peak_snr is not None and rms_jy is not None:

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib import real
+from galcube_lib import _validate, real
 from galcube_lib.denoise import CONTEXT, METHODS, method_function
 
 #: options the model sets itself (``progress``) besides the cube's context and the data
@@ -176,9 +176,7 @@ class DenoiseModel:
     """
 
     def __init__(self, cube: gl.Cube, truth=None):
-        if not isinstance(cube, gl.Cube):
-            raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
-        self.cube = cube
+        self.cube = _validate.cube("cube", cube)
         truth = cube.clean if truth is None else truth
         self.truth = None if truth is None else np.asarray(
             truth.data if isinstance(truth, gl.Cube) else truth, dtype=np.float32)

@@ -47,8 +47,7 @@ def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
     if not out:
         raise ValueError("cubes is empty: give at least one Cube")
     for name, cube in out.items():
-        if not isinstance(cube, Cube):
-            raise TypeError(f"cubes[{name!r}] must be a galcube Cube, got {type(cube).__name__}")
+        _validate.cube(f"cubes[{name!r}]", cube)
     shapes = {name: cube.shape for name, cube in out.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"cubes must share one (v, y, x) shape, got {shapes}")

@@ -18,7 +18,7 @@ import holoviews.plotting.bokeh  # registers the backends, for their options
 import holoviews.plotting.mpl
 import numpy as np
 
-from galcube_lib import bench, display, metrics
+from galcube_lib import _validate, bench, display, metrics
 from galcube_lib._io import atomic_path
 from galcube_lib.cube import Cube
 
@@ -37,12 +37,6 @@ def _styled(obj, common=None, bokeh=None, mpl=None):
     """``obj`` with options for both backends: ``common`` to each, then each backend's own."""
     return (obj.opts(**(common or {}), **(bokeh or {}), backend="bokeh")
             .opts(**(common or {}), **(mpl or {}), backend="matplotlib"))
-
-
-def _check_cube(cube) -> Cube:
-    if not isinstance(cube, Cube):
-        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
-    return cube
 
 
 def _reference_text(cube) -> str:
@@ -111,7 +105,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     holoviews.Layout
         Three panels (only moment 0 for a one-channel cube, as the map times the channel width).
     """
-    _check_cube(cube)
+    _validate.cube("cube", cube)
     vel = cube.velocity_kms
     keep = np.ones(vel.size, bool)
     if velocity_range is not None:
@@ -207,7 +201,7 @@ def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> 
     holoviews.Image
         Offset (arcsec) against radio velocity (km/s).
     """
-    _check_cube(cube)
+    _validate.cube("cube", cube)
     if center_yx is None or pa_deg is None:
         found_center, found_pa = display.major_axis(cube)
         center_yx = found_center if center_yx is None else center_yx
@@ -250,9 +244,9 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
     cubes = {"": cube} if isinstance(cube, Cube) else dict(cube)
     if not cubes:
         raise ValueError("cube is an empty dict; give a Cube or {name: Cube}")
-    first = _check_cube(next(iter(cubes.values())))
+    first = _validate.cube("cube", next(iter(cubes.values())))
     for name, other in cubes.items():
-        if _check_cube(other).shape != first.shape:
+        if _validate.cube("cube", other).shape != first.shape:
             raise ValueError(f"cube[{name!r}] has shape {other.shape}; the first has {first.shape}")
     picks = display.line_channels(first, n, mask)
     clim = display.stretch_limits(first.data[picks], mode, percent)

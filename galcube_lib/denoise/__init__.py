@@ -12,6 +12,7 @@ import inspect
 
 import numpy as np
 
+from .. import _validate
 from .._crop import as_box, crop, mask_box, pad
 from .._version import __version__
 from ..cube import Cube
@@ -116,8 +117,7 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         the header are kept; ``record["denoise"]`` and a HISTORY card name the method and options;
         ``uncertainty`` holds the per-voxel 1-sigma uncertainty when the method returned one.
     """
-    if not isinstance(cube, Cube):
-        raise TypeError(f"cube must be a galcube Cube, got {type(cube).__name__}")
+    _validate.cube("cube", cube)
     if box is not None:
         return _denoise_box(cube, method, box, options)
     func = method_function(method)
