@@ -57,3 +57,12 @@ def cube(name: str, value):
     if not isinstance(value, Cube):
         raise TypeError(f"{name} must be a galcube Cube, got {type(value).__name__}")
     return value
+
+
+def boolean(name: str, value) -> bool:
+    """Check that ``value`` is a bool (or numpy bool); a string such as "no" is a TypeError."""
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
