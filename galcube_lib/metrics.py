@@ -462,7 +462,8 @@ def moments(data, velocity_kms, mask=None):
 
     moment 0 = sum_v(I) dv; moment 1 = sum(I v) / sum(I); moment 2 = sqrt(sum(I (v - m1)^2) /
     sum(I)), over masked finite voxels. Moments 1 and 2 are NaN where sum(I) <= 0 (or the
-    variance is negative, possible with noise).
+    variance is negative, possible with noise). All three are NaN on spaxels with no finite
+    voxel (blank, not zero emission); a finite spaxel that the mask leaves out has moment 0 = 0.
 
     Parameters
     ----------
@@ -486,7 +487,8 @@ def moments(data, velocity_kms, mask=None):
     var = (((vel[:, None, None] - m1) ** 2) * w).sum(axis=0) / safe
     with np.errstate(invalid="ignore"):
         m2 = np.where(pos & (var >= 0), np.sqrt(np.clip(var, 0, None)), np.nan)
-    return total * dv, np.where(pos, m1, np.nan), m2
+    blank = ~np.isfinite(arr).any(axis=0)
+    return np.where(blank, np.nan, total * dv), np.where(pos, m1, np.nan), m2
 
 
 def map_rmse(image, reference) -> float:

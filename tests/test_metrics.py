@@ -208,6 +208,18 @@ def test_moments_by_hand():
     assert np.isnan(m1[0, 0]) and np.isnan(m2[0, 0])
 
 
+def test_moments_are_nan_on_blank_spaxels_and_zero_where_masked_out():
+    data = np.ones((3, 1, 3))
+    data[:, 0, 0] = np.nan                                  # a blank spaxel
+    m0, m1, m2 = M.moments(data, [-10.0, 0.0, 10.0])
+    assert np.isnan(m0[0, 0]) and np.isnan(m1[0, 0]) and np.isnan(m2[0, 0])
+    assert m0[0, 1] == 30.0
+    m0, _, _ = M.moments(data, [-10.0, 0.0, 10.0], np.array([[True, False, True]]))
+    assert np.isnan(m0[0, 0]) and m0[0, 1] == 0.0           # finite but masked out: no emission
+    m0, _, _ = M.moments(np.full((4, 3, 3), np.nan), np.arange(4.0))
+    assert np.isnan(m0).all()
+
+
 def test_moments_of_a_gaussian_line_with_sheppard_correction():
     dv, sigma, centre = 20.0, 40.0, 13.0
     edges = np.arange(-400.0, 400.0 + dv, dv)
