@@ -68,7 +68,7 @@ def test_text_values_are_parsed_and_defaults_dropped(noisy):
     model.method = "smooth_clip"
     model.set_option("spatial_kernels_beams", "0, 1")
     assert model.options == {"spatial_kernels_beams": (0, 1)}
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(TypeError, match="threshold must be a real number, got 'high'"):
         model.set_option("threshold", "high")
     with pytest.raises(ValueError, match="noise"):
         model.set_option("noise", "rms")
@@ -125,3 +125,26 @@ def test_explicit_truth_and_bad_inputs(noisy):
     with pytest.raises(RuntimeError, match="run"):
         model.comparison()
     assert isinstance(model.metrics_table(), pd.DataFrame) and model.metrics_table().empty
+
+
+@pytest.mark.parametrize("method, name, value, error, message", [
+    ("ist", "positivity", "no", TypeError, "positivity must be True or False, got 'no'"),
+    ("ist", "positivity", 0, TypeError, "positivity must be True or False, got 0"),
+    ("ist", "n_iter", 2.5, TypeError, "n_iter must be an integer, got 2.5"),
+    ("ist", "n_iter", True, TypeError, "n_iter must be an integer, got True"),
+    ("ist", "k", float("nan"), ValueError, "k=nan is outside the valid range"),
+    ("ist", "mode", "medium", ValueError, "mode='medium' is not one of 'hard', 'soft'"),
+    ("pca", "n_components", "three", ValueError, "n_components='three' cannot be read: type an int"),
+    ("pca", "n_components", "2.5", TypeError, "n_components must be an integer, got 2.5"),
+    ("smooth_clip", "spectral_kernels_channels", "(0, 'a')", TypeError,
+     "spectral_kernels_channels must be a tuple of numbers"),
+    ("smooth_clip", "spectral_kernels_channels", "(0, 3", ValueError,
+     r"spectral_kernels_channels='\(0, 3' cannot be read: type numbers such as \(0, 3, 7\)"),
+    ("unet", "device", 0, TypeError, "device must be a string, got 0"),
+])
+def test_option_of_the_wrong_type_is_refused_naming_it(noisy, method, name, value, error, message):
+    model = DenoiseModel(noisy)
+    model.method = method
+    with pytest.raises(error, match=message):
+        model.set_option(name, value)
+    assert model.options == {}

@@ -65,3 +65,52 @@ def test_without_truth_the_real_data_table(noisy):
     panel.run_button.click()
     assert "SNR gain (re-injection)" in panel.metrics.value
     assert list(panel.viewer.model.cubes) == ["noisy", "denoised", "residual"]
+
+
+@pytest.fixture
+def ipython_shell():
+    """An IPython shell, as in a notebook: there an exception leaving an ipywidgets Output is
+    printed into it as a traceback and swallowed (the panel then never learnt of the failure)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize("name, value, culprit", [("k", -1.0, "k=-1.0 is outside the valid range (0, 100]"),
+                                                  ("n_reweight", -1, "n_reweight=-1 is outside the valid range [1, 20]")])
+def test_failed_run_shows_the_message_and_the_panel_stays_usable(noisy, ipython_shell, name, value,
+                                                                 culprit):
+    panel = DenoisePanel(noisy)
+    panel.bars.value = False
+    panel.option_widgets[name].value = value             # the type is right: only the method refuses it
+    panel.run_button.click()
+    assert panel.model.runs == [] and panel.viewer is None
+    assert culprit in panel.status.value and "#b00" in panel.status.value
+    assert "denoising" not in panel.status.value
+    assert panel.progress.bar_style == "danger" and panel.progress.value == panel.progress.max
+    assert not panel.output.outputs                      # no traceback printed in the panel
+    panel.option_widgets[name].value = panel.model.available[name].default
+    panel.option_widgets["n_iter"].value = 1
+    panel.run_button.click()                             # the next good run works
+    assert len(panel.model.runs) == 1 and panel.progress.bar_style == "success"
+    assert panel.status.value.startswith("ist done") and panel.viewer is not None
+
+
+def test_an_unexpected_failure_is_shown_with_its_type(noisy, ipython_shell, monkeypatch):
+    panel = DenoisePanel(noisy)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("weights file is damaged")
+    monkeypatch.setattr(panel.model, "run", broken)
+    assert panel.run() is None
+    assert "RuntimeError: weights file is damaged" in panel.status.value
+    assert panel.progress.bar_style == "danger"
+
+
+def test_a_wrong_type_in_the_panel_is_shown_not_raised(noisy):
+    panel = DenoisePanel(noisy)
+    panel._set("positivity", "no")                       # what a text-typed value would send
+    assert "positivity must be True or False" in panel.status.value
+    assert panel.model.options == {}

@@ -116,28 +116,46 @@ def method_options(method: str) -> dict:
     return out
 
 
+def _literal(option: Option, text: str):
+    """The value typed in a text box (tuple and optional kinds): a Python literal, None when
+    empty."""
+    try:
+        return None if not text.strip() else ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        wanted = (f"numbers such as {option.default}" if option.kind == "tuple" else
+                  f"an {option.kind.removeprefix('optional ')}, or nothing to let the method choose")
+        raise ValueError(f"{option.name}={text!r} cannot be read: type {wanted}") from None
+
+
+def _numbers(name: str, value) -> tuple:
+    if not (isinstance(value, (tuple, list))
+            and all(isinstance(x, Real) and not isinstance(x, bool) for x in value)):
+        raise TypeError(f"{name} must be a tuple of numbers, got {value!r}")
+    return tuple(value)
+
+
+def _text(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+#: the type check of each kind (without the "optional " prefix); ranges are the method's
+_CHECKS = {"bool": _validate.boolean, "int": _validate.integer, "float": _validate.number,
+           "text": _text, "tuple": _numbers}
+
+
 def _check(option: Option, value):
-    """``value`` for ``option``, parsed from text where the control is a text box; a ValueError
-    naming the option when it has the wrong type (ranges are the method's to check)."""
+    """``value`` for ``option``, parsed from text where the control is a text box; a TypeError
+    (wrong type) or ValueError (unreadable text, unknown choice) naming the option."""
     kind = option.kind
     if isinstance(value, str) and (kind == "tuple" or kind.startswith("optional")):
-        try:
-            value = None if not value.strip() else ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            raise ValueError(f"{option.name}={value!r} is not a Python literal ({kind})") from None
+        value = _literal(option, value)
     if kind.startswith("optional") and value is None:
         return None
-    base = kind.removeprefix("optional ")
-    ok = {"bool": lambda v: isinstance(v, (bool, np.bool_)),
-          "int": lambda v: isinstance(v, Integral) and not isinstance(v, bool),
-          "float": lambda v: isinstance(v, Real) and not isinstance(v, bool),
-          "text": lambda v: isinstance(v, str),
-          "choice": lambda v: v in option.choices,
-          "tuple": lambda v: isinstance(v, (tuple, list)) and all(isinstance(x, Real) for x in v)}
-    if not ok[base](value):
-        wanted = f"one of {option.choices}" if base == "choice" else f"a {kind}"
-        raise ValueError(f"option {option.name}={value!r} must be {wanted}")
-    return tuple(value) if base == "tuple" else value
+    if kind == "choice":
+        return _validate.choice(option.name, value, option.choices)
+    return _CHECKS[kind.removeprefix("optional ")](option.name, value)
 
 
 @dataclass(frozen=True)

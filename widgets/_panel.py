@@ -2,6 +2,8 @@
 CubeViewer that appears on first use, and the notebook display of the root widget."""
 from __future__ import annotations
 
+import html
+
 import ipywidgets as w
 
 
@@ -17,7 +19,16 @@ class Panel:
     def _report(self, fraction: float, text: str) -> None:
         """The models' ``progress(fraction, text)`` callback."""
         self.progress.value = round(100 * fraction)
-        self.status.value = text
+        self.status.value = html.escape(text)
+
+    def _error(self, message) -> None:
+        """Show ``message`` (text or an exception) in red in the status line."""
+        self.status.value = f"<span style='color:#b00'>{html.escape(str(message))}</span>"
+
+    def _fail(self, message) -> None:
+        """An action failed: the progress bar full and red, ``message`` in the status line."""
+        self.progress.value, self.progress.bar_style = self.progress.max, "danger"
+        self._error(message)
 
     def _show_cubes(self, cubes: dict) -> None:
         """Show ``cubes`` (name -> Cube) in the viewer, creating it the first time."""

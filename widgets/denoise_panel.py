@@ -81,13 +81,10 @@ class DenoisePanel(Panel):
     def _set(self, name: str, value) -> None:
         try:
             self.model.set_option(name, value)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             self._error(exc)
         else:
             self.status.value = ""
-
-    def _error(self, exc) -> None:
-        self.status.value = f"<span style='color:#b00'>{exc}</span>"
 
     def run(self):
         """Run the chosen method (the Run button): add its row to the table and show it.
@@ -95,16 +92,19 @@ class DenoisePanel(Panel):
         Returns
         -------
         Cube or None
-            The denoised cube; None when the method refused its options (shown in red).
+            The denoised cube; None when the run failed: the library's message in red in the
+            status line, the progress bar red, the panel ready for the next run.
         """
         self.progress.bar_style = ""
-        try:
-            with self.output:
+        # the error is caught inside the Output: in a kernel, an exception leaving it is printed
+        # there as a traceback and swallowed, and the panel would never hear of it
+        with self.output:
+            try:
                 den = self.model.run(progress=self._report, bars=self.bars.value)
-        except (ValueError, TypeError) as exc:
-            self.progress.bar_style = "danger"
-            self._error(exc)
-            return None
+            except Exception as exc:      # any failure; the library's own are ValueError/TypeError
+                clear = isinstance(exc, (ValueError, TypeError))
+                self._fail(exc if clear else f"{type(exc).__name__}: {exc}")
+                return None
         self.progress.bar_style = "success"
         labels = REAL_FIGURES if self.model.truth is None else TRUTH_FIGURES
         table = self.model.metrics_table().rename(columns=labels)
