@@ -61,7 +61,9 @@ class ViewerFigures:
         self._y_range = Range1d(dy.min() - p / 2, dy.max() + p / 2)
         self._frame = {"x": [dx.min() - p / 2], "y": [dy.min() - p / 2],
                        "dw": [dx.size * p], "dh": [dy.size * p]}
-        self._flip_x = dx[0] < dx[-1]   # image columns must run from low to high dx
+        # bokeh draws image column 0 at x and the last at x + dw: columns must run from low to high
+        # dx, so the usual image (dx decreasing with x, CDELT1 < 0) is reversed
+        self._flip_x = dx[0] > dx[-1]
         self.marker = ColumnDataSource({"x": [0.0], "y": [0.0], "r": [1.0]})
         self.pv_line = ColumnDataSource({"x0": [0.0], "y0": [0.0], "x1": [0.0], "y1": [0.0]})
         self.sources, self.mappers, self.images = {}, {}, []

@@ -147,9 +147,9 @@ class CubeViewer:
         m = self.model
         vel, half = m.velocity_kms, m.reference.channel_kms / 2.0
         self.slider.max = self.play.max = m.n_chan - 1
-        self.velocity.min, self.velocity.max = float(vel.min() - half), float(vel.max() + half)
+        _set_bounds(self.velocity, float(vel.min() - half), float(vel.max() + half))
         self.velocity.step = m.reference.channel_kms
-        self.velocity_range.min, self.velocity_range.max = float(vel.min()), float(vel.max())
+        _set_bounds(self.velocity_range, float(vel.min()), float(vel.max()))
         self.velocity_range.step = m.reference.channel_kms
         self.velocity_range.value = m.velocity_range_kms
         self.aperture.max = float(max(m.reference.shape[1:]))
@@ -258,6 +258,15 @@ class CubeViewer:
         bundle["text/plain"] = (f"CubeViewer of {', '.join(self.model.cubes)} "
                                 "(interactive: run the notebook in Jupyter to use it)")
         return bundle
+
+
+def _set_bounds(control, lo: float, hi: float) -> None:
+    """Set a bounded control's (min, max) in an order that never has min > max in between
+    (ipywidgets refuses that, and the old bounds may lie anywhere, e.g. the default 0 to 100)."""
+    if lo > control.max:
+        control.max, control.min = hi, lo
+    else:
+        control.min, control.max = lo, hi
 
 
 def _static_view(model, pv_name: str, plots):
