@@ -16,6 +16,13 @@ Conventions
   one coefficient per sample (ceil(n/2) per level for odd n) and reconstructs any length
   exactly (to float round-off); the spectrum is treated as periodic, which is harmless when
   the line stays away from the band edges.
+* A decimated transform depends on the direction of the axis: it keeps every other sample,
+  and reversing the spectrum turns the kept even samples into odd ones (IST with it alone
+  differed by up to 3.4 sigma when a 40-channel cube was reversed, 2.6 sigma for 39
+  channels). The 2D-1D transform therefore takes the CDF 9/7 transform of every spectrum
+  *and* of the reversed spectrum, side by side, and its inverse averages the two
+  reconstructions: a frame twice as redundant, whose thresholding is exactly symmetric
+  under channel reversal.
 * Output dtype follows the input (float32 stays float32, float64 stays float64; other
   inputs become float64).
 """
@@ -205,7 +212,9 @@ class Bands2D1D:
     ``blocks[j_v]`` is an array of shape (n_scales_xy + 1, n_v(j_v), y, x): spectral scale
     ``j_v`` (fine to coarse, the spectral coarse part last) of every spatial scale (fine to
     coarse, the spatial coarse plane last). ``bands[j_xy, j_v]`` is one band, a view into its
-    block. For ``spectral="starlet"`` every n_v(j_v) equals v; for "bior" it halves per level.
+    block. For ``spectral="starlet"`` every n_v(j_v) equals v; for "bior" it is twice
+    (spectrum and reversed spectrum, side by side) the ceil(v / 2**(j_v+1)) coefficients of a
+    level.
     """
 
     blocks: list
@@ -252,8 +261,9 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
         Spectral detail scales (>= 0; for "bior" at most log2(v)); 0 leaves the spectral axis
         as it is (a single block: a 2-D starlet per channel, e.g. for one-channel maps).
     spectral : {"bior", "starlet"}
-        The spectral transform: decimated CDF 9/7 ("bior", as in the published code) or an
-        undecimated 1D starlet.
+        The spectral transform: decimated CDF 9/7 ("bior", as in the published code, taken of
+        the spectrum and of the reversed spectrum so that it does not depend on the direction
+        of the axis; module docstring) or an undecimated 1D starlet.
     generation : {1, 2}
         Starlet generation for the spatial (and spectral starlet) transforms.
 
@@ -272,7 +282,8 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     elif spectral == "starlet":
         blocks = list(starlet1d(w2, n_scales_v, axis=1, generation=generation))
     else:
-        blocks = bior1d(w2, n_scales_v, axis=1)
+        forward, reverse = (bior1d(w, n_scales_v, axis=1) for w in (w2, w2[:, ::-1]))
+        blocks = [np.concatenate(pair, axis=1) for pair in zip(forward, reverse)]
     return Bands2D1D(blocks, a.shape, int(n_scales_xy), n_scales_v, spectral, generation)
 
 
@@ -285,5 +296,7 @@ def inverse_2d1d(bands: Bands2D1D) -> np.ndarray:
     elif bands.spectral == "starlet":
         w2 = istarlet1d(np.stack(bands.blocks), axis=1, generation=bands.generation)
     else:
-        w2 = ibior1d(bands.blocks, bands.shape[0], axis=1)
+        halves = [np.split(block, 2, axis=1) for block in bands.blocks]
+        forward, reverse = (ibior1d([h[i] for h in halves], bands.shape[0], axis=1) for i in (0, 1))
+        w2 = (forward + reverse[:, ::-1]) * forward.dtype.type(0.5)
     return istarlet2d(w2, generation=bands.generation)

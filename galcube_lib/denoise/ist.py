@@ -3,7 +3,9 @@ Fadili, *Sparse Image and Signal Processing*, ch. 8).
 
 The cube is analysed with :func:`galcube_lib.wavelets.forward_2d1d` (a second-generation
 starlet on every channel, then a decimated CDF 9/7 or a starlet along the spectrum of every
-spatial band). Each band (j_xy, j_v) gets its own noise level, because beam-correlated noise
+spatial band). The CDF 9/7 part is taken of the spectrum and of the reversed spectrum, so the
+result does not depend on the direction of the spectral axis (a decimated transform alone
+does: reversing the channels of a 40-channel cube changed its result by up to 3.4 sigma). Each band (j_xy, j_v) gets its own noise level, because beam-correlated noise
 is far from white in wavelet space (its power peaks at spatial scales 2-3, not 1): either the
 MAD of the data's own coefficients in that band (robust to the source, which fills few
 coefficients) or the standard deviation of a supplied noise realisation's coefficients.
@@ -107,7 +109,8 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         Spectral detail scales, in [0, floor(log2 v)] (0: none); default floor(log2 v) - 2
         clipped to [1, 3], and 0 for a one-channel map.
     spectral : {"bior", "starlet"}
-        Spectral transform: decimated CDF 9/7 (as in the published code) or a 1D starlet.
+        Spectral transform: decimated CDF 9/7 (as in the published code, here of the
+        spectrum and of the reversed spectrum) or a 1D starlet.
     noise : numpy.ndarray, optional
         A noise realisation with the data's shape and statistics (e.g. a simulated noise
         cube); the noise per band is then the standard deviation of its coefficients. By
