@@ -1,8 +1,11 @@
 """DenoisePanel without a browser: choose a method, set options, click Run, read what it shows."""
+import inspect
+
 import numpy as np
 import pytest
 
 import galcube_lib as gl
+from galcube_lib.denoise import method_function
 from widgets.denoise_panel import DenoisePanel
 
 
@@ -114,3 +117,15 @@ def test_a_wrong_type_in_the_panel_is_shown_not_raised(noisy):
     panel._set("positivity", "no")                       # what a text-typed value would send
     assert "positivity must be True or False" in panel.status.value
     assert panel.model.options == {}
+
+
+def test_every_option_is_described_on_hover_from_the_method_docstring(noisy):
+    panel = DenoisePanel(noisy)
+    for method in panel.model.methods:
+        panel.method.value = method
+        func = method_function(method)
+        # the method's docstring, or a library function's it defers to
+        docs = " ".join(inspect.getdoc(f) or "" for f in (func, *vars(gl).values()) if callable(f))
+        for name, widget in panel.option_widgets.items():
+            assert widget.tooltip, (method, name)
+            assert " ".join(widget.tooltip.split()) in " ".join(docs.split()), (method, name)

@@ -78,7 +78,8 @@ def test_every_control_shows_the_unit_of_its_suffix():
     assert set(shown) == set(EXPECTED_UNITS)
     for name, param in shown.items():
         assert param.unit == EXPECTED_UNITS[name], name
-        assert param.label == (f"{name} [{param.unit}]" if param.unit else name)
+        assert param.label.endswith(f" [{param.unit}]") if param.unit else "[" not in param.label
+        assert "_" not in param.label and param.tooltip.startswith(f"{name}: "), param.label
 
 
 def test_starting_values_are_the_library_defaults():

@@ -1,4 +1,6 @@
 """GeneratorPanel without a browser: set controls, click buttons, read the model and the log."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -22,9 +24,10 @@ def test_display_is_the_root_widget_with_a_plain_text_stand_in(panel):
 
 def test_controls_are_labelled_with_units_and_edit_the_model(panel):
     obs, gal = panel.controls["observation"], panel.controls["galaxy 1"]
-    assert obs["channel_kms"].description == "channel_kms [km/s]"
-    assert gal["flux_jy_kms"].description == "flux_jy_kms [Jy km/s]"
-    assert obs["beam_fwhm_px"].children[0].value == "beam_fwhm_px [px]"
+    assert obs["channel_kms"].description == "channel width [km/s]"
+    assert gal["flux_jy_kms"].description == "line flux [Jy km/s]"
+    assert gal["h_z_kpc"].description == "scale height [kpc]"
+    assert obs["beam_fwhm_px"].children[0].value == "beam FWHM [px]"
     assert obs["pixel_arcsec"].disabled and not obs["pixel_kpc"].disabled
     gal["inclination_deg"].value = 75.0
     obs["beam_fwhm_px"].children[1].value = 5.0
@@ -75,6 +78,10 @@ def test_bad_value_is_shown_in_the_log(panel):
     panel.generate_button.click()
     assert panel.cube is None and panel.progress.bar_style == "danger"
     assert "galaxy 1: inclination_deg=120.0 is outside the valid range" in panel.log.value
+    assert "inclination_deg=120.0" in panel.status.value and "#b00" in panel.status.value
+    panel.controls["galaxy 1"]["inclination_deg"].value = 60.0
+    panel.generate_button.click()                       # still usable
+    assert panel.cube is not None and panel.progress.bar_style == "success"
 
 
 def test_alternatives_switch_which_control_is_given(panel):
@@ -105,3 +112,70 @@ def test_noise_cube_is_loaded_from_a_path(panel, tmp_path):
     panel.controls["noise"]["kind"].value = "cube"
     panel.generate_button.click()
     assert panel.cube.record["noise"]["kind"] == "cube"
+
+
+def _flat(text):
+    return " ".join(text.split())
+
+
+def _all_params(panel):
+    """(section, Param, widget) of every control of a panel with every kind of section."""
+    panel.n_galaxies.value = 2
+    panel.tabs.children[2].children[1].value = 1           # a satellite of galaxy 1
+    for box in panel.n_diffuse.values():
+        box.value = 1
+    model = panel.model
+    sources = {"observation": (gl.Observation, "observation"), "noise": (gl.add_noise, "noise")}
+    for section, widgets in panel.controls.items():
+        kind = section.split()[0].capitalize()
+        source, group = sources.get(section, (gl.Galaxy, "galaxy"))
+        if kind in ("Halo", "Bridge", "Tail"):
+            source, group = getattr(gl, kind), "diffuse"
+        for param in model.params(group, kind if group == "diffuse" else None):
+            yield source, param, widgets[param.name]
+
+
+def test_every_control_has_a_readable_label_and_its_docstring_on_hover(panel):
+    seen = set()
+    for source, param, widget in _all_params(panel):
+        label = widget.children[0] if param.kind == "pair" else widget
+        shown = label.value if param.kind == "pair" else widget.description
+        name, _, doc = label.tooltip.partition(": ")
+        assert name == param.name and doc, (param.name, label.tooltip)
+        # the description (or, where the docstring gives none, the type) as the docstring has it
+        assert _flat(doc) in _flat(inspect.getdoc(source)), (source.__name__, param.name, doc)
+        assert "_" not in shown, f"{param.name} is labelled {shown!r}, not readably"
+        if param.unit:
+            assert shown.endswith(f"[{param.unit}]"), shown
+        seen.add((source.__name__, param.name))
+    assert ("Galaxy", "sersic_n") in seen and ("Tail", "angle_deg") in seen
+    assert ("add_noise", "rms_jy") in seen and ("Observation", "pixel_arcsec") in seen
+    sersic = panel.controls["galaxy 1"]["sersic_n"]
+    assert sersic.description == "Sersic index"
+    assert sersic.tooltip == "sersic_n: Sersic index in (0.2, 10] (1 = exponential disk)."
+
+
+def test_the_selected_tab_and_open_section_survive_counts_and_generate(panel):
+    pages = panel.tabs.children
+    panel.tabs.selected_index = 1
+    accordion = pages[1].children[1]
+    accordion.selected_index = 0                          # "galaxy 1" open
+    panel.n_galaxies.value = 2
+    assert panel.tabs.selected_index == 1
+    # the same tab pages: new ones make the browser jump back to the first tab
+    assert panel.tabs.children == pages and panel.tabs.titles[1] == "Galaxies"
+    assert pages[1].children[1] is not accordion and pages[1].children[1].selected_index == 0
+    panel.tabs.selected_index = 4
+    panel.generate_button.click()
+    assert panel.cube is not None
+    assert panel.tabs.selected_index == 4 and panel.tabs.children == pages
+    panel.tabs.selected_index = 3
+    panel.n_diffuse["Halo"].value = 1
+    assert panel.tabs.selected_index == 3 and panel.tabs.children == pages
+    assert pages[1].children[1].selected_index == 0      # still open after other rebuilds
+
+
+def test_alternatives_are_chosen_by_readable_labels(panel):
+    toggle = panel.given["pixel"]
+    assert toggle.options == (("pixel size [kpc]", "pixel_kpc"), ("pixel size [arcsec]", "pixel_arcsec"))
+    assert toggle.tooltips[1].startswith("pixel_arcsec: Pixel size")

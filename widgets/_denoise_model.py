@@ -2,7 +2,7 @@
 
 Methods come from the library's registry (``galcube_lib.denoise.METHODS``) and each method's
 options from its array function's signature (defaults and annotations) and numpydoc docstring
-(types, choices and a one-line description), so a new method or option shows up by itself.
+(types, choices and its description), so a new method or option shows up by itself.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import numpy as np
 import galcube_lib as gl
 from galcube_lib import _validate, real
 from galcube_lib.denoise import CONTEXT, METHODS, method_function
+
+from ._docs import parameter_docs
 
 #: options the model sets itself (``progress``) besides the cube's context and the data
 MANAGED = ("data", "progress", *CONTEXT)
@@ -54,7 +56,7 @@ class Option:
     choices : tuple
         Values of a "choice".
     doc : str
-        The first line of its description in the function's docstring.
+        Its description in the function's docstring (the control's tooltip).
     """
 
     name: str
@@ -65,20 +67,14 @@ class Option:
 
 
 def _docs(func) -> dict:
-    """{parameter: (type text, first description line)} from a numpydoc docstring, also from
-    the docstrings of functions it defers to (":func:`name`" found in ``galcube_lib``)."""
-    text = inspect.getdoc(func) or ""
+    """:func:`~widgets._docs.parameter_docs` of ``func``, over those of the functions it defers
+    to (":func:`name`" found in ``galcube_lib``)."""
     out = {}
-    for ref in re.findall(r":func:`~?(?:[\w.]+\.)?(\w+)`", text):
+    for ref in re.findall(r":func:`~?(?:[\w.]+\.)?(\w+)`", inspect.getdoc(func) or ""):
         target = getattr(gl, ref, None)
         if callable(target) and target is not func:
             out.update(_docs(target))
-    section = re.search(r"Parameters\n-+\n(.*?)(?:\n\n\w[\w ]*\n-+\n|\Z)", text, re.S)
-    lines = section.group(1) if section else ""
-    for names, kind, desc in re.findall(r"^(\w[\w, ]*?)(?: : (.+))?\n {4}(.+)$", lines, re.M):
-        for name in names.split(", "):
-            out[name] = (kind, desc)
-    return out
+    return {**out, **parameter_docs(func)}
 
 
 def _kind(default, annotation: str, doc_type: str):

@@ -1,8 +1,8 @@
 """The generator's logic without any widget: parameters, units, building and simulating a scene.
 
 Parameter lists, kinds and starting values come from the library's dataclasses (``Observation``,
-``Galaxy``, ``Halo``, ``Bridge``, ``Tail``) and ``add_noise``; units come from the parameter-name
-suffixes (DESIGN.md). Validation is the library's: a bad value surfaces as its ValueError in the
+``Galaxy``, ``Halo``, ``Bridge``, ``Tail``) and ``add_noise``, their descriptions (tooltips) from
+those docstrings; units come from the parameter-name suffixes (DESIGN.md). Validation is the library's: a bad value surfaces as its ValueError in the
 log, prefixed with the part of the scene it belongs to.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ import numpy as np
 import galcube_lib as gl
 from galcube_lib.model import rotation
 from galcube_lib.noise import KINDS
+
+from ._docs import parameter_docs
 
 #: parameter-name suffix -> unit, longest suffix first (``flux_jy_kms`` is not in km/s)
 SUFFIX_UNITS = (("_jy_kms", "Jy km/s"), ("_kms", "km/s"), ("_kpc", "kpc"), ("_deg", "deg"),
@@ -41,6 +43,22 @@ SATELLITE_START = {"r_eff_kpc": ("r_eff_kpc", 0.3), "flux_jy_kms": ("flux_jy_kms
 DIFFUSE_START = {"flux_jy_kms": ("flux_jy_kms", 0.2), "r_eff_kpc": ("r_eff_kpc", 3.0),
                  "length_kpc": ("r_eff_kpc", 3.0)}
 DIFFUSE = {cls.__name__: cls for cls in (gl.Halo, gl.Bridge, gl.Tail)}
+#: what a control calls a parameter (the unit follows in brackets); others show their name
+LABELS = {"n_pix": "pixels per side", "n_chan": "channels", "channel_kms": "channel width",
+          "v_center_kms": "band centre velocity", "pixel_kpc": "pixel size",
+          "pixel_arcsec": "pixel size", "rest_freq_ghz": "rest frequency",
+          "beam_fwhm_px": "beam FWHM", "beam_fwhm_arcsec": "beam FWHM", "beam_pa_deg": "beam PA",
+          "hanning": "Hanning smoothing", "spectral_axis": "FITS spectral axis",
+          "ra_deg": "centre RA", "dec_deg": "centre Dec", "sersic_n": "Sersic index",
+          "r_eff_kpc": "half-light radius", "h_z_kpc": "scale height", "flux_jy_kms": "line flux",
+          "inclination_deg": "inclination", "pa_deg": "position angle",
+          "v_max_kms": "rotation amplitude", "rotation": "rotation curve",
+          "r_turn_kpc": "turnover radius", "sigma_kms": "velocity dispersion",
+          "offset_kpc": "centre offset x, y", "v_sys_kms": "systemic velocity",
+          "host": "host disk", "a": "from disk", "b": "to disk", "width_kpc": "width (FWHM)",
+          "bend_kpc": "bend (sagitta)", "length_kpc": "length", "angle_deg": "start direction",
+          "dv_kms": "velocity change to tip", "bend_deg": "bend", "kind": "noise kind",
+          "peak_snr": "peak SNR", "rms_jy": "noise rms"}
 
 
 def unit_of(name: str) -> str:
@@ -63,17 +81,26 @@ class Param:
         From the name's suffix.
     choices : tuple
         Allowed values of a "choice".
+    doc : str
+        Its description in the library's docstring (its type where there is none).
     """
 
     name: str
     kind: str
     unit: str
     choices: tuple = ()
+    doc: str = ""
 
     @property
     def label(self) -> str:
-        """The name with its unit, as a control shows it."""
-        return f"{self.name} [{self.unit}]" if self.unit else self.name
+        """A readable name with the unit, as a control shows it."""
+        label = LABELS.get(self.name, self.name)
+        return f"{label} [{self.unit}]" if self.unit else label
+
+    @property
+    def tooltip(self) -> str:
+        """The library's name and description, shown on hover."""
+        return f"{self.name}: {self.doc}"
 
 
 def _kind(name: str, value, annotation) -> str:
@@ -89,15 +116,20 @@ def _kind(name: str, value, annotation) -> str:
     raise TypeError(f"no control for parameter {name}={value!r}")
 
 
+def _param(name: str, kind: str, docs: dict) -> Param:
+    """A Param described by ``docs`` (:func:`~widgets._docs.parameter_docs`)."""
+    doc_type, desc = docs.get(name, ("", ""))
+    return Param(name, kind, unit_of(name), CHOICES.get(name, ()), desc or doc_type)
+
+
 def params_of(cls, example=None) -> tuple[Param, ...]:
     """The controls of a dataclass: kinds from ``example``'s values (default: field defaults;
     fields without one are floats)."""
-    out = []
+    out, docs = [], parameter_docs(cls)
     for f in dataclasses.fields(cls):
         value = getattr(example, f.name) if example is not None else (
             1.0 if f.default is dataclasses.MISSING else f.default)
-        kind = _kind(f.name, value, f.type)
-        out.append(Param(f.name, kind, unit_of(f.name), CHOICES.get(f.name, ())))
+        out.append(_param(f.name, _kind(f.name, value, f.type), docs))
     return tuple(out)
 
 
@@ -119,8 +151,9 @@ _GALAXY = gl.Galaxy()
 OBSERVATION_PARAMS = params_of(gl.Observation, _OBSERVATION)
 GALAXY_PARAMS = params_of(gl.Galaxy, _GALAXY)
 DIFFUSE_PARAMS = {kind: params_of(cls) for kind, cls in DIFFUSE.items()}
-NOISE_PARAMS = (Param("kind", "choice", "", NOISE_KINDS), Param("peak_snr", "float", ""),
-                Param("rms_jy", "optional", unit_of("rms_jy")))
+_NOISE_DOCS = parameter_docs(gl.add_noise)
+NOISE_PARAMS = tuple(_param(name, kind, _NOISE_DOCS)
+                     for name, kind in (("kind", "choice"), ("peak_snr", "float"), ("rms_jy", "optional")))
 
 
 def _scaled(host: dict, start: dict, names) -> dict:
@@ -341,8 +374,8 @@ class GeneratorModel:
         """Read a FITS cube (e.g. line-free channels of an observation) as the noise of kind
         "cube"; a failure is logged and kept in ``error``."""
         try:
-            self.noise_cube = gl.read_fits(path).data
-        except (OSError, ValueError) as exc:
+            self.noise_cube, self.error = gl.read_fits(path).data, None
+        except (OSError, ValueError, TypeError) as exc:
             self.error = f"noise cube {path}: {exc}"
             self.log.append(f"error: {self.error}")
             return

@@ -1,8 +1,9 @@
 """GeneratorPanel: every simulator parameter as a control with its unit, Generate, Save FITS.
 
 All state lives in :class:`~widgets._generator_model.GeneratorModel`; this module lays out one
-control per model parameter (the model's dicts are edited in place), and after each action
-shows the model's log and pushes its values (the derived ones too) back into the controls.
+control per model parameter (the model's dicts are edited in place), labelled readably with its
+unit and described on hover from the library's docstrings, and after each action shows the
+model's log and pushes its values (the derived ones too) back into the controls.
 """
 from __future__ import annotations
 
@@ -26,15 +27,17 @@ def _parse_optional(text: str):
 def _control(param, values: dict, disks, disabled: bool = False):
     """A widget showing ``values[param.name]`` that writes changes back into ``values``."""
     value = values[param.name]
-    common = dict(description=param.label, style=_STYLE, disabled=disabled)
+    common = dict(description=param.label, tooltip=param.tooltip, style=_STYLE, disabled=disabled)
     if param.kind == "pair":
-        boxes = [w.FloatText(value=v, layout=w.Layout(width="90px"), disabled=disabled) for v in value]
+        boxes = [w.FloatText(value=v, layout=w.Layout(width="90px"), disabled=disabled,
+                             tooltip=param.tooltip) for v in value]
 
         def write(_):
             values[param.name] = tuple(b.value for b in boxes)
         for box in boxes:
             box.observe(write, "value")
-        return w.HBox([w.Label(param.label, layout=w.Layout(width="184px")), *boxes])
+        label = w.Label(param.label, tooltip=param.tooltip, layout=w.Layout(width="184px"))
+        return w.HBox([label, *boxes])
     if param.kind == "optional":
         shown = "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
         widget = w.Text(value=shown, placeholder="derived", **common)
@@ -83,8 +86,11 @@ class GeneratorPanel(Panel):
                                                  style=_STYLE) for kind in DIFFUSE}
         for kind, box in self.n_diffuse.items():
             box.observe(lambda c, k=kind: self._count(self.model.set_n_diffuse, k, c["new"]), "value")
-        self.given = {key: w.ToggleButtons(options=pair, value=self.model.given[key],
-                                           description=f"{key} from", style=_STYLE)
+        params = {p.name: p for section in ("observation", "noise") for p in self.model.params(section)}
+        self.given = {key: w.ToggleButtons(options=[(params[name].label, name) for name in pair],
+                                           tooltips=[params[name].tooltip for name in pair],
+                                           value=self.model.given[key], description=f"{key} from",
+                                           style=_STYLE)
                       for key, pair in ALTERNATIVES.items()}
         for key, toggle in self.given.items():
             toggle.observe(lambda c, k=key: self._count(self.model.given.__setitem__, k, c["new"]), "value")
@@ -93,7 +99,10 @@ class GeneratorPanel(Panel):
         self.load_button.on_click(lambda _: self._load_noise())
         self.rng = w.IntText(value=rng, description="rng seed", style=_STYLE)
         self.rng.observe(lambda c: setattr(self.model, "rng", c["new"]), "value")
-        self.tabs = w.Tab()
+        # the pages stay; only their contents are laid out again: new tab children make the
+        # browser select the first tab
+        self.tabs = w.Tab(children=[w.VBox() for _ in _TABS], titles=_TABS)
+        self._open = set()                # titles of the open accordion sections
         self.generate_button = w.Button(description="Generate", icon="play", button_style="primary")
         self.generate_button.on_click(lambda _: self.generate())
         self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="90px"))
@@ -119,9 +128,19 @@ class GeneratorPanel(Panel):
         return w.VBox(list(self.controls[section].values()))
 
     def _accordion(self, items) -> w.Accordion:
-        """An Accordion of (section, params, values) forms, titled by section."""
-        return w.Accordion(children=[self._form(*item) for item in items],
-                           titles=tuple(item[0] for item in items))
+        """An Accordion of (section, params, values) forms, titled by section; the section that
+        was open stays open when the forms are laid out again."""
+        titles = tuple(item[0] for item in items)
+        opened = next((i for i, title in enumerate(titles) if title in self._open), None)
+        accordion = w.Accordion(children=[self._form(*item) for item in items], titles=titles,
+                                selected_index=opened)
+
+        def remember(change):
+            self._open.difference_update(titles)
+            if change["new"] is not None:
+                self._open.add(titles[change["new"]])
+        accordion.observe(remember, "selected_index")
+        return accordion
 
     def _rebuild(self) -> None:
         """Lay the controls out again from the model's current values and counts."""
@@ -141,13 +160,13 @@ class GeneratorPanel(Panel):
                    for i, spec in enumerate(m.diffuse)]
         noise = self._form("noise", m.params("noise"), m.noise)
         note = w.HTML("<i>satellite offset_kpc and v_sys_kms are relative to the host galaxy</i>")
-        self.tabs.children = [
-            w.VBox([self.given["pixel"], self.given["beam"], observation]),
-            w.VBox([self.n_galaxies, self._accordion(galaxies)]),
-            w.VBox([note, *satellites]),
-            w.VBox([*self.n_diffuse.values(), self._accordion(diffuse)]),
-            w.VBox([self.given["level"], noise, w.HBox([self.noise_path, self.load_button]), self.rng])]
-        self.tabs.titles = _TABS          # setting children clears them
+        pages = [[self.given["pixel"], self.given["beam"], observation],
+                 [self.n_galaxies, self._accordion(galaxies)],
+                 [note, *satellites],
+                 [*self.n_diffuse.values(), self._accordion(diffuse)],
+                 [self.given["level"], noise, w.HBox([self.noise_path, self.load_button]), self.rng]]
+        for page, children in zip(self.tabs.children, pages):
+            page.children = children
 
     def _count(self, setter, *args) -> None:
         """Change a count (or a given alternative) in the model and lay the controls out again."""
@@ -167,10 +186,11 @@ class GeneratorPanel(Panel):
         Cube or None
             None when a parameter was refused (the log says which).
         """
+        self.progress.bar_style = ""
         cube = self.model.generate(progress=self._report)
         self._show_log()
         if cube is None:
-            self.progress.bar_style = "danger"
+            self._fail(self.model.error)
             return None
         self.progress.bar_style = "success"
         self._rebuild()                   # derived values (pixel_arcsec, rms_jy, ...)
@@ -180,11 +200,15 @@ class GeneratorPanel(Panel):
     def _load_noise(self) -> None:
         self.model.load_noise_cube(self.noise_path.value)
         self._show_log()
+        if self.model.error:
+            self._error(self.model.error)
 
     def save(self) -> None:
-        """Write the last cube to the path box's file (the Save FITS button)."""
+        """Write the last cube to the path box's file (the Save FITS button); a failure is
+        shown in red and logged."""
         try:
             self.model.save_fits(self.path.value)
-        except (RuntimeError, OSError) as exc:
+        except (RuntimeError, OSError, ValueError, TypeError) as exc:
             self.model.log.append(f"error: {exc}")
+            self._error(exc)
         self._show_log()
