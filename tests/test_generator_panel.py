@@ -1,10 +1,12 @@
 """GeneratorPanel without a browser: set controls, click buttons, read the model and the log."""
 import inspect
+import warnings
 
 import numpy as np
 import pytest
 
 import galcube_lib as gl
+from test_real_cubes import CUBES, REAL
 from widgets.generator import GeneratorPanel
 
 
@@ -179,3 +181,34 @@ def test_alternatives_are_chosen_by_readable_labels(panel):
     toggle = panel.given["pixel"]
     assert toggle.options == (("pixel size [kpc]", "pixel_kpc"), ("pixel size [arcsec]", "pixel_arcsec"))
     assert toggle.tooltips[1].startswith("pixel_arcsec: Pixel size")
+
+
+#: what loading each shipped real cube as the noise of kind "cube" gives: None when it works,
+#: else the part of the message that says why not
+REAL_NOISE = {"iras07454_alma_hc3n_agb": None, "ngc4324_carma_co10": None,
+              "ngc2903_wsrt_hi_whisp": "has NaN or infinite values; select a finite region",
+              "ngc4047_carma_co10_edge_smo7": "has NaN or infinite values; select a finite region",
+              "ngc4710_carma_co10": "has NaN or infinite values; select a finite region",
+              "pisco_j1342_cii_alma_2d_image": "must be 3-D with >= 2 channels",
+              "pisco_j1342_cii_alma_2d_psf": "must be 3-D with >= 2 channels",
+              "pisco_j1342_cii_alma_2d_residual": "has no beam"}
+
+
+@pytest.mark.parametrize("name", CUBES)
+def test_every_shipped_real_cube_as_the_noise_or_says_why(panel, name):
+    assert set(REAL_NOISE) == set(CUBES)
+    path = REAL / f"{name}.fits.gz"
+    panel.noise_path.value = str(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # unit and high-redshift notes of read_fits
+        panel.load_button.click()
+    panel.controls["noise"]["kind"].value = "cube"
+    panel.generate_button.click()
+    why = REAL_NOISE[name]
+    if why is None:
+        assert "loaded noise cube" in panel.log.value and panel.progress.bar_style == "success"
+        assert panel.cube.record["noise"]["kind"] == "cube"
+        assert np.isfinite(panel.cube.data).all() and panel.viewer is not None
+    else:
+        assert panel.cube is None and panel.progress.bar_style == "danger"
+        assert why in panel.log.value and "noise" in panel.status.value and "#b00" in panel.status.value
