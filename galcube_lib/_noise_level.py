@@ -184,6 +184,7 @@ def noise_level(data, method: str = "negative", per_channel: bool = False):
     """
     x = real_array("data", data)
     check.choice("method", method, METHODS)
+    per_channel = check.boolean("per_channel", per_channel)
     use = line_free_or_raise(x) if method == "line_free" else np.ones(x.shape[0], bool)
     if not per_channel:
         return sigma_by(x[use], method)

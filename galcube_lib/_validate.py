@@ -66,3 +66,34 @@ def boolean(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
     return bool(value)
+
+
+def annotated(name: str, value, annotation: str):
+    """Check ``value`` against a simple annotation ("bool", "int", "float" or "str", each
+    optionally "| None"), as :func:`boolean`, :func:`integer` (no range) or :func:`number`
+    (finite) do; other annotations (e.g. "str | os.PathLike") are left to the function.
+    Returns ``value`` unchanged."""
+    kinds = [kind.strip() for kind in str(annotation).split("|")]
+    if value is None and "None" in kinds:
+        return value
+    checks = {"bool": boolean, "int": integer, "float": number, "str": _string}
+    simple = [kind for kind in kinds if kind != "None"]
+    if len(simple) == 1 and simple[0] in checks:
+        checks[simple[0]](name, value)
+    return value
+
+
+def _string(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def sequence(name: str, value, length: int) -> tuple:
+    """Return ``value`` as a tuple after checking it is a list or tuple of ``length`` items."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a tuple of {length} values, got {value!r} "
+                        f"({type(value).__name__})")
+    if len(value) != length:
+        raise ValueError(f"{name}={value!r} must have {length} values, got {len(value)}")
+    return tuple(value)

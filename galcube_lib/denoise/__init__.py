@@ -35,6 +35,9 @@ CONTEXT = ("beam_fwhm_px", "beam_pa_deg", "channel_kms")
 
 def method_function(method: str):
     """The array function implementing ``method``."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, one of {', '.join(map(repr, METHODS))}; got "
+                        f"{method!r} ({type(method).__name__})")
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     module, name = METHODS[method].split(":")
@@ -127,11 +130,14 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(map(repr, unknown))} for method {method!r}; "
                          f"valid options: {', '.join(allowed) or 'none'}")
+    for name, value in options.items():
+        _validate.annotated(name, value, params[name].annotation)
     context = {"beam_fwhm_px": cube.beam_fwhm_px, "beam_pa_deg": cube.beam_pa_deg,
                "channel_kms": cube.channel_kms}
     gain = np.float32(1.0) if cube.gain is None else cube.gain
     flat = cube.data * gain
     finite = np.isfinite(flat)
+    _check_content(flat, finite)
     data = np.where(finite, flat, 0.0).astype(np.float32)
     result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
     out, sigma = result if isinstance(result, tuple) else (result, None)
@@ -143,6 +149,18 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     header["HISTORY"] = f"galcube {__version__} denoise: method={method} options={described}"
     record = {**cube.record, "denoise": {"method": method, "options": described}}
     return Cube(out, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
+
+
+def _check_content(flat: np.ndarray, finite: np.ndarray) -> None:
+    """A ValueError when the cube holds nothing to denoise: no finite voxel, or one value."""
+    if not finite.any():
+        raise ValueError(f"cube has no finite voxel (all {flat.size} are NaN or inf): there is "
+                         "nothing to denoise; check that the right file, HDU or box was read")
+    values = flat[finite]
+    if values.min() == values.max():
+        raise ValueError(f"cube is constant (every finite voxel is {values[0]:g}): there is no "
+                         "noise to measure and nothing to denoise; check that the data were read "
+                         "and that the box holds the observation")
 
 
 def _denoise_box(cube: Cube, method: str, box, options) -> Cube:

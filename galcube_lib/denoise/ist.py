@@ -155,8 +155,11 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
     if not np.all(np.isfinite(y)):
         raise ValueError("data must be finite (NaN/inf voxels found)")
     k = check.number("k", k, 0.0, 100.0, lo_open=True)
-    if not isinstance(finest_extra, (bool, np.bool_)):
-        raise TypeError(f"finest_extra must be a bool, got {finest_extra!r}")
+    finest_extra, positivity, inherit_support, keep_coarse, progress = (
+        check.boolean(name, value) for name, value in
+        [("finest_extra", finest_extra), ("positivity", positivity),
+         ("inherit_support", inherit_support), ("keep_coarse", keep_coarse),
+         ("progress", progress)])
     check.choice("spectral", spectral, SPECTRAL)
     check.choice("mode", mode, MODES)
     n_iter = check.integer("n_iter", n_iter, 0, 100)

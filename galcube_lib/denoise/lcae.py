@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _rng
 from .. import _validate as check
 from .gaussian import beam_fwhm
 
@@ -85,7 +86,8 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     batch_size = check.integer("batch_size", batch_size, 1)
     q = check.number("q", q, 1.0, 2.0)
     lam = check.number("lam", lam, 0.0)
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    progress = check.boolean("progress", progress)
+    gen, _ = _rng.generator(rng)
 
     s = normalise(data)
     x = (data / s).astype(np.float32)

@@ -84,6 +84,7 @@ def smooth_clip_mask(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0
     if min_size is None:
         min_size = int(np.ceil(2 * np.pi * bmaj * bmin / (4 * np.log(2))))
     min_size = check.integer("min_size", min_size, 0, None)
+    return_noise = check.boolean("return_noise", return_noise)
 
     data = data.astype(np.float32, copy=False)
     measured = data != 0          # blank voxels (0) stay out of the noise statistics
