@@ -71,7 +71,7 @@ def spatial_autocorrelation(noise, max_lag_px: int | None = None, *,
     ny, nx = x.shape[1:]
     lag = max(1, min(ny, nx) // 4) if max_lag_px is None else check.integer(
         "max_lag_px", max_lag_px, 1, min(ny, nx) - 1)
-    if negative:
+    if check.boolean("negative", negative):
         x = _negative_parts(x)
     finite = np.isfinite(x)
     shape = (ny + lag, nx + lag)  # zero padding: no wrap-around up to the largest lag
@@ -135,7 +135,7 @@ def correlation_fwhm_px(acf) -> tuple[float, float, float]:
     return (FWHM_PER_SIGMA * math.sqrt(0.5 / q[0]), FWHM_PER_SIGMA * math.sqrt(0.5 / q[1]), pa)
 
 
-def spectral_correlation(data, max_lag: int = 3) -> np.ndarray:
+def spectral_correlation(data, max_lag: int | None = None) -> np.ndarray:
     """Noise correlation between channels ``lag = 1 .. max_lag`` apart.
 
     Measured on the negative parts of the voxels (see the module docstring), pooled over all
@@ -146,9 +146,9 @@ def spectral_correlation(data, max_lag: int = 3) -> np.ndarray:
     Parameters
     ----------
     data : array_like
-        (v, y, x) cube; NaN voxels are ignored.
-    max_lag : int
-        Largest lag, in [1, n_chan - 1].
+        (v, y, x) cube with at least 2 channels; NaN voxels are ignored.
+    max_lag : int, optional
+        Largest lag, in [1, n_chan - 1]; default 3, or n_chan - 1 when fewer.
 
     Returns
     -------
@@ -156,7 +156,12 @@ def spectral_correlation(data, max_lag: int = 3) -> np.ndarray:
         float64 correlations at lags 1 .. ``max_lag``.
     """
     x = real_array("data", data)
-    max_lag = check.integer("max_lag", max_lag, 1, x.shape[0] - 1)
+    n_chan = x.shape[0]
+    if n_chan < 2:
+        raise ValueError("data has 1 channel: the spectral correlation of the noise needs a cube "
+                         "with at least 2 channels")
+    max_lag = min(3, n_chan - 1) if max_lag is None else check.integer(
+        "max_lag", max_lag, 1, n_chan - 1)
     y = _negative_parts(x)
     finite = np.isfinite(y)
     y = np.where(finite, y, 0.0)

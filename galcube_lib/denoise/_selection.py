@@ -69,6 +69,26 @@ def choose_count(reconstruct, n_max: int, aperture: np.ndarray, explained: np.nd
     return int(min(np.searchsorted(np.cumsum(explained), VARIANCE_FALLBACK) + 1, n_max))
 
 
-def check_count(name: str, value, n_chan: int):
-    """Validate a user-given component count (None = choose by the published rule)."""
-    return None if value is None else check.integer(name, value, 1, n_chan)
+def matrix_size(method: str, data: np.ndarray) -> tuple[int, int]:
+    """(channels, spaxels with data) of a (v, y, x) cube whose blank voxels are 0, after
+    checking that there are at least 2 of each: the components are spectra, found across
+    spaxels."""
+    n_chan = data.shape[0]
+    n_spaxels = int(np.count_nonzero(np.any(data != 0, axis=0)))
+    if n_chan < 2 or n_spaxels < 2:
+        raise ValueError(f"the cube is too small for {method}: it has {n_chan} channel(s) and "
+                         f"{n_spaxels} spaxel(s) with data, and {method} needs at least 2 of each "
+                         "(its components are spectra); use method='gaussian' or 'ist' instead")
+    return n_chan, n_spaxels
+
+
+def check_count(name: str, value, n_max: int, limit: str, default=None):
+    """A component count in [1, ``n_max``], ``n_max`` being set by ``limit`` (e.g. "the cube's
+    5 channels"); None gives ``default`` clipped to ``n_max`` (None: choose by the rule)."""
+    if value is None:
+        return None if default is None else min(default, n_max)
+    value = check.integer(name, value, 1)
+    if value > n_max:
+        raise ValueError(f"{name}={value} is more than {limit} allow: give at most {n_max}, or "
+                         f"leave it unset")
+    return value

@@ -5,11 +5,15 @@ import numpy as np
 
 from .. import _rng
 from .. import _validate as check
-from ._selection import check_count, choose_count, source_aperture, to_cube, to_matrix
+from ._selection import check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix
+
+#: independent components separated by default
+N_SOURCES = 10
 
 
-def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, n_sources=10,
-        aperture=None, max_iter=1000, tol=1e-2, rng=0) -> np.ndarray:
+def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None = None,
+        n_sources: int | None = None, aperture=None, max_iter: int = 1000, tol: float = 1e-2,
+        rng=0) -> np.ndarray:
     """Rebuild the cube from the independent components that trace the source.
 
     FastICA (scikit-learn) separates ``n_sources`` independent components of the standardised
@@ -21,17 +25,20 @@ def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, n_sourc
     Parameters
     ----------
     data : numpy.ndarray
-        Finite (v, y, x) cube.
+        Finite (v, y, x) cube with at least 2 channels and 2 spaxels with data (not 0).
     beam_fwhm_px : (float, float)
         Beam FWHM (from the cube), used to place the default aperture.
     n_components : int, optional
         Ranked components to keep, in [1, n_sources]; default chosen by the published rule.
-    n_sources : int
-        Independent components to separate, in [1, n_chan].
+    n_sources : int, optional
+        Independent components to separate, in [1, n_chan] and fewer than the spaxels with
+        data; default 10, or that limit when lower.
     aperture : (y, x) or (v, y, x) bool array, optional
         Source aperture (default as for PCA).
-    max_iter, tol
-        FastICA convergence controls.
+    max_iter : int
+        FastICA's largest number of iterations (>= 1).
+    tol : float
+        FastICA's convergence tolerance (> 0).
     rng : int, None, SeedSequence or Generator
         Seeds FastICA's initial unmixing matrix.
 
@@ -42,9 +49,12 @@ def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, n_sourc
     """
     from sklearn.decomposition import FastICA
 
-    n_chan = data.shape[0]
-    n_sources = check.integer("n_sources", n_sources, 1, n_chan)
-    n_components = check_count("n_components", n_components, n_sources)
+    n_chan, n_spaxels = matrix_size("ica", data)
+    n_sources = check_count("n_sources", n_sources, min(n_chan, n_spaxels - 1),
+                            f"the cube's {n_chan} channels and {n_spaxels} spaxels with data",
+                            N_SOURCES)
+    n_components = check_count("n_components", n_components, n_sources,
+                               f"the n_sources={n_sources} separated components")
     max_iter = check.integer("max_iter", max_iter, 1)
     tol = check.number("tol", tol, 0.0, None, lo_open=True)
     gen, _ = _rng.generator(rng)

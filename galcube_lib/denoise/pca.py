@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _validate as check
-from ._selection import check_count, choose_count, source_aperture, to_cube, to_matrix
+from ._selection import check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix
+
+#: largest component count the rule considers by default
+MAX_COMPONENTS = 15
 
 
-def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, max_components=15,
-        aperture=None) -> np.ndarray:
+def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None = None,
+        max_components: int | None = None, aperture=None) -> np.ndarray:
     """Project every spaxel's spectrum onto the leading principal components.
 
     The cube is reshaped to spaxels x channels with every channel standardised (zero mean, and
@@ -18,15 +20,15 @@ def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, max_com
     Parameters
     ----------
     data : numpy.ndarray
-        Finite (v, y, x) cube.
+        Finite (v, y, x) cube with at least 2 channels and 2 spaxels with data (not 0).
     beam_fwhm_px : (float, float)
         Beam FWHM (from the cube), used to place the default aperture.
     n_components : int, optional
         Components to keep, in [1, n_chan]. By default the published rule chooses: the count
         where the aperture flux has levelled off with the lowest scatter outside the aperture,
         else enough components for 70% of the variance.
-    max_components : int
-        Largest count the rule considers, in [1, n_chan].
+    max_components : int, optional
+        Largest count the rule considers, in [1, n_chan]; default 15, or n_chan when fewer.
     aperture : (y, x) or (v, y, x) bool array, optional
         Source aperture for the rule; default a disk of 3 beam FWHM around the brightest
         point of the beam-smoothed moment-0 map.
@@ -36,9 +38,10 @@ def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components=None, max_com
     numpy.ndarray
         float32 denoised cube.
     """
-    n_chan = data.shape[0]
-    n_components = check_count("n_components", n_components, n_chan)
-    max_components = check.integer("max_components", max_components, 1, n_chan)
+    n_chan, _ = matrix_size("pca", data)
+    limit = f"the cube's {n_chan} channels"
+    n_components = check_count("n_components", n_components, n_chan, limit)
+    max_components = check_count("max_components", max_components, n_chan, limit, MAX_COMPONENTS)
     matrix, mean, scale = to_matrix(data)
     u, s, vt = np.linalg.svd(matrix, full_matrices=False)
 
