@@ -2,9 +2,63 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
+
+STALE_SECONDS = 3600.0
+"""A temporary whose owner cannot be checked (another host, an older galcube) is debris once it
+has not been modified for this long."""
+
+
+def _host() -> str:
+    """This host's name as it appears in the names of temporaries (no dots or dashes)."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())
+
+
+def _is_stale(tmp: Path) -> bool:
+    """Whether a temporary left beside a target is debris: its writer (``host-pid`` in its name)
+    is a process of this host that no longer runs, or, when that cannot be checked, it is older
+    than ``STALE_SECONDS``."""
+    host, _, pid = tmp.name.split(".")[-3].rpartition("-")
+    if host == _host() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:   # it runs, as another user
+            return False
+        return False
+    try:
+        return time.time() - tmp.stat().st_mtime > STALE_SECONDS
+    except FileNotFoundError:     # its writer has just finished
+        return False
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Remove the temporaries that killed writes of ``path`` left beside it; return them."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if _is_stale(tmp):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _target_error(err: OSError, path: Path) -> OSError:
+    """``err`` (about the temporary) told about the target ``path`` and its folder instead."""
+    if isinstance(err, PermissionError):
+        advice = f"the folder {path.parent} is not writable; choose another folder or change its permissions"
+    elif isinstance(err, FileNotFoundError):
+        advice = f"the folder {path.parent} does not exist; create it first"
+    else:
+        advice = err.strerror or str(err)
+    return type(err)(err.errno, f"cannot write {path}: {advice}", str(path))
 
 
 @contextlib.contextmanager
@@ -12,16 +66,29 @@ def atomic_path(path):
     """Yield a temporary path next to ``path``; on success it replaces ``path``.
 
     A reader never sees a half-written file, and a failed write leaves any old file as it was.
+    The temporary is ``.<name>.<host>-<pid>.<random>.tmp``; those of earlier writes of ``path``
+    that were killed are removed first (:func:`remove_stale_temporaries`). Errors about the
+    temporary (a folder that is not writable or does not exist, a full disk) name ``path``.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as err:
+        raise _target_error(err, path) from None
     os.close(fd)
     try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the file gets the usual modes
-        os.replace(tmp, path)
+        try:
+            yield Path(tmp)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the file gets the usual modes
+            os.replace(tmp, path)
+        except OSError as err:
+            if err.filename != tmp:
+                raise
+            raise _target_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
