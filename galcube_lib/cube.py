@@ -14,6 +14,7 @@ from astropy.io import fits
 
 from . import _crop, _header
 from ._io import atomic_path
+from .record import record_json
 
 _EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
 
@@ -140,7 +141,7 @@ class Cube:
             value = getattr(self, name.lower())
             if value is not None:
                 hdus.append(fits.ImageHDU(value, header=self.header, name=name))
-        text = json.dumps(self.record)
+        text = record_json(self.record)
         col = fits.Column(name="JSON", format=f"{max(1, len(text))}A", array=np.array([text]))
         hdus.append(fits.BinTableHDU.from_columns([col], name="RECORD"))
         with atomic_path(path) as tmp:

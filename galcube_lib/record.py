@@ -1,7 +1,11 @@
 """The parameter record of a simulated cube: written with it, and enough to simulate it again."""
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import fields, is_dataclass
+
+import numpy as np
 
 from .model import galaxy as _galaxy
 from .observation import Observation
@@ -51,3 +55,31 @@ def scene_from_record(record: dict) -> tuple[list, Observation]:
     for key in ("beam_fwhm_px", "beam_fwhm_arcsec"):
         obs[key] = tuple(obs[key])
     return [component_from_record(c) for c in record["components"]], Observation(**obs)
+
+
+def record_json(record: dict) -> str:
+    """``record`` as JSON text. numpy arrays and scalars become lists and numbers, paths strings;
+    anything else JSON cannot hold is a TypeError naming its key."""
+    return json.dumps(_jsonable(record, "record"))
+
+
+def _jsonable(value, key: str):
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, (str, int, float, bool)) and k is not None:
+                raise TypeError(f"{key} has a key {k!r} ({type(k).__name__}); record keys must be "
+                                "strings or numbers")
+        return {k: _jsonable(v, f"{key}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist(), key)
+    if isinstance(value, np.generic):
+        return _jsonable(value.item(), key)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(f"{key} is a {type(value).__name__} ({str(value)[:60]}), which a FITS/JSON "
+                    "record cannot hold: records hold numbers, strings, booleans, None, lists and "
+                    "dicts (numpy arrays and scalars are converted); convert it or leave it out")

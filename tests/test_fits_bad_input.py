@@ -84,3 +84,23 @@ def test_temporary_names_carry_host_and_pid(tmp_path):
         assert not _io._is_stale(tmp)
         tmp.write_text("ok")
     assert (tmp_path / "x.txt").read_text() == "ok"
+
+
+# ----------------------------------------------------------------------------- records
+
+def test_numpy_values_in_a_record_are_written_as_lists_and_numbers(small, tmp_path):
+    record = {**small.record, "extra": {"spectrum": np.arange(3, dtype=np.float32),
+                                        "peak": np.float32(2.5), "n": np.int64(7),
+                                        "flag": np.bool_(True), "where": tmp_path}}
+    back = gl.read_fits(small.replace(record=record).to_fits(tmp_path / "cube.fits"))
+    assert back.record["extra"] == {"spectrum": [0.0, 1.0, 2.0], "peak": 2.5, "n": 7, "flag": True,
+                                    "where": str(tmp_path)}
+    assert back.record["components"] == small.record["components"]
+
+
+@pytest.mark.parametrize("bad", [object(), {1, 2}, np.array([1 + 2j])])
+def test_a_record_value_json_cannot_hold_is_a_type_error_naming_its_key(small, tmp_path, bad):
+    record = {"notes": {"fit": [1, bad]}}
+    with pytest.raises(TypeError, match=r"record\['notes'\]\['fit'\]\[1\]"):
+        small.replace(record=record).to_fits(tmp_path / "cube.fits")
+    assert list(tmp_path.iterdir()) == []
