@@ -18,12 +18,17 @@ def models_dir() -> Path:
 
 def weights_path(name_or_path) -> Path:
     """The ``.pt`` file of a shipped model name (e.g. "unet3d") or an explicit path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"weights must be a shipped model name or the path of a .pt file, got "
+                        f"{name_or_path!r} ({type(name_or_path).__name__})")
     path = Path(name_or_path)
-    if path.suffix != ".pt":
+    if path.suffix != ".pt" and not path.is_file():
         path = models_dir() / f"{name_or_path}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"no weights at {path}: train them with galcube_lib.train, or "
-                                f"pass weights=<path to a .pt file>")
+    if not path.is_file():
+        shipped = sorted(p.stem for p in models_dir().glob("*.pt"))
+        raise FileNotFoundError(f"no weights at {path}: pass weights=<path to a .pt file> or a "
+                                f"shipped model name ({', '.join(shipped) or 'none'}), or train "
+                                f"them with galcube_lib.train")
     return path
 
 
@@ -31,20 +36,78 @@ def load(name_or_path):
     """``(state_dict in float32, model card dict)`` of a shipped model or a ``.pt`` file.
 
     Training checkpoints (``best.pt``/``last.pt`` of :func:`galcube_lib.train.train`) load too;
-    their card is built from the configuration they carry.
+    their card is built from the configuration they carry. Only tensors and plain containers
+    are read (``torch.load(weights_only=True)``): a file that holds anything else, or is not a
+    torch file at all, is a ValueError naming it.
     """
     import torch
 
     path = weights_path(name_or_path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if "model" in state:  # a training checkpoint
-        card = {"network": state["model_config"], "training": state.get("config", {}),
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
+        raise _not_weights(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from err
+    if isinstance(state, dict) and "model" in state:  # a training checkpoint
+        card = {"network": state.get("model_config", {}), "training": state.get("config", {}),
                 "step": state.get("step")}
         state = state["model"]
     else:
         card_path = path.with_suffix(".json")
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if not (isinstance(state, dict) and state
+            and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise _not_weights(path, "it holds no state dict of tensors")
     return {k: v.float() for k, v in state.items()}, card
+
+
+def load_network(cls, name_or_path, **config):
+    """``(network, model card)``: an instance of the torch module ``cls``, built with
+    ``config`` (default the card's ``network`` entry), with the weights of ``name_or_path``."""
+    state, card = load(name_or_path)
+    config = config or card.get("network", {})
+    try:
+        model = cls(**config)
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"the weights in {weights_path(name_or_path)} do not fit the "
+                         f"{cls.__name__} network (weights of another model, or another "
+                         f"configuration): {str(err).splitlines()[0][:200]}") from err
+    return model, card
+
+
+def _not_weights(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a galcube weights file ({why}); it is corrupt or in "
+                      "another format: pass a .pt file written by galcube_lib.train (a run's "
+                      "best.pt) or a shipped model name, and re-download or re-train it if it "
+                      "is damaged")
+
+
+def available_devices() -> list[str]:
+    """The torch devices of this machine: "cpu", then "cuda" and "cuda:N" when CUDA is
+    available, "mps" on Apple silicon."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+def device(value, *, auto: bool = False) -> str:
+    """``value`` as the name of a torch device this machine has (a ValueError naming the
+    available ones otherwise); with ``auto``, "auto" means CUDA when present, else the CPU."""
+    available = available_devices()
+    if auto and value == "auto":
+        return "cuda" if "cuda" in available else "cpu"
+    if not isinstance(value, str):
+        raise TypeError(f"device must be a string such as 'cpu', got {value!r} "
+                        f"({type(value).__name__})")
+    if value not in available:
+        raise ValueError(f"device={value!r} is not available on this machine; use one of "
+                         f"{', '.join(map(repr, available + (['auto'] if auto else [])))}")
+    return value
 
 
 def save(model, name_or_path, card: dict) -> Path:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _models, _training
 from . import _validate as check
-from . import _training
 from .model.prior import BenchmarkPrior
 from .noise_estimate import sigma_negative
 
@@ -239,7 +239,7 @@ def train(out_dir, config: TrainConfig | None = None, *, device: str = "auto", p
     """
     config = dataclasses.replace(config or TrainConfig(), **overrides)
     processes = check.integer("processes", processes, 1)
-    device = _device(device)
+    device = _models.device(device, auto=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _training.check_resume(out, config)
@@ -252,18 +252,6 @@ def train(out_dir, config: TrainConfig | None = None, *, device: str = "auto", p
         mp.spawn(_run, args=(processes, out, config, device, progress, port), nprocs=processes,
                  join=True)
     return out / "best.pt"
-
-
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" or device.startswith("cuda"):
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but CUDA is not available; use 'cpu' or 'auto'")
-        return device
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
 
 
 def _free_port() -> int:
@@ -292,11 +280,11 @@ def _run(rank, world, out, config, device, progress, port):
             device = f"cuda:{rank % torch.cuda.device_count()}"
     try:
         torch.manual_seed(config.seed)
-        model = UNet3D(config.width, config.dropout)
         if config.init:
-            from . import _models
-
-            model.load_state_dict(_models.load(config.init)[0])
+            model = _models.load_network(UNet3D, config.init, width=config.width,
+                                         dropout=config.dropout)[0]
+        else:
+            model = UNet3D(config.width, config.dropout)
         model = model.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _training.lr_factor(s, config.steps))
@@ -428,7 +416,6 @@ def export(run_dir, name: str = "unet3d", figures: dict | None = None,
     from (``TrainConfig.init``), kept in the card so that the whole training is on record."""
     import torch
 
-    from . import _models
     from ._version import __version__
     from .networks.unet3d import UNet3D
 

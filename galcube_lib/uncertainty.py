@@ -20,6 +20,15 @@ from . import _validate as check
 from .noise import realisations
 
 
+def check_samples(name: str, value) -> int:
+    """A method's number of re-samplings for an uncertainty cube: 0 (none) or >= 2."""
+    value = check.integer(name, value, 0)
+    if value == 1:
+        raise ValueError(f"{name}=1 is outside the valid range: 0 (no uncertainty) or >= 2 "
+                         "re-samplings (their spread is the uncertainty)")
+    return value
+
+
 def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
              n_samples: int = 8, floor: float = 0.0, rng=0, progress: bool = False) -> np.ndarray:
     """Uncertainty cube of ``denoised = denoise_fn(data)`` from ``n_samples`` re-samplings.
@@ -52,6 +61,7 @@ def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
 
     n_samples = check.integer("n_samples", n_samples, 2)
     floor = check.number("floor", floor, 0.0)
+    progress = check.boolean("progress", progress)
     template = np.asarray(data, float) - denoised if noise is None else noise
     draws = realisations(template, data.shape, n_samples, rng)
     total = np.zeros(data.shape)

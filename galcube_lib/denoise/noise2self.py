@@ -18,10 +18,13 @@ held-out channels.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import _validate as check
 from ..noise_estimate import spectral_correlation
+from ..uncertainty import check_samples, resample
 from .unet import DEFAULT_WEIGHTS, load_unet, predict_tiled
 
 #: spectral noise correlation above which neighbouring channels are also hidden
@@ -59,8 +62,8 @@ def masked(x: np.ndarray, phase: int, period: int, blind: int):
     return out, held
 
 
-def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
-               period: int | None = None, blind_channels: int | None = None,
+def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS,
+               steps: int = 200, period: int | None = None, blind_channels: int | None = None,
                crop=(32, 64, 64), lr: float = 1e-4, uncertainty: int = 0, rng=0,
                device: str = "cpu", progress: bool = False):
     """Fine-tune the U-Net on the noisy cube itself, with held-out whole channels.
@@ -101,6 +104,10 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
 
     from ..train import normalise
 
+    data = np.asarray(data)
+    if data.ndim != 3 or data.shape[0] < 2:
+        raise ValueError(f"noise2self holds out whole channels and needs a (v, y, x) cube with "
+                         f"at least 2 channels (more than period); got shape {data.shape}")
     steps = check.integer("steps", steps, 0)
     blind = blind_width(data) if blind_channels is None else check.integer(
         "blind_channels", blind_channels, 0)
@@ -111,8 +118,10 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
                          f"least that many channels; the cube has {data.shape[0]}")
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
     rng = check.integer("rng", rng, 0)
-    uncertainty = check.integer("uncertainty", uncertainty, 0)
-    crop = [min(check.integer("crop", c, 1), n) for c, n in zip(crop, data.shape)]
+    uncertainty = check_samples("uncertainty", uncertainty)
+    progress = check.boolean("progress", progress)
+    crop = [min(check.integer("crop", c, 1), n)
+            for c, n in zip(check.sequence("crop", crop, 3), data.shape)]
     crop[0] = min(max(crop[0], period), data.shape[0])  # every crop holds out some channels
     gen = np.random.default_rng(rng)
     s = normalise(data)
@@ -136,8 +145,6 @@ def noise2self(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, steps: int = 200,
     out = denoise_fn(np.asarray(data, np.float32))
     if not uncertainty:
         return out
-    from ..uncertainty import resample
-
     floor = card.get("uncertainty_floor", 0.0) * s
     return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=gen,
                          progress=progress)

@@ -10,6 +10,8 @@ held-out cubes.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import _validate as check
@@ -21,10 +23,7 @@ def load_model(weights="spectral"):
     from .. import _models
     from ..networks.spectral import SpectralTransformer
 
-    state, card = _models.load(weights)
-    model = SpectralTransformer(**card["network"])
-    model.load_state_dict(state)
-    return model.eval()
+    return _models.load_network(SpectralTransformer, weights)[0].eval()
 
 
 def denoise_spectra(model, spectra: np.ndarray, batch_size: int = 4096) -> np.ndarray:
@@ -54,7 +53,8 @@ def denoise_spectra(model, spectra: np.ndarray, batch_size: int = 4096) -> np.nd
     return out
 
 
-def spectral(data: np.ndarray, *, weights="spectral", batch_size: int = 4096) -> np.ndarray:
+def spectral(data: np.ndarray, *, weights: str | os.PathLike = "spectral",
+             batch_size: int = 4096) -> np.ndarray:
     """Denoise every spectrum of a cube with the pretrained 1D CNN-Transformer.
 
     Parameters

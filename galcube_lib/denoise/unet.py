@@ -8,9 +8,12 @@ goes through in bounded memory.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import _validate as check
+from ..uncertainty import check_samples, resample
 
 DEFAULT_WEIGHTS = "unet3d"
 
@@ -21,10 +24,8 @@ def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
     from .. import _models
     from ..networks.unet3d import UNet3D
 
-    state, card = _models.load(weights)
-    model = UNet3D(**card.get("network", {}))
-    model.load_state_dict(state)
-    return model.to(device).eval(), card
+    model, card = _models.load_network(UNet3D, weights)
+    return model.to(_models.device(device)).eval(), card
 
 
 def _starts(n: int, size: int, overlap: int) -> list[int]:
@@ -63,8 +64,9 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
     return (out / weight).astype(np.float32)
 
 
-def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), overlap=(8, 16, 16),
-         uncertainty: int = 0, rng=0, device: str = "cpu", progress: bool = False):
+def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile=(64, 128, 128),
+         overlap=(8, 16, 16), uncertainty: int = 0, rng=0, device: str = "cpu",
+         progress: bool = False):
     """Denoise with the supervised 3D U-Net.
 
     Parameters
@@ -83,7 +85,7 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise.
     device : str
-        torch device ("cpu", "cuda").
+        torch device this machine has ("cpu", "cuda", "cuda:N", "mps").
     progress : bool
         Show a progress bar for the re-samplings.
 
@@ -94,11 +96,11 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
     """
     from ..train import normalise
 
-    tile = tuple(check.integer("tile", t, 32) for t in tile)
-    overlap = tuple(check.integer("overlap", o, 0, t // 2) for o, t in zip(overlap, tile))
-    uncertainty = check.integer("uncertainty", uncertainty, 0)
-    if uncertainty == 1:
-        raise ValueError("uncertainty=1 is outside the valid range: 0 (none) or >= 2 re-samplings")
+    tile = tuple(check.integer("tile", t, 32) for t in check.sequence("tile", tile, 3))
+    overlap = tuple(check.integer("overlap", o, 0, t // 2)
+                    for o, t in zip(check.sequence("overlap", overlap, 3), tile))
+    uncertainty = check_samples("uncertainty", uncertainty)
+    progress = check.boolean("progress", progress)
     model, card = load_unet(weights, device)
 
     def denoise_fn(x):
@@ -108,8 +110,6 @@ def unet(data: np.ndarray, *, weights=DEFAULT_WEIGHTS, tile=(64, 128, 128), over
     out = denoise_fn(np.asarray(data, np.float32))
     if not uncertainty:
         return out
-    from ..uncertainty import resample
-
     floor = card.get("uncertainty_floor", 0.0) * normalise(data)
     return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=rng,
                          progress=progress)
