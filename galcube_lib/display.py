@@ -16,9 +16,12 @@ from . import _validate as check
 from . import metrics
 from .cube import Cube
 
-__all__ = ["apply_stretch", "beam_ellipse", "emission_mask", "line_channels", "major_axis",
-           "pixel_to_radec", "pv_slice", "reference_radec", "scale_bar", "sky_offsets_arcsec",
-           "stretch_limits"]
+__all__ = ["apply_stretch", "beam_ellipse", "diverging_limits", "emission_mask", "frequency_ghz",
+           "line_channels", "major_axis", "pixel_to_radec", "pv_slice", "reference_radec",
+           "region_mask", "region_outline", "REGION_SHAPES", "scale_bar", "sky_offsets_arcsec",
+           "stretch_limits", "stretched_palette", "zero_aligned_limits"]
+
+REGION_SHAPES = ("circle", "box", "beam")
 
 
 def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float]:
@@ -55,6 +58,119 @@ def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float
         lo, hi = ZScaleInterval().get_limits(values)
     lo, hi = float(lo), float(hi)
     return (lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)
+
+
+def diverging_limits(image, centre=None, mode="percentile", percent=99.5) -> tuple[float, float]:
+    """Colour limits symmetric about ``centre`` that hold the :func:`stretch_limits` range, for a
+    diverging colour map (a residual about 0, a velocity field about the systemic velocity).
+
+    ``centre`` defaults to the median of the finite values (0 when there are none).
+    """
+    values = np.asarray(image, dtype=float)
+    values = values[np.isfinite(values)]
+    lo, hi = stretch_limits(values, mode, percent)
+    if centre is None:
+        centre = float(np.median(values)) if values.size else 0.0
+    centre = check.number("centre", centre)
+    half = max(hi - centre, centre - lo)
+    half = half if half > 0 else 0.5
+    return centre - half, centre + half
+
+
+def stretched_palette(palette, kind="linear", n=512) -> list:
+    """``palette`` resampled to ``n`` colours so that a LINEAR colour mapper over (vmin, vmax)
+    shows what ``palette`` shows of :func:`apply_stretch` (image, vmin, vmax, ``kind``).
+
+    The image keeps its values (a hover reads them, a colour bar labels them) while the colours
+    follow the stretch: colour i of the result is the palette's colour at the stretch of the
+    centre of bin i.
+    """
+    palette = list(palette)
+    n = check.integer("n", n, 1)
+    stretched = apply_stretch((np.arange(n) + 0.5) / n, 0.0, 1.0, kind)
+    index = np.minimum((stretched * len(palette)).astype(int), len(palette) - 1)
+    return [palette[i] for i in index]
+
+
+def zero_aligned_limits(*values, pad=0.05) -> list[tuple[float, float]]:
+    """Axis limits, one (low, high) per array of ``values``, that each hold their finite values and
+    0 and put 0 at the same height: two y axes of one plot then share their zero line.
+
+    Each range is first widened by ``pad`` of its span on both sides.
+    """
+    spans = []
+    for v in values:
+        v = np.asarray(v, dtype=float)
+        v = v[np.isfinite(v)]
+        down, up = -min(0.0, v.min(initial=0.0)), max(0.0, v.max(initial=0.0))
+        margin = pad * (down + up)
+        spans.append((down + margin if down else 0.0, up + margin if up else 0.0) if down + up
+                     else (0.5, 0.5))
+    down = max(d / (d + u) for d, u in spans)   # the largest fraction below zero, and above
+    up = max(u / (d + u) for d, u in spans)
+    down, up = down / (down + up), up / (down + up)
+    out = []
+    for d, u in spans:
+        total = max(d / down if down else 0.0, u / up if up else 0.0)
+        out.append((-down * total, up * total))
+    return out
+
+
+def frequency_ghz(velocity_kms, rest_frequency_hz):
+    """Observed frequency (GHz) of radio-convention velocities: rest (1 - v / c)."""
+    import astropy.units as u
+
+    rest = check.number("rest_frequency_hz", rest_frequency_hz, 0.0, lo_open=True) * u.Hz
+    speed = np.asarray(velocity_kms, dtype=float) * (u.km / u.s)
+    return speed.to_value(u.GHz, u.doppler_radio(rest))
+
+
+def _region_axes(shape, pa_deg, axis_ratio):
+    """Unit vectors (x, y) of a region's two axes and the second's length relative to the first."""
+    check.choice("shape", shape, REGION_SHAPES)
+    if shape != "beam":
+        return (1.0, 0.0), (0.0, 1.0), 1.0
+    pa = math.radians(check.number("pa_deg", pa_deg))
+    ratio = check.number("axis_ratio", axis_ratio, 0.0, 1.0, lo_open=True)
+    return (-math.sin(pa), math.cos(pa)), (math.cos(pa), math.sin(pa)), ratio
+
+
+def region_mask(image_shape, center_yx, radius_px, shape="circle", pa_deg=0.0, axis_ratio=1.0):
+    """Boolean (y, x) pixels inside a region around ``center_yx`` (a pixel is in when its centre is).
+
+    Parameters
+    ----------
+    image_shape : (ny, nx)
+    center_yx : (float, float)
+        0-based pixel position (y, x).
+    radius_px : float
+        > 0: the circle's radius, the box's half side, the beam-shaped ellipse's semi-major axis.
+    shape : {"circle", "box", "beam"}
+        "box" is aligned with the pixel axes; "beam" is an ellipse of the beam's ``axis_ratio``
+        (minor / major) with its major axis at ``pa_deg`` (north through east).
+    """
+    radius = check.number("radius_px", radius_px, 0.0, lo_open=True)
+    (ux, uy), (wx, wy), ratio = _region_axes(shape, pa_deg, axis_ratio)
+    cy, cx = (float(c) for c in center_yx)
+    y, x = np.indices(tuple(image_shape), dtype=float)
+    along, across = (x - cx) * ux + (y - cy) * uy, (x - cx) * wx + (y - cy) * wy
+    if shape == "box":
+        return (np.abs(along) <= radius) & (np.abs(across) <= radius)
+    return (along / radius) ** 2 + (across / (ratio * radius)) ** 2 <= 1.0
+
+
+def region_outline(center_yx, radius_px, shape="circle", pa_deg=0.0, axis_ratio=1.0, n=65):
+    """Closed outline (x, y), pixel coordinates, of the :func:`region_mask` region, for drawing."""
+    radius = check.number("radius_px", radius_px, 0.0, lo_open=True)
+    (ux, uy), (wx, wy), ratio = _region_axes(shape, pa_deg, axis_ratio)
+    if shape == "box":
+        a = np.array([1.0, -1.0, -1.0, 1.0, 1.0])
+        b = np.array([1.0, 1.0, -1.0, -1.0, 1.0])
+    else:
+        t = np.linspace(0.0, 2.0 * math.pi, n)
+        a, b = np.cos(t), ratio * np.sin(t)
+    cy, cx = (float(c) for c in center_yx)
+    return cx + radius * (a * ux + b * wx), cy + radius * (a * uy + b * wy)
 
 
 def apply_stretch(image, vmin, vmax, kind="linear") -> np.ndarray:

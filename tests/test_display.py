@@ -212,3 +212,77 @@ def test_line_channels_widen_a_narrow_line_and_cap_at_the_cube(clean):
     mask[7] = True
     assert D.line_channels(clean, n=5, mask=mask).tolist() == [5, 6, 7, 8, 9]
     assert D.line_channels(clean, n=40).tolist() == list(range(16))
+
+
+# ----------------------------------------------------------------------------- viewer helpers
+
+def test_diverging_limits_are_symmetric_about_the_centre_and_hold_the_range():
+    values = np.linspace(-100.0, 300.0, 401)
+    lo, hi = D.diverging_limits(values, centre=40.0, percent=100.0)
+    assert (lo, hi) == pytest.approx((-220.0, 300.0))        # 40 -/+ the larger side (260)
+    lo, hi = D.diverging_limits(values, percent=100.0)        # default centre: the median, 100
+    assert (lo, hi) == pytest.approx((-100.0, 300.0))
+    assert D.diverging_limits(np.full(5, np.nan), centre=0.0) == (-1.0, 1.0)   # holds (0, 1)
+    with pytest.raises(ValueError, match="centre"):
+        D.diverging_limits(values, centre=np.inf)
+
+
+@pytest.mark.parametrize("kind", ["linear", "asinh"])
+def test_stretched_palette_on_a_linear_mapper_shows_the_stretch(kind):
+    palette = [f"#{i:06x}" for i in range(256)]
+    colours = D.stretched_palette(palette, kind, n=512)
+    values = np.array([0.001, 0.05, 0.3, 0.77, 0.999])         # image values between vmin=0, vmax=1
+    # a linear colour mapper picks colour floor(v * n); the stretch picks palette floor(s(v) * 256)
+    picked = [colours[int(v * 512)] for v in values]
+    wanted = [palette[int(s * 256)] for s in D.apply_stretch(values, 0.0, 1.0, kind)]
+    if kind == "linear":
+        assert picked == wanted
+    else:   # within one palette step (the mapper's bins are 1/512 wide)
+        assert all(abs(int(p[1:], 16) - int(w[1:], 16)) <= 2 for p, w in zip(picked, wanted))
+    assert D.stretched_palette(palette, "linear", n=256) == palette
+
+
+def test_zero_aligned_limits_share_the_zero_and_hold_the_values():
+    a, b = np.array([0.0, 1.0, 2.0]), np.array([-1.0, 3.0, np.nan])
+    (a0, a1), (b0, b1) = D.zero_aligned_limits(a, b)
+    assert a0 <= 0.0 and a1 >= 2.0 and b0 <= -1.0 and b1 >= 3.0
+    assert -a0 / (a1 - a0) == pytest.approx(-b0 / (b1 - b0))   # zero at the same height
+    (c0, c1), (d0, d1) = D.zero_aligned_limits([-5.0, -1.0], [1.0, 3.0])
+    assert -c0 / (c1 - c0) == pytest.approx(-d0 / (d1 - d0)) and c0 <= -5.0 and d1 >= 3.0
+
+
+def test_frequency_is_the_radio_doppler_shift():
+    rest = 115.2712018e9
+    v = np.array([-300.0, 0.0, 1500.0])
+    np.testing.assert_allclose(D.frequency_ghz(v, rest), rest * (1.0 - v / 299792.458) / 1e9,
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="rest_frequency_hz"):
+        D.frequency_ghz(v, 0.0)
+
+
+def test_region_masks_hold_the_analytic_pixel_sets():
+    y, x = np.indices((41, 41))
+    circle = D.region_mask((41, 41), (20, 18), 5.5)
+    np.testing.assert_array_equal(circle, (x - 18) ** 2 + (y - 20) ** 2 <= 5.5 ** 2)
+    box = D.region_mask((41, 41), (20, 18), 3.0, "box")
+    assert box.sum() == 7 * 7 and box[17:24, 15:22].all()
+    # beam-shaped, PA 0: major axis north (along y), semi-axes 8 and 4 px
+    beam = D.region_mask((41, 41), (20, 20), 8.0, "beam", pa_deg=0.0, axis_ratio=0.5)
+    np.testing.assert_array_equal(beam, ((y - 20) / 8.0) ** 2 + ((x - 20) / 4.0) ** 2 <= 1.0)
+    assert beam.sum() == pytest.approx(math.pi * 8 * 4, rel=0.05)
+    turned = D.region_mask((41, 41), (20, 20), 8.0, "beam", pa_deg=90.0, axis_ratio=0.5)
+    np.testing.assert_array_equal(turned, beam.T)            # PA 90: major axis east-west
+    with pytest.raises(ValueError, match="shape"):
+        D.region_mask((41, 41), (20, 20), 3.0, "star")
+    with pytest.raises(ValueError, match="radius_px"):
+        D.region_mask((41, 41), (20, 20), -1.0)
+
+
+@pytest.mark.parametrize("shape", D.REGION_SHAPES)
+def test_region_outline_bounds_its_mask(shape):
+    x, y = D.region_outline((20.0, 18.0), 6.0, shape, pa_deg=30.0, axis_ratio=0.5)
+    assert (x[0], y[0]) == pytest.approx((x[-1], y[-1]))     # closed
+    inside = D.region_mask((41, 41), (20.0, 18.0), 6.0, shape, pa_deg=30.0, axis_ratio=0.5)
+    yy, xx = np.nonzero(inside)
+    assert x.min() - 1e-9 <= xx.min() and xx.max() <= x.max() + 1e-9
+    assert y.min() - 1e-9 <= yy.min() and yy.max() <= y.max() + 1e-9
