@@ -39,7 +39,8 @@ def test_channel_shows_that_plane_and_its_velocity(model, sim):
         for name in ("noisy", "denoised", "truth"):
             np.testing.assert_array_equal(model.image(name), sim[name].data[k])
         v = sim["noisy"].velocity_kms[k]
-        assert model.channel_label == f"channel {k} · {v:.1f} km/s"
+        f_ghz = sim["noisy"].header["RESTFRQ"] * (1.0 - v / 299792.458) / 1e9   # radio convention
+        assert model.channel_label == f"channel {k} · {v:.1f} km/s · {f_ghz:.6g} GHz"
         assert model.channel_velocity_kms == v
     assert model.channel_at_velocity(sim["noisy"].velocity_kms[5] + 15.0) == 5
 
@@ -72,8 +73,15 @@ def test_moment1_of_a_symmetric_disk_is_the_systemic_velocity(model):
     assert abs(np.average(m1[bright], weights=m0[bright]) - V_SYS) < 3.0
     assert abs(m1[24, 24] - V_SYS) < 3.0
     assert model.unit == "km/s"
-    lo, hi = model.display_limits("noisy")
-    assert model.velocity_range_kms[0] <= lo < hi <= model.velocity_range_kms[1]
+    band = model.velocity_range_kms[1] - model.velocity_range_kms[0]
+    v_rot = 200.0 * math.sin(math.radians(60.0))   # projected rotation speed
+    for name in ("noisy", "truth"):   # a diverging map centred on v_sys, spanning the rotation
+        lo, hi = model.display_limits(name)
+        assert (lo + hi) / 2 == pytest.approx(V_SYS, abs=20.0)
+        assert 0.8 * v_rot < (hi - lo) / 2 < band / 2
+        assert model.stretch_of(name) == "linear" and model.diverging(name)
+    model.stretch_kind = "asinh"   # moment 1 stays linear
+    assert model.stretch_of("noisy") == "linear"
 
 
 def test_moment2_is_positive_where_the_line_is(model):
@@ -124,8 +132,13 @@ def test_aperture_spectrum_of_a_point_source_is_its_flux_profile(sim):
 
 # ----------------------------------------------------------------------------- stretch, limits
 
-def test_percentile_limits_are_shared_by_the_linked_cubes(model, sim):
+def test_percentile_limits_are_each_panels_own_or_linked(model, sim):
     model.channel, model.stretch_percent = 12, 99.0
+    assert model.linked_limits is False                       # default: per panel
+    for name in ("noisy", "denoised", "truth"):
+        np.testing.assert_allclose(model.display_limits(name),
+                                   np.percentile(sim[name].data[12], [0.5, 99.5]))
+    model.linked_limits = True
     pooled = np.concatenate([sim[n].data[12].ravel() for n in ("noisy", "denoised", "truth")])
     expected = np.percentile(pooled, [0.5, 99.5])
     for name in ("noisy", "denoised", "truth"):
@@ -136,8 +149,8 @@ def test_percentile_limits_are_shared_by_the_linked_cubes(model, sim):
 
 def test_zscale_and_asinh(model, sim):
     model.stretch_mode = "zscale"
-    pooled = np.concatenate([sim[n].data[model.channel].ravel() for n in ("noisy", "denoised", "truth")])
-    np.testing.assert_allclose(model.display_limits("truth"), ZScaleInterval().get_limits(pooled))
+    truth = sim["truth"].data[model.channel]
+    np.testing.assert_allclose(model.display_limits("truth"), ZScaleInterval().get_limits(truth))
     image, limits = model.image("noisy"), model.display_limits("noisy")
     linear = model.stretched(image, limits)
     model.stretch_kind = "asinh"

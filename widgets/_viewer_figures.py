@@ -12,8 +12,10 @@ from bokeh.layouts import column, row
 from bokeh.models import (
     BoxAnnotation,
     BoxSelectTool,
+    ColorBar,
     ColumnDataSource,
-    DataRange1d,
+    CustomJS,
+    HoverTool,
     LinearAxis,
     LinearColorMapper,
     Range1d,
@@ -22,15 +24,20 @@ from bokeh.models import (
 from bokeh.palettes import Category10_10, Inferno256, RdBu11, interp_palette
 from bokeh.plotting import figure
 
+from galcube_lib.observation import C_KMS
+
 from ._viewer_model import RESIDUAL
 
 SEQUENTIAL = Inferno256
 DIVERGING = interp_palette(RdBu11, 256)   # low blue (approaching, negative), high red
-IMAGE_PX = 260   # side of an image's frame, screen pixels
+IMAGE_PX = 260      # largest side of an image's frame, screen pixels
+ROW_PX = 1200       # the images' row fits this width: a cell's output in a 1600 px JupyterLab
+AXES_PX = 80        # what a figure adds to its frame's width: the y axis, its label, padding
 
 
-def _palette(view: str, name: str):
-    return DIVERGING if name == RESIDUAL or view == "mom1" else SEQUENTIAL
+def image_px(n_images: int) -> int:
+    """Side of each image's frame so that ``n_images`` side by side fit in :data:`ROW_PX`."""
+    return min(IMAGE_PX, ROW_PX // max(n_images, 1) - AXES_PX)
 
 
 class ViewerFigures:
@@ -64,31 +71,42 @@ class ViewerFigures:
         # bokeh draws image column 0 at x and the last at x + dw: columns must run from low to high
         # dx, so the usual image (dx decreasing with x, CDELT1 < 0) is reversed
         self._flip_x = dx[0] > dx[-1]
-        self.marker = ColumnDataSource({"x": [0.0], "y": [0.0], "r": [1.0]})
+        self.marker = ColumnDataSource({"x": [0.0], "y": [0.0]})
+        self.region = ColumnDataSource({"x": [0.0], "y": [0.0]})
+        self.contours = ColumnDataSource({"xs": [], "ys": [], "level": []})
         self.pv_line = ColumnDataSource({"x0": [0.0], "y0": [0.0], "x1": [0.0], "y1": [0.0]})
-        self.sources, self.mappers, self.images = {}, {}, []
+        self.sources, self.mappers, self.colorbars, self.hovers = {}, {}, {}, {}
+        self.images = []
+        side = image_px(len(model.names))
         for name in model.names:
-            self.images.append(self._image_figure(name, first=not self.images))
+            self.images.append(self._image_figure(name, side, first=not self.images))
         self.spectrum = self._spectrum_figure()
         self.pv = self._pv_figure()
         self.layout = column(row(*self.images), row(self.spectrum, self.pv))
-        for what in ("view", "pixel", "aperture", "velocity_range", "pv"):
+        for what in ("view", "pixel", "aperture", "velocity_range", "pv", "contours"):
             self.update(what)
 
     # ------------------------------------------------------------------ building
 
-    def _image_figure(self, name: str, first: bool):
-        fig = figure(frame_width=IMAGE_PX, frame_height=IMAGE_PX, x_range=self._x_range,
-                     y_range=self._y_range,
+    def _image_figure(self, name: str, side: int, first: bool):
+        fig = figure(frame_width=side, frame_height=side, x_range=self._x_range,
+                     y_range=self._y_range, toolbar_location="above",
                      tools="tap,pan,wheel_zoom,box_zoom,reset", title=name,
                      css_classes=["gc-image"] if first else [],
                      x_axis_label="ΔRA (″)", y_axis_label="ΔDec (″)")
         fig.title.text_font_size = "9pt"
         source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)], **self._frame})
         mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#cccccc")
-        fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper)
+        glyph = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source,
+                          color_mapper=mapper)
+        bar = ColorBar(color_mapper=mapper, orientation="horizontal", height=8,
+                       title_text_font_size="8pt", major_label_text_font_size="8pt")
+        fig.add_layout(bar, "below")
+        hover = HoverTool(renderers=[glyph])
+        fig.add_tools(hover)
         self._decorate(fig)
-        self.sources[name], self.mappers[name] = source, mapper
+        self.sources[name], self.mappers[name], self.colorbars[name] = source, mapper, bar
+        self.hovers[name] = hover
         return fig
 
     def _decorate(self, fig) -> None:
@@ -107,38 +125,54 @@ class ViewerFigures:
                  text_align="right", text_font_size="9pt")
         fig.segment(x0="x0", y0="y0", x1="x1", y1="y1", source=self.pv_line,
                     line_color="cyan", line_dash="dashed", line_alpha=0.7)
+        fig.multi_line(xs="xs", ys="ys", source=self.contours, line_color="white", line_width=1,
+                       line_alpha=0.8)
         fig.scatter(x="x", y="y", source=self.marker, marker="cross", size=14,
                     line_color="lime", line_width=2)
-        fig.circle(x="x", y="y", radius="r", source=self.marker, fill_color=None,
-                   line_color="lime", line_dash="dotted")
+        fig.line(x="x", y="y", source=self.region, line_color="lime", line_dash="dotted")
 
     def _spectrum_figure(self):
-        velocity = self.model.velocity_kms
+        m = self.model
+        velocity, half = m.velocity_kms, m.reference.channel_kms / 2.0
         fig = figure(width=2 * IMAGE_PX + 80, height=IMAGE_PX + 60, title="spectra (solid: pixel, dashed: aperture)",
                      tools="xbox_select,tap,pan,wheel_zoom,reset", css_classes=["gc-spectrum"],
-                     x_axis_label="velocity (km/s)",
-                     y_axis_label=f"pixel ({self.model.reference.header.get('BUNIT', '')})")
+                     x_range=Range1d(velocity.min() - half, velocity.max() + half),
+                     y_range=Range1d(0.0, 1.0), x_axis_label="velocity (km/s)",
+                     y_axis_label=f"pixel ({m.reference.header.get('BUNIT', '')})")
         fig.toolbar.active_drag = fig.select_one(BoxSelectTool)
         self.pixel_spectra, self.aperture_spectra = {}, {}
-        pixel_lines, aperture_lines = [], []
-        for name, colour in zip(self.model.names, Category10_10 * 10):
+        for name, colour in zip(m.names, Category10_10 * 10):
             self.pixel_spectra[name] = ColumnDataSource({"x": velocity, "y": np.zeros_like(velocity)})
             self.aperture_spectra[name] = ColumnDataSource({"x": velocity, "y": np.zeros_like(velocity)})
-            pixel_lines.append(fig.line("x", "y", source=self.pixel_spectra[name], color=colour,
-                                        legend_label=name))
-            aperture_lines.append(fig.line("x", "y", source=self.aperture_spectra[name], color=colour,
-                                           line_dash="dashed", y_range_name="aperture"))
-        fig.y_range = DataRange1d(renderers=pixel_lines)
-        fig.extra_y_ranges = {"aperture": DataRange1d(renderers=aperture_lines)}
+            fig.line("x", "y", source=self.pixel_spectra[name], color=colour, legend_label=name)
+            fig.line("x", "y", source=self.aperture_spectra[name], color=colour,
+                     line_dash="dashed", y_range_name="aperture")
+        fig.extra_y_ranges = {"aperture": Range1d(0.0, 1.0)}
         fig.add_layout(LinearAxis(y_range_name="aperture", axis_label="aperture (Jy)"), "right")
+        if m.rest_frequency_hz is not None:
+            self._frequency_axis(fig)
         fig.legend.click_policy = "hide"
         fig.legend.location = "top_left"
-        self.channel_span = Span(location=self.model.channel_velocity_kms, dimension="height",
+        self.channel_span = Span(location=m.channel_velocity_kms, dimension="height",
                                  line_color="black", line_dash="dotted")
         self.range_box = BoxAnnotation(fill_alpha=0.1, fill_color="orange")
         fig.add_layout(self.channel_span)
         fig.add_layout(self.range_box)
         return fig
+
+    def _frequency_axis(self, fig) -> None:
+        """A second x axis above, the observed frequency (GHz) of the velocities below; radio
+        velocities are linear in frequency, so the axis follows the velocity range's ends."""
+        x = fig.x_range
+        start, end = self.model.frequency_ghz([x.start, x.end])
+        fig.extra_x_ranges = {"frequency": Range1d(float(start), float(end))}
+        fig.add_layout(LinearAxis(x_range_name="frequency", axis_label="frequency (GHz)"), "above")
+        args = {"v": x, "f": fig.extra_x_ranges["frequency"], "c": C_KMS,
+                "rest": self.model.rest_frequency_hz / 1e9}
+        follow = CustomJS(args=args, code="f.start = rest * (1 - v.start / c); "
+                                          "f.end = rest * (1 - v.end / c);")
+        x.js_on_change("start", follow)
+        x.js_on_change("end", follow)
 
     def _pv_figure(self):
         fig = figure(width=IMAGE_PX + 140, height=IMAGE_PX + 60, tools="pan,wheel_zoom,reset",
@@ -172,10 +206,14 @@ class ViewerFigures:
     def update(self, what: str) -> None:
         """Bring the figures up to date after model change ``what``."""
         m = self.model
+        moments = what in ("velocity_range", "mask")
         images = what in ("cubes", "view", "stretch") or (what == "channel" and m.view == "channel") \
-            or (what in ("velocity_range", "mask") and m.view != "channel")
+            or (moments and m.view != "channel")
         if images:
             self._update_images()
+        if what in ("contours", "cubes") or (what == "channel" and m.contour_view == "channel") \
+                or (moments and m.contour_view == "mom0"):
+            self.contours.data = m.contours()
         if what in ("channel", "cubes"):
             self.channel_span.location = self.pv_span.location = m.channel_velocity_kms
         if what in ("pixel", "aperture", "cubes"):
@@ -186,24 +224,37 @@ class ViewerFigures:
             self._update_pv()
 
     def _update_images(self) -> None:
+        """Each image source gets the map's values (a hover reads them); its colour mapper spans
+        the panel's limits and its palette follows the panel's stretch."""
         m = self.model
         for name, fig in zip(m.names, self.images):
-            limits = m.display_limits(name)
-            shown = m.stretched(m.image(name), limits).astype(np.float32)
-            self.sources[name].data = {"image": [shown[:, ::-1] if self._flip_x else shown],
+            image = m.image(name).astype(np.float32)
+            self.sources[name].data = {"image": [image[:, ::-1] if self._flip_x else image],
                                        **self._frame}
-            self.mappers[name].palette = _palette(m.view, name)
-            fig.title.text = f"{name} · {m.view} [{limits[0]:.3g}, {limits[1]:.3g}] {m.unit}"
+            self._colour(self.mappers[name], name, m.display_limits(name))
+            self.colorbars[name].title = f"{m.view} ({m.unit})" if m.unit else m.view
+            self.hovers[name].tooltips = [("ΔRA, ΔDec", "$x{0.00}″, $y{0.00}″"),
+                                          (m.view, f"@image{{0.0000g}} {m.unit}")]
+            fig.title.text = f"{m.title(name)} · {m.view}"
+
+    def _colour(self, mapper, name: str, limits, view=None) -> None:
+        mapper.low, mapper.high = (float(v) for v in limits)
+        mapper.palette = self.model.palette(name, SEQUENTIAL, DIVERGING, view)
 
     def _update_spectra(self) -> None:
         m = self.model
         dx, dy = m.offsets_arcsec
         x, y = m.pixel
-        self.marker.data = {"x": [dx[x]], "y": [dy[y]],
-                            "r": [m.aperture_radius_px * m.reference.pixel_arcsec]}
+        self.marker.data = {"x": [dx[x]], "y": [dy[y]]}
+        outline_x, outline_y = m.aperture_outline_arcsec
+        self.region.data = {"x": outline_x, "y": outline_y}
         for name in m.names:
             self.pixel_spectra[name].data = {"x": m.velocity_kms, "y": m.spectrum(name)}
             self.aperture_spectra[name].data = {"x": m.velocity_kms, "y": m.aperture_spectrum(name)}
+        pixel, aperture = m.spectrum_limits
+        self.spectrum.y_range.start, self.spectrum.y_range.end = pixel
+        aperture_range = self.spectrum.extra_y_ranges["aperture"]
+        aperture_range.start, aperture_range.end = aperture
 
     def set_pv_name(self, name: str) -> None:
         """Show the PV cut of cube ``name``."""
@@ -216,12 +267,12 @@ class ViewerFigures:
         limits = m.limits(pv, symmetric=self.pv_name == RESIDUAL)
         velocity = m.velocity_kms
         dv = m.reference.channel_kms
-        shown = m.stretched(pv if velocity[0] < velocity[-1] else pv[::-1], limits).astype(np.float32)
+        shown = (pv if velocity[0] < velocity[-1] else pv[::-1]).astype(np.float32)
         step = offsets[1] - offsets[0] if offsets.size > 1 else m.reference.pixel_arcsec
         self.pv_source.data = {"image": [shown], "x": [offsets.min() - step / 2],
                                "y": [velocity.min() - dv / 2], "dw": [offsets.size * step],
                                "dh": [velocity.size * dv]}
-        self.pv_mapper.palette = _palette("pv", self.pv_name)
+        self._colour(self.pv_mapper, self.pv_name, limits, view="pv")
         self.pv.title.text = f"PV of {self.pv_name} · PA {m.pv_pa_deg:.0f}°"
         self.pv.xaxis.axis_label = f"offset along PA {m.pv_pa_deg:.0f}° (″)"
         (x0, y0), (x1, y1) = m.pv_endpoints_arcsec

@@ -21,6 +21,9 @@ VIEWS = ("channel", "mom0", "mom1", "mom2")
 STRETCH_MODES = ("percentile", "zscale")
 STRETCH_KINDS = ("linear", "asinh")
 RESIDUAL = "residual"
+CONTOUR_VIEWS = ("channel", "mom0")
+VELOCITY_PERCENT = 95.0   # moment-1 colour limits hold this central per cent of the velocities
+CONTOUR_FRACTIONS = (0.1, 0.2, 0.4, 0.8)   # contour levels, fractions of the traced map's peak
 
 
 def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
@@ -160,7 +163,20 @@ class ViewerModel:
                                                                         lo_open=True),
                                'Per cent of the values inside the limits in "percentile" mode.')
     stretch_kind = _Setting("stretch", _one_of("stretch_kind", STRETCH_KINDS),
-                            'Brightness scale between the limits: "linear" or "asinh".')
+                            'Brightness scale between the limits: "linear" or "asinh" (moment 1 '
+                            'and a residual are always linear, see :meth:`stretch_of`).')
+    linked_limits = _Setting("stretch", lambda m, v: _validate.boolean("linked_limits", v),
+                             "True: one set of colour limits for every cube but a residual; "
+                             "False (default): each cube its own limits.")
+    aperture_shape = _Setting("aperture", _one_of("aperture_shape", display.REGION_SHAPES),
+                              'Region around the pixel: "circle" (radius), "box" (half side) or '
+                              '"beam" (the beam\'s ellipse with that semi-major axis).')
+    contour_from = _Setting("contours", lambda m, v: None if v is None else
+                            _validate.choice("contour_from", v, m.names),
+                            "Cube whose contours are drawn over every image, or None.")
+    contour_view = _Setting("contours", _one_of("contour_view", CONTOUR_VIEWS),
+                            'What the contours trace: "channel" (the current channel) or "mom0" '
+                            "(moment 0 over the velocity range).")
     pv_center_yx = _Setting("pv", _check_center, "Centre (y, x), px, of the position-velocity cut "
                             "(default the galaxy's centre, see display.major_axis).")
     pv_pa_deg = _Setting("pv", lambda m, v: _validate.number("pv_pa_deg", v) % 360.0,
@@ -171,7 +187,7 @@ class ViewerModel:
 
     def __init__(self, cubes, *, names=None, channel=None, residual_of=None):
         self._observers = []
-        self._load(as_cube_dict(cubes, names, residual_of), channel)
+        self._load(as_cube_dict(cubes, names, residual_of), channel, residual_of)
 
     # ------------------------------------------------------------------ cubes and observers
 
@@ -179,11 +195,11 @@ class ViewerModel:
         """Show other cubes; channel and pixel are kept when they still fit, the rest is reset."""
         new = as_cube_dict(cubes, names, residual_of)
         channel = self._channel if self._channel < next(iter(new.values())).shape[0] else None
-        self._load(new, channel)
+        self._load(new, channel, residual_of)
         self._notify("cubes")
 
-    def _load(self, cubes: dict, channel) -> None:
-        self.cubes = cubes
+    def _load(self, cubes: dict, channel, residual_of) -> None:
+        self.cubes, self._residual_of = cubes, residual_of
         ref = self.reference
         n_chan, ny, nx = ref.shape
         self._velocity = ref.velocity_kms
@@ -195,6 +211,8 @@ class ViewerModel:
         self._pixel = old if old is not None and old[0] < nx and old[1] < ny else (nx // 2, ny // 2)
         self._aperture_radius_px = max(ref.beam_fwhm_px)
         self._stretch_mode, self._stretch_percent, self._stretch_kind = "percentile", 99.5, "linear"
+        self._linked_limits, self._aperture_shape = False, "circle"
+        self._contour_from, self._contour_view = None, "channel"
         center_yx, pa_deg = display.major_axis(ref)
         self._pv_center_yx = tuple(float(c) for c in center_yx)
         self._pv_pa_deg, self._pv_width_px = float(pa_deg), max(1.0, ref.beam_fwhm_px[1])
@@ -203,7 +221,7 @@ class ViewerModel:
     def _clear(self, what: str) -> None:
         """Drop the caches that depend on ``what``."""
         if what in ("cubes", "mask", "velocity_range"):
-            self._moments = {}
+            self._moments, self._velocity_fields, self._emission = {}, {}, None
         if what in ("cubes", "mask"):
             self._mask = None
         if what in ("cubes", "pv"):
@@ -212,7 +230,7 @@ class ViewerModel:
     def observe(self, callback) -> None:
         """Call ``callback(what)`` after each change; ``what`` names the changed setting
         ("cubes", "channel", "view", "velocity_range", "mask", "pixel", "aperture", "stretch",
-        "pv")."""
+        "pv", "contours")."""
         self._observers.append(callback)
 
     def unobserve(self, callback) -> None:
@@ -233,6 +251,13 @@ class ViewerModel:
     def reference(self) -> Cube:
         """The first cube: its WCS, beam and velocity axis label every display."""
         return next(iter(self.cubes.values()))
+
+    def title(self, name) -> str:
+        """What panel ``name`` is called: its name, "residual (a − b)" for a residual."""
+        self._cube(name)
+        if name == RESIDUAL and self._residual_of is not None:
+            return f"{RESIDUAL} ({self._residual_of[0]} − {self._residual_of[1]})"
+        return name
 
     def _cube(self, name) -> Cube:
         if name not in self.cubes:
@@ -266,9 +291,24 @@ class ViewerModel:
         return int(np.argmin(np.abs(self._velocity - v)))
 
     @property
+    def rest_frequency_hz(self) -> float | None:
+        """The reference cube's rest frequency (RESTFRQ / RESTFREQ, Hz), None when it has none."""
+        rest = float(self.reference.wcs.wcs.restfrq)
+        return rest if rest > 0 else None
+
+    def frequency_ghz(self, velocity_kms):
+        """Observed frequency (GHz) of radio velocities, rest (1 - v / c); None without a rest
+        frequency."""
+        rest = self.rest_frequency_hz
+        return None if rest is None else display.frequency_ghz(velocity_kms, rest)
+
+    @property
     def channel_label(self) -> str:
-        """"channel {k} · {v:.1f} km/s"."""
-        return f"channel {self._channel} · {self.channel_velocity_kms:.1f} km/s"
+        """"channel {k} · {v:.1f} km/s", and " · {f:.6g} GHz" when the rest frequency is known."""
+        v = self.channel_velocity_kms
+        label = f"channel {self._channel} · {v:.1f} km/s"
+        f = self.frequency_ghz(v)
+        return label if f is None else f"{label} · {float(f):.6g} GHz"
 
     @property
     def unit(self) -> str:
@@ -320,28 +360,84 @@ class ViewerModel:
         """Display limits of ``images`` taken together, by the current stretch mode;
         ``symmetric`` makes them (-m, m)."""
         values = np.concatenate([np.ravel(im) for im in images])
-        vmin, vmax = display.stretch_limits(values, self._stretch_mode, self._stretch_percent)
         if symmetric:
-            m = max(abs(vmin), abs(vmax))
-            return -m, m
-        return vmin, vmax
+            return display.diverging_limits(values, 0.0, self._stretch_mode, self._stretch_percent)
+        return display.stretch_limits(values, self._stretch_mode, self._stretch_percent)
+
+    def diverging(self, name, view=None) -> bool:
+        """Whether panel ``name`` shows values about a centre (a residual about 0, moment 1 about
+        the systemic velocity): a diverging colour map and a linear stretch. ``view`` defaults to
+        :attr:`view` ("pv" for the PV cut)."""
+        return name == RESIDUAL or (view or self._view) == "mom1"
+
+    def stretch_of(self, name, view=None) -> str:
+        """The stretch panel ``name`` is shown with: :attr:`stretch_kind`, linear when diverging."""
+        return "linear" if self.diverging(name, view) else self._stretch_kind
+
+    @property
+    def emission(self) -> np.ndarray:
+        """(v, y, x) voxels with emission in the velocity range's channels: those of the moment
+        mask when it is on, else :func:`galcube_lib.display.emission_mask` of the ``mask_from``
+        cube."""
+        if self._emission is None:
+            k0, k1 = self.channel_range
+            mask = self.mask if self.mask is not None else \
+                display.emission_mask(self.cubes[self._mask_from])
+            self._emission = mask[k0:k1]
+        return self._emission
+
+    def velocity_field(self, name) -> np.ndarray:
+        """Moment 1 of cube ``name`` over the velocity range in :attr:`emission` only (NaN
+        elsewhere): the masked velocity field that sets the moment-1 colour limits."""
+        if name not in self._velocity_fields:
+            k0, k1 = self.channel_range
+            self._velocity_fields[name] = metrics.moments(self._cube(name).data[k0:k1],
+                                                          self._velocity[k0:k1], self.emission)[1]
+        return self._velocity_fields[name]
+
+    @property
+    def systemic_velocity_kms(self) -> float:
+        """Centroid of the ``mask_from`` cube's spectrum summed over :attr:`emission` (the middle of
+        the velocity range without emission): the centre of the moment-1 colour map."""
+        k0, k1 = self.channel_range
+        data = np.nan_to_num(self.cubes[self._mask_from].data[k0:k1])
+        spectrum = np.where(self.emission, data, 0.0).sum(axis=(1, 2))
+        if not spectrum.sum() > 0:
+            return float(np.mean(self._velocity_range_kms))
+        return float(np.average(self._velocity[k0:k1], weights=spectrum))
 
     def display_limits(self, name) -> tuple[float, float]:
-        """(vmin, vmax) of cube ``name`` in the current view: shared by all cubes except a
-        "residual", whose limits are its own and symmetric about zero; moment-1 limits stay
-        inside the velocity range."""
+        """(vmin, vmax) of panel ``name`` in the current view.
+
+        Each panel's own (:attr:`linked_limits` False) or shared by all but a residual (True); a
+        residual's are symmetric about 0; moment 1's hold the central :data:`VELOCITY_PERCENT` of
+        :meth:`velocity_field` (inside the velocity range), symmetric about
+        :attr:`systemic_velocity_kms`.
+        """
         self._cube(name)
         if name == RESIDUAL:
             return self.limits(self.image(name), symmetric=True)
-        vmin, vmax = self.limits(*(self.image(n) for n in self.names if n != RESIDUAL))
-        if self._view == "mom1":   # noise can throw moment 1 far outside the channels summed
+        shown = [n for n in self.names if n != RESIDUAL] if self._linked_limits else [name]
+        if self._view == "mom1":   # noise throws moment 1 anywhere, even outside the channels
             lo, hi = self._velocity_range_kms
-            vmin, vmax = max(vmin, lo), min(vmax, hi)
-        return (vmin, vmax) if vmax > vmin else (vmin - 0.5, vmin + 0.5)
+            values = np.concatenate([np.ravel(self.velocity_field(n)) for n in shown])
+            values = values[(values >= lo) & (values <= hi)]
+            return display.diverging_limits(values, self.systemic_velocity_kms, "percentile",
+                                            VELOCITY_PERCENT)
+        return self.limits(*(self.image(n) for n in shown))
 
-    def stretched(self, image, limits) -> np.ndarray:
-        """``image`` scaled to [0, 1] between ``limits`` by :attr:`stretch_kind` (NaN stays NaN)."""
-        return display.apply_stretch(image, *limits, kind=self._stretch_kind)
+    def palette(self, name, sequential, diverging, view=None) -> list:
+        """The colours of panel ``name`` (in ``view``, default :attr:`view`): ``sequential`` or
+        ``diverging``, resampled for its stretch (:func:`galcube_lib.display.stretched_palette`),
+        for a linear colour mapper over its limits."""
+        return display.stretched_palette(diverging if self.diverging(name, view) else sequential,
+                                         self.stretch_of(name, view))
+
+    def stretched(self, image, limits, name=None) -> np.ndarray:
+        """``image`` scaled to [0, 1] between ``limits`` by :meth:`stretch_of` panel ``name``
+        (:attr:`stretch_kind` without a name); NaN stays NaN."""
+        kind = self._stretch_kind if name is None else self.stretch_of(name)
+        return display.apply_stretch(image, *limits, kind=kind)
 
     # ------------------------------------------------------------------ pixel, spectra
 
@@ -359,6 +455,13 @@ class ViewerModel:
             return None
         return x, y
 
+    def _offsets_of(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """Sky offsets (arcsec) of 0-based pixel positions, which they are linear in."""
+        dx, dy = self.offsets_arcsec
+        step_x = (dx[-1] - dx[0]) / max(dx.size - 1, 1)
+        step_y = (dy[-1] - dy[0]) / max(dy.size - 1, 1)
+        return dx[0] + np.asarray(x, dtype=float) * step_x, dy[0] + np.asarray(y, dtype=float) * step_y
+
     @property
     def pixel_label(self) -> str:
         """"pixel ({x}, {y}) · RA … Dec …" and the value of each cube there."""
@@ -374,12 +477,44 @@ class ViewerModel:
         x, y = self._pixel
         return self._cube(name).data[:, y, x]
 
-    def aperture_spectrum(self, name) -> np.ndarray:
-        """Flux spectrum (Jy for Jy/beam cubes) of cube ``name`` in the aperture around the pixel."""
-        cube = self._cube(name)
+    @property
+    def aperture_radius_arcsec(self) -> float:
+        """:attr:`aperture_radius_px` in arcsec."""
+        return self._aperture_radius_px * self.reference.pixel_arcsec
+
+    @property
+    def aperture_label(self) -> str:
+        """The region's radius in arcsec, "= {r:.3g}″", beside the box that gives it in px."""
+        return f"= {self.aperture_radius_arcsec:.3g}″"
+
+    def _region_args(self) -> dict:
+        bmaj, bmin = self.reference.beam_fwhm_px
         x, y = self._pixel
-        aperture = metrics.aperture(cube.shape, (y, x), 2.0 * self._aperture_radius_px)
-        return metrics.aperture_spectrum(cube, aperture)
+        return {"center_yx": (y, x), "radius_px": self._aperture_radius_px,
+                "shape": self._aperture_shape, "pa_deg": self.reference.beam_pa_deg,
+                "axis_ratio": bmin / bmaj}
+
+    @property
+    def aperture_mask(self) -> np.ndarray:
+        """(y, x) pixels of the region around the pixel (:attr:`aperture_shape`,
+        :attr:`aperture_radius_px`; see :func:`galcube_lib.display.region_mask`)."""
+        return display.region_mask(self.reference.shape[1:], **self._region_args())
+
+    @property
+    def aperture_outline_arcsec(self) -> tuple[np.ndarray, np.ndarray]:
+        """Outline (dx, dy), sky offsets in arcsec, of :attr:`aperture_mask`, to draw."""
+        return self._offsets_of(*display.region_outline(**self._region_args()))
+
+    def aperture_spectrum(self, name) -> np.ndarray:
+        """Flux spectrum (Jy for Jy/beam cubes) of cube ``name`` in the region around the pixel."""
+        return metrics.aperture_spectrum(self._cube(name), self.aperture_mask)
+
+    @property
+    def spectrum_limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """y limits of the pixel spectra and of the aperture spectra, with zero at one height."""
+        pixel = [self.spectrum(n) for n in self.names]
+        aperture = [self.aperture_spectrum(n) for n in self.names]
+        return tuple(display.zero_aligned_limits(np.concatenate(pixel), np.concatenate(aperture)))
 
     # ------------------------------------------------------------------ beam, scale, PV
 
@@ -408,15 +543,46 @@ class ViewerModel:
         most positive (toward the PA), to draw the cut on the images."""
         (cy, cx), pa = self._pv_center_yx, np.radians(self._pv_pa_deg)
         _, offsets = self.pv(self.names[0])
-        dx, dy = self.offsets_arcsec
-        step_x = (dx[-1] - dx[0]) / max(dx.size - 1, 1)   # offsets are linear in the pixel index
-        step_y = (dy[-1] - dy[0]) / max(dy.size - 1, 1)
-        ends = []
-        for s in (offsets[0], offsets[-1]):
-            s_px = s / self.reference.pixel_arcsec
-            x, y = cx - s_px * np.sin(pa), cy + s_px * np.cos(pa)   # PA from +y through -x
-            ends.append((float(dx[0] + x * step_x), float(dy[0] + y * step_y)))
-        return ends[0], ends[1]
+        s_px = offsets[[0, -1]] / self.reference.pixel_arcsec
+        x, y = self._offsets_of(cx - s_px * np.sin(pa), cy + s_px * np.cos(pa))   # PA: +y through -x
+        return (float(x[0]), float(y[0])), (float(x[1]), float(y[1]))
+
+    # ------------------------------------------------------------------ contours
+
+    def contour_image(self):
+        """The map the contours trace (see :attr:`contour_from`, :attr:`contour_view`), or None."""
+        if self._contour_from is None:
+            return None
+        if self._contour_view == "channel":
+            return self.cubes[self._contour_from].data[self._channel]
+        return self.moments(self._contour_from)[0]
+
+    @property
+    def contour_levels(self) -> list[float]:
+        """Contour levels: :data:`CONTOUR_FRACTIONS` of the traced map's peak (none without a
+        positive peak)."""
+        image = self.contour_image()
+        peak = np.nanmax(image, initial=-np.inf) if image is not None and np.isfinite(image).any() else 0.0
+        return [float(f * peak) for f in CONTOUR_FRACTIONS] if peak > 0 else []
+
+    def contours(self) -> dict:
+        """Contour lines over the images: {"xs", "ys"} (lists of sky-offset arrays, arcsec) and
+        "level" (each line's level, in the traced map's unit)."""
+        import contourpy
+
+        out = {"xs": [], "ys": [], "level": []}
+        levels = self.contour_levels
+        if not levels:
+            return out
+        generator = contourpy.contour_generator(z=np.ma.masked_invalid(self.contour_image()),
+                                                line_type="Separate")
+        for level in levels:
+            for line in generator.lines(level):
+                xs, ys = self._offsets_of(line[:, 0], line[:, 1])
+                out["xs"].append(xs)
+                out["ys"].append(ys)
+                out["level"].append(level)
+        return out
 
     # ------------------------------------------------------------------ export
 

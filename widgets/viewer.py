@@ -16,7 +16,10 @@ from ._viewer_model import ViewerModel
 
 _PERCENTS = tuple((f"{p:g}", p) for p in (90.0, 95.0, 99.0, 99.5, 99.9, 100.0))
 _MASKS = (("off", 0.0), ("> 2σ", 2.0), ("> 3σ", 3.0), ("> 4σ", 4.0), ("> 5σ", 5.0))
-_VIEWS = (("channel", "channel"), ("moment 0", "mom0"), ("moment 1", "mom1"), ("moment 2", "mom2"))
+_VIEWS = (("channel", "channel"), ("mom0", "mom0"), ("mom1", "mom1"), ("mom2", "mom2"))
+_VIEW_TIPS = ("one channel", "moment 0: integrated intensity over the velocity range",
+              "moment 1: mean velocity", "moment 2: velocity dispersion")
+_SHAPES = (("circle r", "circle"), ("box ½side", "box"), ("beam a", "beam"))
 _bokehjs_loaded = False
 
 
@@ -80,7 +83,8 @@ class CubeViewer:
         self._build_controls()
         self._plot = w.Box()
         self.status = w.HTML()
-        self.widget = w.VBox([self._view_row, self._channel_row, self._display_row, self._plot,
+        self.widget = w.VBox([self._view_row, self._channel_row, self._display_row,
+                              self._region_row, self._plot,
                               self.pixel_label, self._export_row, self.status])
         self._build_figures()
         self.model.observe(self._changed)
@@ -90,11 +94,11 @@ class CubeViewer:
     def _build_controls(self) -> None:
         m = self.model
         self.view = w.ToggleButtons(options=_VIEWS, value=m.view, description="show",
-                                    style={"button_width": "80px"})
+                                    tooltips=_VIEW_TIPS, style={"button_width": "70px"})
         self.slider = w.IntSlider(description="channel", min=0, max=m.n_chan - 1, value=m.channel)
         self.play = w.Play(min=0, max=m.n_chan - 1, value=m.channel, interval=300, description="play")
         w.jslink((self.play, "value"), (self.slider, "value"))
-        self.velocity = w.BoundedFloatText(description="km/s", value=m.channel_velocity_kms,
+        self.velocity = w.BoundedFloatText(description="km/s", value=_rounded(m.channel_velocity_kms),
                                            layout=w.Layout(width="160px"))
         self.channel_label = w.HTML(m.channel_label)
         self.channel_label.add_class("gc-channel-label")
@@ -112,12 +116,20 @@ class CubeViewer:
         self.mask = w.Dropdown(options=_MASKS, value=0.0, description="mask",
                                layout=w.Layout(width="160px"))
         self.mask_from = w.Dropdown(description="of", layout=w.Layout(width="180px"))
-        self.aperture = w.BoundedFloatText(value=m.aperture_radius_px, min=0.5, step=0.5,
-                                           description="aperture r (px)",
-                                           style={"description_width": "initial"},
-                                           layout=w.Layout(width="180px"))
+        self.linked = w.Checkbox(value=m.linked_limits, description="link limits", indent=False,
+                                 tooltip="one set of colour limits for every cube (but a residual)",
+                                 layout=w.Layout(width="100px"))
+        self.aperture_shape = w.Dropdown(options=_SHAPES, value=m.aperture_shape,
+                                         description="region", layout=w.Layout(width="190px"))
+        self.aperture = w.BoundedFloatText(value=_rounded(m.aperture_radius_px), min=0.5, step=0.5,
+                                           description="(px)", layout=w.Layout(width="140px"))
+        self.aperture_arcsec = w.HTML(m.aperture_label)
+        self.contour_from = w.Dropdown(options=[("off", None), *((n, n) for n in m.names)],
+                                       description="contours", layout=w.Layout(width="190px"))
+        self.contour_view = w.Dropdown(options=["channel", "mom0"], value=m.contour_view,
+                                       description="of", layout=w.Layout(width="150px"))
         self.pv_cube = w.Dropdown(description="PV of", layout=w.Layout(width="180px"))
-        self.pv_pa = w.BoundedFloatText(value=m.pv_pa_deg, min=0.0, max=360.0, step=5.0,
+        self.pv_pa = w.BoundedFloatText(value=_rounded(m.pv_pa_deg), min=0.0, max=360.0, step=5.0,
                                         description="PV PA (°)", layout=w.Layout(width="160px"))
         self.export_path = w.Text(value="galcube_view", description="save as")
         self.export_cube = w.Dropdown(description="cube", layout=w.Layout(width="180px"))
@@ -125,15 +137,19 @@ class CubeViewer:
         self.fits_button = w.Button(description="export FITS", icon="save")
         self._view_row = w.HBox([self.view, self.velocity_range, self.mask, self.mask_from])
         self._channel_row = w.HBox([self.play, self.slider, self.velocity, self.channel_label])
-        self._display_row = w.HBox([self.limits, self.percent, self.stretch, self.aperture,
-                                    self.pv_cube, self.pv_pa])
+        self._display_row = w.HBox([self.limits, self.percent, self.stretch, self.linked,
+                                    self.contour_from, self.contour_view])
+        self._region_row = w.HBox([self.aperture_shape, self.aperture, self.aperture_arcsec,
+                                   self.pv_cube, self.pv_pa])
         self._export_row = w.HBox([self.export_path, self.export_cube, self.png_button,
                                    self.fits_button])
         self._sync_axes()
         forward = {self.view: "view", self.slider: "channel", self.limits: "stretch_mode",
                    self.percent: "stretch_percent", self.stretch: "stretch_kind",
-                   self.velocity_range: "velocity_range_kms", self.mask_from: "mask_from", self.aperture: "aperture_radius_px",
-                   self.pv_pa: "pv_pa_deg"}
+                   self.velocity_range: "velocity_range_kms", self.mask_from: "mask_from",
+                   self.aperture: "aperture_radius_px", self.pv_pa: "pv_pa_deg",
+                   self.linked: "linked_limits", self.aperture_shape: "aperture_shape",
+                   self.contour_from: "contour_from", self.contour_view: "contour_view"}
         for control, attribute in forward.items():
             control.observe(lambda change, a=attribute: self._set(a, change["new"]), "value")
         self.mask.observe(lambda change: self._set("mask_n_sigma", change["new"] or None), "value")
@@ -156,6 +172,8 @@ class CubeViewer:
         for dropdown, value in ((self.mask_from, m.mask_from), (self.pv_cube, m.names[0]),
                                 (self.export_cube, m.names[0])):
             dropdown.options, dropdown.value = m.names, value
+        self.contour_from.options = [("off", None), *((n, n) for n in m.names)]
+        self.contour_from.value = m.contour_from
 
     def _build_figures(self) -> None:
         self.figures = ViewerFigures(self.model, self.pv_cube.value)
@@ -208,15 +226,17 @@ class CubeViewer:
         """Every control shows the model's value."""
         m = self.model
         self.slider.value = self.play.value = m.channel
-        self.velocity.value = m.channel_velocity_kms
+        self.velocity.value = _rounded(m.channel_velocity_kms)
         self.view.value, self.velocity_range.value = m.view, m.velocity_range_kms
         self.limits.value, self.stretch.value = m.stretch_mode, m.stretch_kind
         for dropdown, value in ((self.percent, m.stretch_percent), (self.mask, m.mask_n_sigma or 0.0)):
             if value not in [option[1] for option in dropdown.options]:
                 dropdown.options = [*dropdown.options, (f"{value:g}", value)]
             dropdown.value = value
-        self.mask_from.value = m.mask_from
-        self.aperture.value, self.pv_pa.value = m.aperture_radius_px, m.pv_pa_deg
+        self.mask_from.value, self.linked.value = m.mask_from, m.linked_limits
+        self.aperture_shape.value, self.aperture.value = m.aperture_shape, _rounded(m.aperture_radius_px)
+        self.aperture_arcsec.value, self.pv_pa.value = m.aperture_label, _rounded(m.pv_pa_deg)
+        self.contour_from.value, self.contour_view.value = m.contour_from, m.contour_view
 
     def _update_figures(self, what: str) -> None:
         self.figures.update(what)
@@ -260,6 +280,11 @@ class CubeViewer:
         return bundle
 
 
+def _rounded(value: float) -> float:
+    """A value for a number box: two decimals ("-37.73", not "-37.7277")."""
+    return round(float(value), 2)
+
+
 def _set_bounds(control, lo: float, hi: float) -> None:
     """Set a bounded control's (min, max) in an order that never has min > max in between
     (ipywidgets refuses that, and the old bounds may lie anywhere, e.g. the default 0 to 100)."""
@@ -279,12 +304,12 @@ def _static_view(model, pv_name: str, plots):
     panels = []
     for name in m.names:
         image, limits = m.image(name), m.display_limits(name)
-        unit = m.unit
-        if m.stretch_kind != "linear":
-            image, limits, unit = m.stretched(image, limits), (0.0, 1.0), f"{m.stretch_kind} of {unit}"
-        cmap = "RdBu_r" if name == "residual" or m.view == "mom1" else "inferno"
+        unit, kind = m.unit, m.stretch_of(name)
+        if kind != "linear":
+            image, limits, unit = m.stretched(image, limits, name), (0.0, 1.0), f"{kind} of {unit}"
+        cmap = "RdBu_r" if m.diverging(name) else "inferno"
         panels.append(plots.sky_image(image, m.cubes[name], hv.Dimension(m.view, unit=unit),
-                                       f"{name} · {what}", cmap, limits))
+                                       f"{m.title(name)} · {what}", cmap, limits))
     x, y = m.pixel
     bunit = m.reference.header.get("BUNIT", "")
     panels.append(plots.spectra({n: m.spectrum(n) for n in m.names}, m.velocity_kms, m.channel,
