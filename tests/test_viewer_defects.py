@@ -70,6 +70,9 @@ def test_every_shipped_real_cube_opens_or_says_why(path):
     assert (viewer.velocity_range.min, viewer.velocity_range.max) == (vel.min(), vel.max())
     assert viewer.velocity.min <= viewer.model.channel_velocity_kms <= viewer.velocity.max
     assert viewer.slider.max == cube.shape[0] - 1
+    # the boxes show the model's values, not values clamped to the boxes' default 0..100
+    assert viewer.velocity.value == round(viewer.model.channel_velocity_kms, 2)
+    assert viewer.aperture.value == round(viewer.model.aperture_radius_px, 2)
 
 
 def test_set_cubes_moves_the_velocity_bounds_either_way():

@@ -144,6 +144,7 @@ class CubeViewer:
         self._export_row = w.HBox([self.export_path, self.export_cube, self.png_button,
                                    self.fits_button])
         self._sync_axes()
+        self._sync_controls()   # values after bounds: a box built with the default 0..100 clamps
         forward = {self.view: "view", self.slider: "channel", self.limits: "stretch_mode",
                    self.percent: "stretch_percent", self.stretch: "stretch_kind",
                    self.velocity_range: "velocity_range_kms", self.mask_from: "mask_from",
