@@ -829,6 +829,10 @@ def evaluate(denoised, truth=None, noisy=None, aperture=None, rng=0, *, mask=Non
         ``offsource_detection_fraction``. Always ``kinematic_pa_deg``; with an aperture
         ``w50_kms``, ``fwhm_kms``, ``centroid_kms``. A figure the data cannot give is NaN.
     """
+    n_placements = _validate.integer("n_placements", n_placements, 1)
+    mask_frac = _validate.number("mask_frac", mask_frac, 0.0, 1.0, lo_open=True, hi_open=True)
+    n_sigma = _validate.number("n_sigma", n_sigma, 0.0, lo_open=True)
+    _rng.generator(rng)  # checks rng before any work; the placements draw from it later
     cubes = (denoised, noisy, truth)
     if truth is None:
         truth = next((c.clean for c in (denoised, noisy) if isinstance(c, Cube)
