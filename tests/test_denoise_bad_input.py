@@ -220,9 +220,10 @@ def test_reversing_the_channels_reverses_the_result(noisy, method):
 @pytest.mark.parametrize("axis", [1, 2])
 def test_spatial_flips_flip_the_result(noisy, method, axis):
     """With a round beam a flip of the image is a flip of the sky: the result follows it (the
-    Gaussian's FFT convolution to float32 round-off)."""
+    Gaussian's FFT convolution to float32 round-off). ica and unet do not, nor spectral under
+    a reversal of the channels: their docstrings say by how much."""
     func = method_function(method)
-    data = noisy.data
+    data = noisy.data[:, 6:26, 8:24]
     flipped = np.ascontiguousarray(np.flip(data, axis))
     a = func(data, beam_fwhm_px=(3.0, 3.0))
     b = np.flip(func(flipped, beam_fwhm_px=(3.0, 3.0)), axis)

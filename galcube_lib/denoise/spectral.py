@@ -7,6 +7,11 @@ network returns clean spectra in those units and the output is multiplied back b
 method is scale-equivariant, ``f(a x) = a f(x)``. The shipped weights ``data/models/spectral.pt``
 are trained by :mod:`galcube_lib.train_spectral`; its model card holds the figures measured on
 held-out cubes.
+
+The network is not exactly symmetric under a reversal of the spectrum: half of its training
+spectra are reversed, so neither direction is preferred on average, but reversing the channels
+of a 16 x 32 x 32 test cube changed the result by up to 1.8 noise sigma (flips of the image
+change nothing: each spectrum is denoised on its own).
 """
 from __future__ import annotations
 

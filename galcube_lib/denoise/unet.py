@@ -5,6 +5,10 @@ network and multiplied by ``s`` (see :mod:`galcube_lib.train`): the result is in
 units and scales exactly with it. Cubes larger than ``tile`` are processed in overlapping tiles
 whose outputs are blended with linear ramps over the overlap, so any size and channel count
 goes through in bounded memory.
+
+A learned 3-D network is not exactly symmetric under flips of the axes: the training crops are
+flipped at random along every axis, so no direction is preferred on average, but flipping the
+channels or the image of a 16 x 32 x 32 test cube changed the result by 0.4-0.6 noise sigma.
 """
 from __future__ import annotations
 
