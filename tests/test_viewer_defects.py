@@ -151,6 +151,15 @@ def test_pv_colours_span_the_cut_limits(viewer):
     m = viewer.model
     pv, _ = m.pv(viewer.figures.pv_name)
     assert (viewer.figures.pv_mapper.low, viewer.figures.pv_mapper.high) == pytest.approx(m.limits(pv))
+    assert viewer.figures.pv_colorbar.color_mapper is viewer.figures.pv_mapper
+    assert viewer.figures.pv_colorbar.title == "Jy/beam"
+
+
+def test_a_residual_in_moment_1_is_a_velocity_field_not_symmetric_about_zero(viewer):
+    viewer.view.value = "mom1"
+    lo, hi = viewer.model.velocity_range_kms
+    low, high = viewer.model.display_limits("residual")
+    assert lo - (hi - lo) <= low < high <= hi + (hi - lo)   # velocities about v_sys, not +-40000
 
 
 def test_four_panels_fit_a_1600_px_window(viewer):

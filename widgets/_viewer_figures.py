@@ -175,13 +175,17 @@ class ViewerFigures:
         x.js_on_change("end", follow)
 
     def _pv_figure(self):
-        fig = figure(width=IMAGE_PX + 140, height=IMAGE_PX + 60, tools="pan,wheel_zoom,reset",
+        fig = figure(width=IMAGE_PX + 200, height=IMAGE_PX + 60, tools="pan,wheel_zoom,reset",
                      y_axis_label="velocity (km/s)")
         self.pv_source = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)],
                                            "x": [0.0], "y": [0.0], "dw": [1.0], "dh": [1.0]})
         self.pv_mapper = LinearColorMapper(palette=SEQUENTIAL, low=0.0, high=1.0, nan_color="#cccccc")
         fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.pv_source,
                   color_mapper=self.pv_mapper)
+        self.pv_colorbar = ColorBar(color_mapper=self.pv_mapper, width=8, title_text_font_size="8pt",
+                                    major_label_text_font_size="8pt",
+                                    title=str(self.model.reference.header.get("BUNIT", "")).strip())
+        fig.add_layout(self.pv_colorbar, "right")
         self.pv_span = Span(location=self.model.channel_velocity_kms, dimension="width",
                             line_color="white", line_dash="dotted")
         fig.add_layout(self.pv_span)

@@ -410,21 +410,20 @@ class ViewerModel:
         """(vmin, vmax) of panel ``name`` in the current view.
 
         Each panel's own (:attr:`linked_limits` False) or shared by all but a residual (True); a
-        residual's are symmetric about 0; moment 1's hold the central :data:`VELOCITY_PERCENT` of
+        residual's are symmetric about 0 (but in moment 1); moment 1's hold the central :data:`VELOCITY_PERCENT` of
         :meth:`velocity_field` (inside the velocity range), symmetric about
         :attr:`systemic_velocity_kms`.
         """
         self._cube(name)
-        if name == RESIDUAL:
-            return self.limits(self.image(name), symmetric=True)
-        shown = [n for n in self.names if n != RESIDUAL] if self._linked_limits else [name]
+        shown = [n for n in self.names if n != RESIDUAL] if self._linked_limits and name != RESIDUAL \
+            else [name]
         if self._view == "mom1":   # noise throws moment 1 anywhere, even outside the channels
             lo, hi = self._velocity_range_kms
             values = np.concatenate([np.ravel(self.velocity_field(n)) for n in shown])
             values = values[(values >= lo) & (values <= hi)]
             return display.diverging_limits(values, self.systemic_velocity_kms, "percentile",
                                             VELOCITY_PERCENT)
-        return self.limits(*(self.image(n) for n in shown))
+        return self.limits(*(self.image(n) for n in shown), symmetric=name == RESIDUAL)
 
     def palette(self, name, sequential, diverging, view=None) -> list:
         """The colours of panel ``name`` (in ``view``, default :attr:`view`): ``sequential`` or
