@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 from astropy import units as u
+from astropy.io.fits.verify import VerifyError, VerifyWarning
 
 from .observation import C_KMS
 
@@ -21,6 +22,12 @@ GAIN_MAX = 1.01
 
 BEAM_SPREAD = 0.01
 """Per-channel beams whose areas differ by more than this fraction get a warning."""
+
+MIN_BEAM_PX = 0.1
+"""Smallest beam FWHM accepted, in pixels: below it a beam is taken as given in the wrong unit."""
+
+MAX_BEAM_FIELDS = 10
+"""Largest beam FWHM accepted, in field widths."""
 
 _GIVE_BEAM = "give one as read_fits(path, beam=(bmaj_arcsec, bmin_arcsec, pa_deg))"
 _AXIS_KEY = re.compile(r"^(NAXIS|CTYPE|CRVAL|CDELT|CRPIX|CUNIT|CROTA|CNAME|CRDER|CSYER"
@@ -57,6 +64,75 @@ def quiet_wcs(header):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header)
+
+
+# ----------------------------------------------------------------------------- keywords
+
+_NUMERIC_AXIS_KEY = re.compile(r"^(CRVAL|CDELT|CRPIX|CROTA)\d[A-Z]?$|^(PC|CD|PV)\d_\d+[A-Z]?$")
+_NUMERIC_KEYS = ("RESTFRQ", "RESTFREQ", "RESTWAV", "BMAJ", "BMIN", "BPA", "EQUINOX", "EPOCH",
+                 "LONPOLE", "LATPOLE", "VELOSYS", "ZSOURCE", "MJD-OBS")
+
+
+def _card_value(card):
+    """A card's value; an unparsable one (``CRVAL1 = INF``) as its text."""
+    try:
+        return card.value
+    except VerifyError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)
+            card.verify("fix")   # the value becomes the text, which float() still reads
+        return card.value
+
+
+def check_numeric_keywords(header) -> None:
+    """Every WCS (CRVALn, CDELTn, CRPIXn, CROTAn, PCi_j, CDi_j, PVi_m), rest-frequency, beam and
+    epoch keyword present must be a finite number: wcslib would silently put its default in place
+    of ``INF``, ``NAN`` or text (RA 0, a 1 deg pixel, a 1 m/s channel)."""
+    for card in header.cards:
+        key = card.keyword
+        if not (_NUMERIC_AXIS_KEY.match(key) or key in _NUMERIC_KEYS):
+            continue
+        value = _card_value(card)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or not math.isfinite(number):
+            raise ValueError(f"header keyword {key} = {value!r} is not a finite number; correct it, "
+                             f"e.g. astropy.io.fits.setval(path, {key!r}, value=...)")
+
+
+def _increment_text(header, axis: int) -> str:
+    ctype = str(header.get(f"CTYPE{axis}", "")).strip()
+    default = "a 1 deg pixel" if axis < 3 else "1 m/s or 1 Hz channels"
+    return f"axis {axis} ({ctype or 'untyped'}), whose FITS default increment 1 means {default}"
+
+
+def check_increments(header, n_axes: int = 3) -> None:
+    """The pixel and channel increments of the first ``n_axes`` axes are given and non-zero, and
+    the linear transformation (CDi_j, or PCi_j scaled by CDELTn) is not singular. A spectral axis
+    3 is checked only when CTYPE3 is set (a 2-D map has none)."""
+    axes = [a for a in range(1, n_axes + 1) if a < 3 or f"CTYPE{a}" in header]
+    if any(_MATRIX_KEY.match(key) and key.startswith("CD") for key in header):
+        matrix = np.array([[float(header.get(f"CD{i}_{j}", 0.0)) for j in axes] for i in axes])
+        if np.linalg.det(matrix) == 0:
+            raise ValueError(f"the CDi_j matrix of axes {axes} is singular ({matrix.tolist()}): "
+                             "some pixel or channel increment is 0 or missing; correct the header")
+        return
+    for axis in axes:
+        key = f"CDELT{axis}"
+        if key not in header:
+            raise ValueError(f"{key} is missing for {_increment_text(header, axis)}; add it to the "
+                             "header (in CUNIT units: deg for RA/DEC, m/s or Hz for the spectral axis)")
+        if float(header[key]) == 0:
+            raise ValueError(f"{key} = 0 for {_increment_text(header, axis)}: the increment must be "
+                             "non-zero; correct it in the header")
+    identity = np.eye(len(axes))
+    pc = np.array([[float(header.get(f"PC{i}_{j}", identity[m, n])) for n, j in enumerate(axes)]
+                   for m, i in enumerate(axes)])
+    if np.linalg.det(pc) == 0:
+        raise ValueError(f"the PCi_j matrix of axes {axes} is singular ({pc.tolist()}); correct "
+                         "the header")
 
 
 # ----------------------------------------------------------------------------- axes
@@ -114,6 +190,7 @@ def to_cube_axes(data: np.ndarray, header, log: ReadLog) -> np.ndarray:
     if data.ndim != 3:
         raise ValueError(f"the data is {data.ndim}-D with shape {data.shape}; galcube needs a "
                          "(v, y, x) cube or a (y, x) map")
+    check_increments(header)
     spec = quiet_wcs(header).wcs.spec
     if spec not in (-1, 2):
         raise ValueError(f"the spectral axis is FITS axis {spec + 1}; galcube needs it as axis 3 "
@@ -249,11 +326,23 @@ def set_beam(header, beam, beams, log: ReadLog, *, required: bool) -> None:
     representative is their *common beam*, the smallest beam every channel could be convolved to
     (a primary-header beam beside the table is a summary of unknown kind, so the table wins); then
     BMAJ/BMIN in the header; then an AIPS ``CLEAN BMAJ=`` HISTORY card. The data are not convolved.
+    The beam is then checked against the pixels and the field (:func:`check_beam_size`).
     """
+    advice = _choose_beam(header, beam, beams, log)
+    if advice is not None:
+        check_beam_size(header, advice)
+    elif required:
+        raise ValueError(f"has no beam (no BMAJ/BMIN, no BEAMS table, no AIPS CLEAN history); {_GIVE_BEAM}")
+
+
+def _choose_beam(header, beam, beams, log: ReadLog):
+    """Set the beam as :func:`set_beam` says; return what to do if its size is implausible (None
+    when there is no beam)."""
     if beam is not None:
         _set_beam_deg(header, beam[0] / 3600.0, beam[1] / 3600.0, beam[2], "beam= argument")
         log.note("beam from the beam= argument")
-        return
+        return (f"beam={tuple(beam)!r} is (bmaj_arcsec, bmin_arcsec, pa_deg) in arcsec; a beam in "
+                "degrees must be multiplied by 3600")
     if beams is not None:
         from radio_beam.utils import BeamError
 
@@ -276,16 +365,40 @@ def set_beam(header, beam, beams, log: ReadLog, *, required: bool) -> None:
                       common.pa.to_value(u.deg), "common beam of the BEAMS table")
         header.remove("CASAMBM", ignore_missing=True)   # the returned cube has no BEAMS table
         log.note(f"representative beam from BEAMS table (common beam{replaces})")
-        return
+        return f"the BEAMS table's units may be wrong; {_GIVE_BEAM}"
     if _header_has_beam(header):
-        return
+        return f"the header's BMAJ/BMIN (in degrees) look wrong; {_GIVE_BEAM}"
     for card in reversed(header.get("HISTORY", [])):
         if m := _AIPS_BEAM.search(str(card)):
             _set_beam_deg(header, *(float(v) for v in m.groups()), "AIPS CLEAN HISTORY")
             log.note("beam from AIPS CLEAN HISTORY")
-            return
-    if required:
-        raise ValueError(f"has no beam (no BMAJ/BMIN, no BEAMS table, no AIPS CLEAN history); {_GIVE_BEAM}")
+            return f"the AIPS CLEAN HISTORY beam (in degrees) looks wrong; {_GIVE_BEAM}"
+    return None
+
+
+def pixel_deg(header) -> float:
+    """Pixel size along y in degrees: the length of the CDi_2 column, or CDELT2 times that of PCi_2."""
+    if "CD1_2" in header or "CD2_2" in header:
+        return math.hypot(float(header.get("CD1_2", 0.0)), float(header.get("CD2_2", 0.0)))
+    return abs(float(header["CDELT2"])) * math.hypot(float(header.get("PC1_2", 0.0)),
+                                                    float(header.get("PC2_2", 1.0)))
+
+
+def check_beam_size(header, advice: str) -> None:
+    """A ValueError (ending with ``advice``) when the header beam's minor axis is under
+    ``MIN_BEAM_PX`` pixels or its major axis over ``MAX_BEAM_FIELDS`` times the field: a beam in
+    the wrong unit (degrees for arcsec, arcsec for degrees), which would scale every flux by the
+    square of the mistake."""
+    pixel = pixel_deg(header)
+    bmaj, bmin = sorted((float(header["BMAJ"]), float(header["BMIN"])), reverse=True)
+    field = max(int(header.get("NAXIS1", 1)), int(header.get("NAXIS2", 1)))
+    size = (f"a {bmaj * 3600:.4g} x {bmin * 3600:.4g} arcsec beam is {bmaj / pixel:.3g} x "
+            f"{bmin / pixel:.3g} px of {pixel * 3600:.4g} arcsec")
+    if bmin / pixel < MIN_BEAM_PX:
+        raise ValueError(f"{size}, far below a pixel (at least {MIN_BEAM_PX} px expected): {advice}")
+    if bmaj / pixel > MAX_BEAM_FIELDS * field:
+        raise ValueError(f"{size}, far larger than the {field} px field (at most {MAX_BEAM_FIELDS} "
+                         f"fields expected): {advice}")
 
 
 def read_beams_table(hdu):

@@ -103,8 +103,8 @@ class Cube:
 
     @property
     def pixel_arcsec(self) -> float:
-        """Pixel size in arcsec along y (from CDELT2)."""
-        return abs(float(self.header["CDELT2"])) * 3600.0
+        """Pixel size in arcsec along y (from CDELT2 and PCi_2, or CDi_2)."""
+        return _header.pixel_deg(self.header) * 3600.0
 
     @property
     def beam_fwhm_px(self) -> tuple[float, float]:
@@ -187,6 +187,7 @@ def _load(path: Path):
         header.remove("BLANK", ignore_missing=True)
     original_shape = list(data.shape)
     try:
+        _header.check_numeric_keywords(header)
         data = _header.to_cube_axes(data.astype(np.float32), header, log)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None

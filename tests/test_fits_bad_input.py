@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from astropy.io import fits
 import galcube_lib as gl
 from galcube_lib import _io
 
-REAL = "/work/shared/data/real/ngc4324_carma_co10.fits"   # 1 arcsec pixels, 4.7 x 3.9 arcsec beam
+REAL = Path(__file__).parents[1] / "data" / "real" / "ngc4324_carma_co10.fits.gz"   # 1 arcsec pixels
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,89 @@ def test_a_record_value_json_cannot_hold_is_a_type_error_naming_its_key(small, t
     with pytest.raises(TypeError, match=r"record\['notes'\]\['fit'\]\[1\]"):
         small.replace(record=record).to_fits(tmp_path / "cube.fits")
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- headers
+
+def _foreign(tmp_path, cube, name="c.fits", **cards):
+    """``cube`` written as another program's plain FITS file; ``cards`` set keywords (None removes
+    one, a str such as "INF" is written as a bare, unparsable value)."""
+    header = cube.header.copy()
+    raw = {key: value for key, value in cards.items() if isinstance(value, str)}
+    for key, value in cards.items():
+        header.remove(key, ignore_missing=True)
+        if value is not None:
+            header[key] = 12345.0 if key in raw else value   # no comment: the card is known
+    path = tmp_path / name
+    fits.PrimaryHDU(cube.data, header).writeto(path)
+    text = path.read_bytes()
+    for key, value in raw.items():
+        card = fits.Card(key, 12345.0).image.encode()
+        text = text.replace(card, f"{key:<8}= {value:>20}".ljust(80).encode())
+    path.write_bytes(text)
+    return path
+
+
+def test_beam_in_degrees_is_refused_saying_arcsec(small, tmp_path):
+    path = _foreign(tmp_path, small)
+    with pytest.raises(ValueError, match=r"c\.fits.*far below a pixel.*beam=.*arcsec.*3600"):
+        gl.read_fits(path, beam=(1.3e-3, 1.07e-3, 15.5))
+    with pytest.raises(ValueError, match=r"far larger than the 16 px field.*beam=.*arcsec"):
+        gl.read_fits(path, beam=(3.6e5, 3.6e5, 0.0))          # e.g. milliarcsec for arcsec
+    pixel = small.pixel_arcsec
+    undersampled = gl.read_fits(path, beam=(0.5 * pixel, 0.4 * pixel, 0.0))   # unusual, not wrong
+    assert undersampled.beam_fwhm_px == pytest.approx((0.5, 0.4))
+
+
+def test_the_issue_example_on_a_real_cube():
+    with pytest.raises(ValueError, match=r"ngc4324.*0\.0013 x 0\.00107 px.*arcsec"):
+        gl.read_fits(REAL, beam=(1.3e-3, 1.07e-3, 15.5))
+
+
+@pytest.mark.parametrize("bmaj, bmin", [(3.0, 2.0), (1e-9, 1e-9)])   # arcsec as deg; deg as rad
+def test_header_beam_in_the_wrong_unit_is_refused_and_beam_argument_overrides_it(
+        small, tmp_path, bmaj, bmin):
+    path = _foreign(tmp_path, small, BMAJ=bmaj, BMIN=bmin)
+    with pytest.raises(ValueError, match=r"c\.fits.*BMAJ/BMIN \(in degrees\).*beam=\(bmaj_arcsec"):
+        gl.read_fits(path)
+    pixel = small.pixel_arcsec
+    assert gl.read_fits(path, beam=(3 * pixel, 3 * pixel, 0.0)).beam_fwhm_px == pytest.approx((3, 3))
+
+
+@pytest.mark.parametrize("key", ["CDELT1", "CDELT2", "CDELT3"])
+def test_missing_increment_is_an_error_naming_the_keyword(small, tmp_path, key):
+    with pytest.raises(ValueError, match=rf"c\.fits: {key} is missing.*FITS default"):
+        gl.read_fits(_foreign(tmp_path, small, **{key: None}))
+
+
+@pytest.mark.parametrize("key", ["CDELT1", "CDELT2", "CDELT3"])
+def test_zero_increment_is_an_error_naming_the_keyword_not_wcsset(small, tmp_path, key):
+    with pytest.raises(ValueError, match=rf"c\.fits: {key} = 0 ") as err:
+        gl.read_fits(_foreign(tmp_path, small, **{key: 0.0}))
+    assert "wcsset" not in str(err.value)
+
+
+@pytest.mark.parametrize("key, text", [("CRVAL1", "INF"), ("CRVAL3", "-INF"), ("CDELT3", "NAN"),
+                                       ("CRPIX2", "nan"), ("RESTFRQ", "INF"), ("BMAJ", "NAN"),
+                                       ("PC1_1", "NAN"), ("EQUINOX", "INF")])
+def test_non_finite_keyword_is_an_error_naming_it(small, tmp_path, key, text):
+    with pytest.raises(ValueError, match=rf"c\.fits: header keyword {key} = '{text}' is not a finite"):
+        gl.read_fits(_foreign(tmp_path, small, **{key: text}))
+
+
+def test_singular_matrices_name_the_matrix(small, tmp_path):
+    with pytest.raises(ValueError, match=r"c\.fits: the PCi_j matrix.*singular"):
+        gl.read_fits(_foreign(tmp_path, small, PC1_1=1.0, PC1_2=1.0, PC2_1=1.0, PC2_2=1.0))
+    cd = {f"CDELT{a}": None for a in (1, 2, 3)}
+    with pytest.raises(ValueError, match=r"d\.fits: the CDi_j matrix.*singular"):
+        gl.read_fits(_foreign(tmp_path, small, "d.fits", CD1_1=-1e-4, CD2_2=1e-4, **cd))
+
+
+def test_cd_matrix_header_gives_pixel_size_and_channels(small, tmp_path):
+    step = small.header["CDELT2"]
+    cd = {"CD1_1": small.header["CDELT1"], "CD2_2": step, "CD3_3": small.header["CDELT3"],
+          **{f"CDELT{a}": None for a in (1, 2, 3)}}
+    cube = gl.read_fits(_foreign(tmp_path, small, **cd))
+    assert cube.pixel_arcsec == pytest.approx(step * 3600)
+    assert cube.channel_kms == pytest.approx(small.channel_kms)
+    assert cube.beam_fwhm_px == pytest.approx(small.beam_fwhm_px)

@@ -158,8 +158,9 @@ def test_high_redshift_rest_frequency_warns(tmp_path):
 
 def test_b1950_ncp_header_gives_correct_sky_coordinates(tmp_path):
     ra0, dec0, step = 142.3329, 21.72194, 5.55469e-3
-    h = _header((4, 9, 8), EPOCH=1950.0, CTYPE1="RA---NCP", CTYPE2="DEC--NCP", CRVAL1=ra0,
-                CRVAL2=dec0, CDELT1=-step, CDELT2=step, CRPIX1=4.0, CRPIX2=5.0)
+    h = _header((4, 9, 8), beam=(1.6e-2, 1.3e-2, 0.0), EPOCH=1950.0, CTYPE1="RA---NCP",
+                CTYPE2="DEC--NCP", CRVAL1=ra0, CRVAL2=dec0, CDELT1=-step, CDELT2=step, CRPIX1=4.0,
+                CRPIX2=5.0)
     cube = _read_quietly(_write(tmp_path / "b.fits", _cube((4, 9, 8)), h))
     assert cube.header["EQUINOX"] == 1950.0 and cube.header["RADESYS"] == "FK4"
     assert any("B1950 -> FK4" in str(card) for card in cube.header["HISTORY"])
