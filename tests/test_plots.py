@@ -1,5 +1,6 @@
 """widgets.plots: the data inside each figure against metrics/display/pandas, and PNG output."""
 import math
+import re
 import struct
 
 import holoviews as hv
@@ -248,3 +249,147 @@ def test_benchmark_bands_have_their_curves_colour_in_static_figures(table):
     assert len(lines) == len(bands) == 2
     for line, band in zip(lines, bands):
         np.testing.assert_allclose(band.get_facecolor()[0][:3], mcolors.to_rgb(line.get_color()))
+
+
+# ----------------------------------------------------------------------------- every figure is readable
+
+UNITLESS = {"peak SNR", "normalised RMSE"}   # dimensionless axes, named as such
+
+
+FIGURES = {   # one figure of every builder, as the notebooks use them: (clean, noisy, table) -> figure
+    "moment_maps": lambda clean, noisy, table: P.moment_maps(noisy),
+    "moment_maps one channel": lambda clean, noisy, table: P.moment_maps(
+        noisy.crop(((5, 6), (0, 48), (0, 48))).replace(clean=None)),
+    "spectra": lambda clean, noisy, table: P.spectra({"a": np.ones(16), "b": np.zeros(16)},
+                                                     noisy.velocity_kms, 3, title="spectra"),
+    "pv_diagram": lambda clean, noisy, table: P.pv_diagram(noisy),
+    "channel_grid": lambda clean, noisy, table: P.channel_grid(noisy, n=4),
+    "channel_grid rows": lambda clean, noisy, table: P.channel_grid({"noisy": noisy, "truth": clean}, n=3),
+    "benchmark_curves": lambda clean, noisy, table: P.benchmark_curves(table),
+    "side_by_side": lambda clean, noisy, table: P.side_by_side(
+        *(P.pv_diagram(c, name=n) for n, c in (("a", clean), ("b", noisy), ("c", clean), ("d", noisy)))),
+    "sky_image": lambda clean, noisy, table: P.sky_image(
+        noisy.data[8], noisy, hv.Dimension("i", unit="Jy/beam"), "one channel", "inferno", (0.0, 1.0)),
+}
+
+
+def _has_unit(label):
+    return label in UNITLESS or bool(re.search(r"[\[(][^\])]+[\])]\s*$", label))
+
+
+def test_every_builder_is_checked():
+    assert {name.split()[0] for name in FIGURES} == set(P.__all__) - {"save_png", "render_mpl", "with_picture"}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_has_titles_units_and_colour_bars_and_nothing_clipped(cubes, table, name):
+    """Per plot: a title, axis labels with units, and for images a colour bar with a unit (on
+    the object); and in the rendered matplotlib figure every artist inside the canvas."""
+    from matplotlib import pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig_obj = FIGURES[name](*cubes, table)
+    plots = list(fig_obj) if isinstance(fig_obj, hv.Layout) else [fig_obj]
+    colorbars = 0
+    for plot in plots:
+        element = plot.get(0) if isinstance(plot, hv.Overlay) else plot
+        for backend in ("bokeh", "matplotlib"):
+            assert opts(element, backend).get("title") or opts(plot, backend).get("title"), (name, backend)
+        if isinstance(element, hv.Image):
+            assert all(d.unit for d in element.kdims), element.kdims
+            assert element.vdims[0].unit, f"{name}: colour bar without a unit"
+            colorbars += opts(element, "matplotlib").get("colorbar", False)
+        else:
+            labels = (opts(plot, "matplotlib").get("xlabel") or element.kdims[0].pprint_label,
+                      opts(plot, "matplotlib").get("ylabel") or element.vdims[0].pprint_label)
+            assert all(_has_unit(label) for label in labels), (name, labels)
+    assert colorbars or not any(isinstance(p.get(0) if isinstance(p, hv.Overlay) else p, hv.Image)
+                                for p in plots)
+    fig = P.render_mpl(fig_obj)
+    try:
+        agg = FigureCanvasAgg(fig)
+        agg.draw()
+        canvas, tight = fig.bbox, fig.get_tightbbox(agg.get_renderer()).transformed(fig.dpi_scale_trans)
+        # every artist inside the figure (1 px of slack), so no PNG or page cuts anything off
+        assert tight.x0 >= -1 and tight.y0 >= -1, (name, tight, canvas)
+        assert tight.x1 <= canvas.x1 + 1 and tight.y1 <= canvas.y1 + 1, (name, tight, canvas)
+        axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_images() + ax.lines]
+        cbars = [ax for ax in fig.axes if ax not in axes and ax.get_ylabel()]
+        for ax in axes:
+            assert ax.get_title(), f"{name}: a panel without a title"
+            assert _has_unit(ax.get_xlabel()) and _has_unit(ax.get_ylabel()), (name, ax.get_xlabel(), ax.get_ylabel())
+        for ax in cbars:
+            assert _has_unit(ax.get_ylabel()), (name, ax.get_ylabel())
+        assert len(cbars) >= colorbars > 0 or not colorbars
+        # no panel's labels, ticks or title run into another panel, nor a colour bar into the next
+        renderer = agg.get_renderer()
+        boxes = {ax: ax.get_tightbbox(renderer) for ax in axes + cbars}
+        for i, a in enumerate(axes):
+            for b in axes[i + 1:]:
+                assert not boxes[a].overlaps(boxes[b]), (name, a.get_title(), b.get_title())
+        for cb in cbars:
+            beside = [ax for ax in axes if ax.bbox.x1 <= cb.bbox.x0 + 1
+                      and ax.bbox.y0 < cb.bbox.y1 and cb.bbox.y0 < ax.bbox.y1]
+            owner = max(beside, key=lambda ax: ax.bbox.x1)
+            for ax in axes:
+                assert ax is owner or not boxes[cb].overlaps(boxes[ax]), (name, cb.get_ylabel(), ax.get_title())
+        # legends beside the plots, never over the curves
+        for legend in [ax.get_legend() for ax in axes if ax.get_legend()]:
+            extent = legend.get_window_extent(renderer)
+            assert not any(extent.overlaps(ax.bbox) for ax in axes), name
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_fits_a_notebook_width_under_bokeh(cubes, table, name):
+    """A row of plots (frames, their y axes and colour bars) fits in WIDTH_PX, so that a notebook's
+    output area and its HTML export cut nothing off (a 5-column channel grid, 4 PV diagrams).
+    The pixels of an axis and a colour bar were measured in Chromium."""
+    from bokeh.models import ColorBar, GridPlot
+    from bokeh.plotting import figure
+
+    model = hv.render(FIGURES[name](*cubes, table), backend="bokeh")
+    grids = list(model.select({"type": GridPlot}))
+    cells = grids[0].children if grids else [(model, 0, 0)]
+    rows = {}
+    for fig, row, _ in cells:
+        assert isinstance(fig, figure)
+        axis = P.AXIS_PX * any(a.visible for a in fig.left)
+        bars = P.COLORBAR_PX * sum(isinstance(r, ColorBar) for r in fig.right)
+        rows[row] = rows.get(row, 0) + (fig.frame_width + axis + bars if fig.frame_width else fig.width)
+    assert max(rows.values()) <= P.WIDTH_PX, (name, rows)
+
+
+# ----------------------------------------------------------------------------- widgets in static exports
+
+def test_with_picture_shows_the_view_in_an_html_export(cubes, tmp_path):
+    """The live widget for Jupyter, and a PNG of its view that nbconvert's HTML shows (no widget
+    state is saved by papermill, so the widget itself would be blank there)."""
+    import base64
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from galcube_lib.report import _export_html
+    from widgets import CubeViewer
+
+    viewer = CubeViewer(cubes[1])
+    bundle = P.with_picture(viewer, dpi=30)._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == viewer.widget.model_id
+    assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    cell = new_code_cell("plots.with_picture(viewer)", execution_count=1,
+                         outputs=[new_output("execute_result", bundle, execution_count=1)])
+    nb = new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    nbformat.write(nb, tmp_path / "w.ipynb")
+    _export_html(tmp_path / "w.ipynb", tmp_path / "w.html")
+    assert f'src="data:image/png;base64,{bundle["image/png"]}"' in (tmp_path / "w.html").read_text()
+
+
+def test_with_picture_refuses_what_has_no_view(cubes):
+    from widgets import DenoisePanel
+
+    with pytest.raises(ValueError, match="widget .*DenoisePanel.* no cube yet"):
+        P.with_picture(DenoisePanel(cubes[1]))
+    with pytest.raises(TypeError, match="widget must be a CubeViewer"):
+        P.with_picture(hv.Curve([]))

@@ -2,8 +2,11 @@
 
 Every builder returns a HoloViews object styled for both backends (options given per backend),
 so the same object is interactive under ``hv.extension("bokeh")`` and renders as a static
-figure through :func:`save_png` (matplotlib backend). Importing this module registers both
-plotting backends with HoloViews but does not call ``hv.extension`` or change the current one.
+figure through :func:`save_png` (matplotlib backend, every artist inside the figure). Under
+bokeh a row of plots fits in :data:`WIDTH_PX`, so that a notebook and its HTML export cut nothing
+off. :func:`with_picture` gives a widget a PNG of its view for static exports. Importing this
+module registers both plotting backends with HoloViews but does not call ``hv.extension`` or
+change the current one.
 
 Sky images use offsets from the cube's reference position (:func:`galcube_lib.display.sky_offsets_arcsec`)
 with east to the left: the x axis (ΔRA, east positive) is inverted.
@@ -23,7 +26,7 @@ from galcube_lib._io import atomic_path
 from galcube_lib.cube import Cube
 
 __all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",
-           "sky_image", "spectra"]
+           "render_mpl", "sky_image", "spectra", "with_picture"]
 
 #: matplotlib's tab10, so that a method keeps its colour in both backends and every panel
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -31,6 +34,10 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 SKY_KDIMS = [hv.Dimension("dra", label="ΔRA", unit="arcsec"),
              hv.Dimension("ddec", label="ΔDec", unit="arcsec")]
 VELOCITY = hv.Dimension("velocity", label="radio velocity", unit="km/s")
+#: pixels a figure may take across in a notebook's output area (and its HTML export) under bokeh
+WIDTH_PX = 900
+#: pixels of a bokeh plot outside its frame: the y axis with its label, and a colour bar with its label
+AXIS_PX, COLORBAR_PX = 60, 90
 
 
 def _styled(obj, common=None, bokeh=None, mpl=None):
@@ -58,7 +65,14 @@ def _beam(cube, dx, dy, colour) -> hv.Ellipse:
     return _styled(ellipse, {"color": colour}, {"line_width": 2}, {"linewidth": 1.5})
 
 
-def sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overlay:
+def _frame_px(cols, axes, colorbars, widest=260) -> int:
+    """Frame width (px) of each of ``cols`` bokeh plots in a row, ``axes`` of them with a y axis
+    and ``colorbars`` with a colour bar, so that the row fits in :data:`WIDTH_PX` (at least
+    100 px, at most ``widest``)."""
+    return int(max(100, min(widest, (WIDTH_PX - axes * AXIS_PX - colorbars * COLORBAR_PX) // cols)))
+
+
+def sky_image(image, cube, vdim, title, cmap, clim, colorbar=True, *, frame_width=260) -> hv.Overlay:
     """A (y, x) map of ``cube``'s field on sky offsets (east left) with the beam in a corner.
 
     Parameters
@@ -75,12 +89,14 @@ def sky_image(image, cube, vdim, title, cmap, clim, colorbar=True) -> hv.Overlay
     clim : (float, float)
         Colour limits.
     colorbar : bool
+    frame_width : int
+        Width of the image in pixels under bokeh.
     """
     dx, dy = display.sky_offsets_arcsec(cube)
     img = hv.Image((dx, dy, np.asarray(image, dtype=float)), kdims=SKY_KDIMS, vdims=[vdim])
     common = {"cmap": cmap, "clim": clim, "colorbar": colorbar, "invert_xaxis": True, "title": title,
               "clipping_colors": {"NaN": "#d9d9d9"}}
-    img = _styled(img, common, {"data_aspect": 1, "frame_width": 260, "tools": ["hover"]},
+    img = _styled(img, common, {"data_aspect": 1, "frame_width": frame_width, "tools": ["hover"]},
                   {"aspect": "equal"})
     return img * _beam(cube, dx, dy, "white" if cmap == "inferno" else "black")
 
@@ -127,8 +143,10 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference
     prefix = f"{name}: " if name else ""
     title = f"{prefix}moment 0 (integrated intensity)" if keep.sum() > 1 else f"{prefix}moment 0\n{reference}"
+    n_panels = 3 if keep.sum() > 1 else 1
+    width = _frame_px(n_panels, n_panels, n_panels)
     panels = [sky_image(m0, cube, hv.Dimension("mom0", label="moment 0", unit=f"{unit} km/s"),
-                         title, "inferno", (min(lo, 0.0), hi))]
+                         title, "inferno", (min(lo, 0.0), hi), frame_width=width)]
     if keep.sum() > 1:
         centre = np.nanmedian(m1) if np.isfinite(m1).any() else 0.0
         half = max(np.max(np.abs(np.array(display.stretch_limits(m1, percent=96.0)) - centre)),
@@ -136,9 +154,10 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
         top = display.stretch_limits(m2, percent=96.0)[1]
         panels += [
             sky_image(m1, cube, hv.Dimension("mom1", label="moment 1", unit="km/s"),
-                       f"{prefix}moment 1 (velocity)", "RdBu_r", (centre - half, centre + half)),
+                       f"{prefix}moment 1 (velocity)", "RdBu_r", (centre - half, centre + half),
+                       frame_width=width),
             sky_image(m2, cube, hv.Dimension("mom2", label="moment 2", unit="km/s"),
-                       f"{prefix}moment 2 (dispersion)", "viridis", (0.0, top))]
+                       f"{prefix}moment 2 (dispersion)", "viridis", (0.0, top), frame_width=width)]
     return _styled(hv.Layout(panels).cols(3), {"title": reference},
                    mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
 
@@ -253,9 +272,12 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
     vel = first.velocity_kms
     unit = hv.Dimension("intensity", unit=first.header.get("BUNIT", "Jy/beam"))
     cols = 3 if len(cubes) == 1 else picks.size
+    width = _frame_px(min(cols, picks.size), 1, 1)
     panels = [sky_image(c.data[k], first, unit, f"{name + ', ' if name else ''}{vel[k]:.1f} km/s"
                          f"{'' if name else f' (channel {k})'}", "inferno", clim,
-                         colorbar=(i % cols == cols - 1 or i == picks.size - 1))
+                         colorbar=(i % cols == cols - 1 or i == picks.size - 1), frame_width=width)
+              .opts({"Image": {"fontsize": {"title": "9pt"}, "yaxis": "left" if i % cols == 0 else None}},
+                    backend="bokeh")   # the y axis of a row once, as in print: the row fits the width
               for name, c in cubes.items() for i, k in enumerate(picks)]
     rows = math.ceil(len(panels) / cols)
     return _styled(hv.Layout(panels).cols(cols),
@@ -303,6 +325,7 @@ def benchmark_curves(table, *, source_class=None) -> hv.Layout:
     panels = []
     for figure, label, reference in (("nrmse", "normalised RMSE", 1.0),
                                      ("flux_conservation", "flux conservation [%]", 100.0)):
+        legend = figure == "flux_conservation"   # one legend, right of the last panel: off the curves
         stats = _binned(table, figure)
         layers = [_styled(hv.HLine(reference), {"color": "grey"}, {"line_dash": "dashed"},
                           {"linestyle": "--", "linewidth": 1})]
@@ -319,16 +342,95 @@ def benchmark_curves(table, *, source_class=None) -> hv.Layout:
                 _styled(hv.Scatter(xy, "peak SNR", figure), {"color": colour}, {"size": 6}, {"s": 20})]
         title = f"{label.split(' [')[0]}{'' if source_class is None else f', {source_class} sources'}"
         panels.append(_styled(hv.Overlay(layers),
-                              {"ylabel": label, "xlabel": "peak SNR", "title": title, "show_grid": True},
-                              {"width": 460, "height": 340, "legend_position": "top_right"},
-                              {"fig_inches": (5.5, 4), "legend_position": "best"}))
+                              {"ylabel": label, "xlabel": "peak SNR", "title": title, "show_grid": True,
+                               "show_legend": legend, "legend_position": "right"},
+                              {"width": 520 if legend else 380, "height": 340}, {"fig_inches": (5.5, 4)}))
     return _styled(hv.Layout(panels).cols(2), {"shared_axes": False},
                    mpl={"sublabel_format": "", "hspace": 0.3})
 
 
-def side_by_side(*figures) -> hv.Layout:
-    """Figures in one row, spaced so that colour-bar labels clear the next panel's axis."""
-    return _styled(hv.Layout(list(figures)).cols(len(figures)), mpl={"sublabel_format": "", "hspace": 1.1})
+def side_by_side(*figures, cols=2) -> hv.Layout:
+    """Figures in rows of ``cols``, spaced so that colour-bar labels clear the next panel's axis.
+
+    Under bokeh each figure is resized (a copy) so that a row fits in :data:`WIDTH_PX`.
+    """
+    cols = min(len(figures), _validate.integer("cols", cols, 1))
+    width = WIDTH_PX // cols
+    frame = width - AXIS_PX - COLORBAR_PX
+    fitted = [f.opts({"Image": {"frame_width": frame, "frame_height": round(0.8 * frame)},
+                      "Overlay": {"width": width}}, backend="bokeh", clone=True) for f in figures]
+    return _styled(hv.Layout(fitted).cols(cols), mpl={"sublabel_format": "", "hspace": 1.1, "vspace": 0.4})
+
+
+class _WithPicture:
+    """A widget and a PNG of its view: see :func:`with_picture`."""
+
+    def __init__(self, widget, png: bytes):
+        self.widget, self.png = widget, png
+
+    def _repr_mimebundle_(self, **kwargs):
+        import base64
+
+        return {**self.widget._repr_mimebundle_(**kwargs), "image/png": base64.b64encode(self.png).decode()}
+
+
+def with_picture(widget, dpi=80):
+    """``widget`` for display, with a static picture of its view for exports of the notebook.
+
+    JupyterLab shows the live widget; a static export (nbconvert HTML, as ``make report`` writes)
+    cannot, and shows instead the PNG of the view (:meth:`widgets.CubeViewer.export_png`; for a
+    panel, that of its viewer).
+
+    Parameters
+    ----------
+    widget : CubeViewer, GeneratorPanel or DenoisePanel
+        A panel must show a viewer already (after Generate, or a run).
+    dpi : int
+        Resolution of the picture, in [30, 600].
+    """
+    import tempfile
+
+    viewer = getattr(widget, "viewer", widget)
+    if viewer is None:
+        raise ValueError(f"widget ({type(widget).__name__}) shows no cube yet: generate or run it "
+                         "before with_picture")
+    if not hasattr(viewer, "export_png"):
+        raise TypeError(f"widget must be a CubeViewer, GeneratorPanel or DenoisePanel, got "
+                        f"{type(widget).__name__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        png = viewer.export_png(Path(tmp) / "view.png", dpi=dpi).read_bytes()
+    return _WithPicture(widget, png)
+
+
+def render_mpl(obj, pad_inches=0.1):
+    """``obj`` rendered with matplotlib, its canvas fitted to its artists (what :func:`save_png` writes).
+
+    HoloViews places titles, tick labels and colour bars where they may stick out of the figure;
+    here the figure is resized and its contents moved so that every artist lies inside it, with
+    ``pad_inches`` to spare (as ``savefig(bbox_inches="tight")``, but on the figure itself).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Close it (``pyplot.close``) when done.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = hv.render(obj, backend="matplotlib")
+    tight = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())   # inches
+    (w, h), (x0, y0) = fig.get_size_inches(), (tight.x0 - pad_inches, tight.y0 - pad_inches)
+    new_w, new_h = tight.width + 2 * pad_inches, tight.height + 2 * pad_inches
+
+    def moved(x, y):   # a figure-fraction position on the new canvas
+        return (x * w - x0) / new_w, (y * h - y0) / new_h
+
+    for ax in fig.axes:
+        box = ax.get_position()
+        ax.set_position([*moved(box.x0, box.y0), box.width * w / new_w, box.height * h / new_h])
+    for text in fig.texts:
+        text.set_position(moved(*text.get_position()))
+    fig.set_size_inches(new_w, new_h)
+    return fig
 
 
 def save_png(obj, path, dpi=120) -> Path:
@@ -353,10 +455,10 @@ def save_png(obj, path, dpi=120) -> Path:
     if not 30 <= dpi <= 600:
         raise ValueError(f"dpi={dpi!r} is outside the valid range [30, 600]")
     path = Path(path)
-    fig = hv.render(obj, backend="matplotlib")
+    fig = render_mpl(obj)
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
     return path
