@@ -26,6 +26,20 @@ def config_json(config) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
+def resolve_config(cls, config, overrides: dict):
+    """``config`` (default ``cls()``) with the fields in ``overrides`` replaced; a TypeError
+    that names a config of another type or an unknown field."""
+    config = cls() if config is None else config
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__} or None, got {type(config).__name__}")
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise TypeError(f"unknown training option(s) {', '.join(map(repr, unknown))}; the fields "
+                        f"of {cls.__name__} are {', '.join(fields)}")
+    return dataclasses.replace(config, **overrides)
+
+
 def check_resume(out: Path, config) -> None:
     """Record ``config`` in a new run folder, or check that an existing run has the same one."""
     path = out / "config.json"

@@ -100,16 +100,19 @@ class TrainConfig:
         check.integer("width", self.width, 1)
         check.number("dropout", self.dropout, 0.0, 0.95)
         check.integer("batch_size", self.batch_size, 1)
-        if len(self.crop) != 3:
-            raise ValueError(f"crop must be 3 sizes (v, y, x), got {self.crop!r}")
-        object.__setattr__(self, "crop", tuple(check.integer("crop", c, 32) for c in self.crop))
+        object.__setattr__(self, "crop", tuple(check.integer("crop", c, 32)
+                                               for c in check.sequence("crop", self.crop, 3)))
         check.number("lr", self.lr, 1e-7, 1.0)
         check.number("clip_grad", self.clip_grad, 0.0, None, lo_open=True)
         check.number("flux_weight", self.flux_weight, 0.0, 1e3)
         check.number("empty_fraction", self.empty_fraction, 0.0, 1.0)
-        if len(self.peak_snr) != 2 or not 0 < self.peak_snr[0] <= self.peak_snr[1]:
+        low, high = (check.number("peak_snr", v, 0.0, None, lo_open=True)
+                     for v in check.sequence("peak_snr", self.peak_snr, 2))
+        if low > high:
             raise ValueError(f"peak_snr must be a range (low, high) with 0 < low <= high, "
                              f"got {self.peak_snr!r}")
+        for name in ("store", "init"):
+            check.annotated(name, getattr(self, name), "str | None")
         check.integer("val_size", self.val_size, 1)
         check.integer("val_every", self.val_every, 1)
         check.integer("seed", self.seed, 0)
@@ -237,8 +240,9 @@ def train(out_dir, config: TrainConfig | None = None, *, device: str = "auto", p
     Path
         The best checkpoint.
     """
-    config = dataclasses.replace(config or TrainConfig(), **overrides)
+    config = _training.resolve_config(TrainConfig, config, overrides)
     processes = check.integer("processes", processes, 1)
+    progress = check.boolean("progress", progress)
     device = _models.device(device, auto=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

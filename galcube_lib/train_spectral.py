@@ -88,6 +88,9 @@ class SpectralConfig:
         check.number("empty_fraction", self.empty_fraction, 0.0, 1.0, hi_open=True)
         check.number("lr", self.lr, 1e-7, 1.0)
         check.integer("seed", self.seed, 0)
+        if 4 * self.width % self.heads:
+            raise ValueError(f"heads={self.heads} must divide the transformer width "
+                             f"4 * width = {4 * self.width}")
 
     def network(self) -> dict:
         """Constructor arguments of the network."""
@@ -170,7 +173,8 @@ def train_spectral(out_dir, config: SpectralConfig | None = None, *, progress: b
 
     from .networks.spectral import SpectralTransformer
 
-    config = dataclasses.replace(config or SpectralConfig(), **overrides)
+    config = _training.resolve_config(SpectralConfig, config, overrides)
+    progress = check.boolean("progress", progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _training.check_resume(out, config)

@@ -228,3 +228,39 @@ def test_spatial_flips_flip_the_result(noisy, method, axis):
     a = func(data, beam_fwhm_px=(3.0, 3.0))
     b = np.flip(func(flipped, beam_fwhm_px=(3.0, 3.0)), axis)
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-6 * np.abs(data).max())
+
+
+# ------------------------------------------------------------------ training configurations
+
+@pytest.mark.parametrize("bad,error,match", [
+    ({"crop": 32}, TypeError, r"crop must be a tuple of 3 values"),
+    ({"crop": (32, 64)}, ValueError, r"crop=\(32, 64\) must have 3 values"),
+    ({"peak_snr": 5.0}, TypeError, r"peak_snr must be a tuple of 2 values"),
+    ({"peak_snr": (float("nan"), 5.0)}, ValueError, r"peak_snr=nan is outside"),
+    ({"store": 3}, TypeError, r"store must be a string"),
+    ({"init": ["unet3d"]}, TypeError, r"init must be a string"),
+])
+def test_train_config_values_are_named(bad, error, match):
+    from galcube_lib.train import TrainConfig
+
+    with pytest.raises(error, match=match):
+        TrainConfig(**bad)
+
+
+def test_spectral_config_heads_must_divide_the_width():
+    """Checked with the configuration, before a run folder records it."""
+    from galcube_lib.train_spectral import SpectralConfig
+
+    with pytest.raises(ValueError, match=r"heads=5 must divide the transformer width 4 \* width"):
+        SpectralConfig(width=4, heads=5)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"config": {"steps": 3}}, r"config must be a TrainConfig or None, got dict"),
+    ({"stepz": 3}, r"unknown training option\(s\) 'stepz'; the fields of TrainConfig are steps"),
+    ({"progress": "no"}, r"progress must be True or False"),
+])
+def test_train_arguments_are_named(tmp_path, kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        train(tmp_path / "run", **kwargs)
+    assert not (tmp_path / "run").exists()
