@@ -4,7 +4,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
+
+from . import _validate as check
 
 #: Environment of the worker processes of the LocalCluster that galcube makes. With glibc's
 #: defaults, and more so with dask's MALLOC_TRIM_THRESHOLD_=65536, every large array of a
@@ -51,6 +54,33 @@ def _quiet_shutdown(dask_worker) -> None:
     logging.getLogger("distributed.worker").addFilter(_ShutdownHeartbeatFilter(dask_worker))
 
 
+#: why a LocalCluster cannot start from a script without a main guard, and what to do
+MAIN_GUARD_HELP = (
+    "dask starts each worker process with multiprocessing's 'spawn' method, which imports the "
+    "main script again; in a script without an `if __name__ == \"__main__\":` guard, that "
+    "import runs the call again in every worker. Put the call under "
+    "`if __name__ == \"__main__\":`, or use workers=1 (this process) or a dask Client")
+
+
+def check_workers(workers, client=None) -> int:
+    """``workers`` checked (an int from 0 to 4 per CPU core), and ``client`` (a dask Client or
+    None); a RuntimeError that says why if a LocalCluster cannot start from here."""
+    if client is not None and not hasattr(client, "submit"):
+        raise TypeError(f"client must be a dask.distributed.Client or None, got {client!r} "
+                        f"({type(client).__name__})")
+    limit = 4 * (os.cpu_count() or 1)
+    workers = check.integer("workers", workers, 0)
+    if workers > limit:
+        raise ValueError(f"workers={workers} is more than 4 processes per CPU core of this "
+                         f"machine ({limit}); use fewer, or a dask Client for a cluster")
+    # multiprocessing's own test for "a new process re-imports the main script" (spawn.py)
+    if client is None and workers > 1 and getattr(multiprocessing.current_process(),
+                                                  "_inheriting", False):
+        raise RuntimeError(f"workers={workers} asked for from a new worker process while it "
+                           f"imports the main script: {MAIN_GUARD_HELP}")
+    return workers
+
+
 def batches(items, n_workers: int, batch_size: int | None) -> list:
     """Split ``items`` into batches: by default up to 32 items, about 4 batches per worker."""
     items = list(items)
@@ -63,7 +93,12 @@ def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_si
                 on_result=lambda result: None) -> None:
     """Call ``func(*args, batch)`` for every batch of ``items``, calling ``on_result`` with each
     return value as it arrives: in this process when ``workers <= 1`` and no ``client`` is given,
-    else on ``client`` (left open) or on a LocalCluster of ``workers`` processes made for the call."""
+    else on ``client`` (left open) or on a LocalCluster of ``workers`` processes made for the call
+    (none when there are no items)."""
+    workers = check_workers(workers, client)
+    items = list(items)
+    if not items:
+        return
     if client is None and workers <= 1:
         for batch in batches(items, 1, batch_size):
             on_result(func(*args, batch))
@@ -76,11 +111,19 @@ def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_si
     from dask.distributed import Client, LocalCluster
 
     env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()}
-    with _environ_restored(), dask.config.set(env), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster, Client(cluster) as own:
-        own.run(_quiet_shutdown)
-        _run_on(own, func, args, batches(items, workers, batch_size), on_result)
+    with _environ_restored(), dask.config.set(env):
+        try:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+        except RuntimeError as err:
+            if "failed to start" not in str(err):
+                raise
+            raise RuntimeError(f"the {workers} worker processes of the local dask cluster "
+                               f"failed to start ({err}). If this runs from a script: "
+                               f"{MAIN_GUARD_HELP}") from err
+        with cluster, Client(cluster) as own:
+            own.run(_quiet_shutdown)
+            _run_on(own, func, args, batches(items, workers, batch_size), on_result)
 
 
 def _run_on(client, func, args, work, on_result) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as check
-from ._parallel import run_batches
+from ._parallel import check_workers, run_batches
 
 SNR_BINS = ((2.5, 3.0), (3.0, 3.5), (3.5, 4.0), (4.0, 5.0), (5.0, 6.0), (6.0, 8.0), (8.0, 10.0))
 #: R_e range of each class, in beam radii (FWHM / 2)
@@ -29,8 +29,9 @@ HEADLINE = ("nrmse", "flux_conservation", "snr_gain", "spectrum_pearson", "mom0_
 
 
 def plan(n_per_bin: int = 50) -> list[dict]:
-    """The cubes of the benchmark: per SNR bin, ``n_per_bin`` split evenly between classes."""
-    n_per_bin = check.integer("n_per_bin", n_per_bin, 2)
+    """The cubes of the benchmark: per SNR bin, ``n_per_bin`` (2 to 10,000) split evenly between
+    classes."""
+    n_per_bin = check.integer("n_per_bin", n_per_bin, 2, 10_000)
     tasks = []
     for b, snr in enumerate(SNR_BINS):
         for c, name in enumerate(CLASSES):
@@ -100,8 +101,8 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
     Parameters
     ----------
     n_per_bin : int
-        Cubes per peak-SNR bin (>= 2), half resolved and half unresolved.
-    methods : sequence of str
+        Cubes per peak-SNR bin (2 to 10,000), half resolved and half unresolved.
+    methods : str or sequence of str
         Methods of :func:`galcube_lib.denoise`.
     rng : int
         Root seed; cube ``i`` uses ``SeedSequence(rng)`` child ``i``.
@@ -110,7 +111,8 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
     client : dask.distributed.Client, optional
         An existing cluster (left open).
     options : dict, optional
-        ``{method: {option: value}}`` passed to :func:`galcube_lib.denoise`.
+        ``{method: {option: value}}`` passed to :func:`galcube_lib.denoise`; every key one of
+        ``METHODS``.
     subsample : dict, optional
         ``{method: k}``: run ``method`` on the first ``k`` cubes of each (SNR bin, class) only;
         default ``SUBSAMPLE`` (the methods that train on each cube).
@@ -127,25 +129,58 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .denoise import method_function
-
-    methods = tuple(methods)
-    for method in methods:
-        method_function(method)        # unknown methods fail before any work starts
+    methods = _methods(methods)
     rng = check.integer("rng", rng, 0)
-    workers = check.integer("workers", workers, 0)
-    subsample = dict(SUBSAMPLE if subsample is None else subsample)
+    workers = check_workers(workers, client)
+    progress = check.boolean("progress", progress)
+    options = _per_method("options", {} if options is None else options)
+    subsample = _per_method("subsample", SUBSAMPLE if subsample is None else subsample)
     for method, k in subsample.items():
         check.integer(f"subsample[{method!r}]", k, 0)
+    for method, opts in options.items():
+        if not isinstance(opts, dict):
+            raise TypeError(f"options[{method!r}] must be a dict of options of that method, "
+                            f"got {opts!r} ({type(opts).__name__})")
     tasks = plan(n_per_bin)
     rows = []
     with tqdm(total=len(tasks), unit="cube", desc="benchmark", disable=not progress) as bar:
         def collect(batch_rows):
             rows.extend(batch_rows)
             bar.update(len({row["index"] for row in batch_rows}))
-        run_batches(_evaluate_batch, (rng, methods, options or {}, subsample), tasks,
+        run_batches(_evaluate_batch, (rng, methods, options, subsample), tasks,
                     workers=workers, client=client, on_result=collect)
     return pd.DataFrame(rows).sort_values(["index", "method"]).reset_index(drop=True)
+
+
+def _methods(methods) -> tuple:
+    """``methods`` as a tuple of known method names (one name alone is one method); unknown
+    methods fail before any work starts."""
+    from .denoise import method_function
+
+    try:
+        methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    except TypeError:
+        raise TypeError(f"methods must be a method name or a sequence of them, e.g. "
+                        f"{CLASSICAL}; got {methods!r}") from None
+    if not methods:
+        raise ValueError(f"methods is empty; give at least one method, e.g. {CLASSICAL}")
+    for method in methods:
+        method_function(method)
+    return methods
+
+
+def _per_method(name: str, mapping) -> dict:
+    """A ``{method: value}`` argument as a dict, every key a method of the benchmark (a misspelt
+    method would otherwise be ignored silently)."""
+    if not isinstance(mapping, dict):
+        raise TypeError(f"{name} must be a dict {{method: ...}}, got {mapping!r} "
+                        f"({type(mapping).__name__})")
+    unknown = [key for key in mapping if key not in METHODS]
+    if unknown:
+        raise ValueError(f"{name} has entries for {', '.join(map(repr, unknown))}, which are "
+                         f"not methods of the benchmark ({', '.join(METHODS)}); correct the "
+                         f"method names")
+    return dict(mapping)
 
 
 def summary(results, figures=HEADLINE):

@@ -3,12 +3,17 @@
 A store made by :func:`generate_dataset` is a zarr (v3) group holding
 
 * ``clean`` and, unless ``store_noisy=False``, ``noisy``: float32 arrays of
-  shape ``(n, v, y, x)``, one compressed chunk per cube;
+  shape ``(n, v, y, x)``, one compressed chunk per cube, ending in its CRC-32C
+  checksum (zarr's ``crc32c`` codec): a chunk that is lost, truncated or
+  altered is found without decompressing it (:meth:`CubeStore.verify`);
 * ``params/{i:06d}.json``: the parameters of cube ``i``, written atomically
   after its chunks, so a cube is complete exactly when this file exists;
 * ``params.csv``: all the parameter rows, written once every cube is complete;
 * group attribute ``galcube``: the prior, the root seed and the layout, which
-  a re-run must match.
+  a re-run must match;
+* ``.writer.lock``: locked (``flock``) while a :func:`generate_dataset` call
+  writes the store, so a second writer is refused; the operating system
+  releases it when the writing process ends, however it ends.
 
 Cube ``i`` is drawn from ``np.random.SeedSequence(rng).spawn(n)[i]``: its
 first spawned child seeds the scene, the second the noise. The store is
@@ -16,6 +21,7 @@ therefore the same, bit for bit, whatever the workers, batches or restarts.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import numbers
 import os
@@ -24,16 +30,40 @@ import numpy as np
 
 from . import _validate as check
 from ._io import write_text
-from ._parallel import WORKER_ENV, run_batches  # noqa: F401 (WORKER_ENV documented here)
+from ._parallel import WORKER_ENV, check_workers, run_batches  # noqa: F401 (WORKER_ENV documented)
 
 FORMAT = "galcube-dataset/1"
 _PARAMS_DIR = "params"
 _TABLE = "params.csv"
+_LOCK = ".writer.lock"
 _SEED_COLUMNS = {"seed_entropy": str, "seed_spawn_key": str}
+#: most cubes of one store (one marker file each; 10 million benchmark cubes are ~0.7 TB)
+MAX_CUBES = 10_000_000
 
 
 class IncompleteCubeError(RuntimeError):
-    """A cube of the store has not been (completely) written yet."""
+    """A cube of the store is not complete: not written yet, or a chunk of it lost or damaged."""
+
+
+def _check_path(path) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike (the store's directory), "
+                        f"got {path!r} ({type(path).__name__})")
+    return os.fspath(path)
+
+
+def _check_prior(prior):
+    """The prior, or a TypeError: workers rebuild it from ``to_dict()``, so it must be one of
+    the registered priors (``galcube_lib.model.prior.PRIORS``)."""
+    import galcube_lib as gl
+    from .model.prior import PRIORS
+
+    if prior is None:
+        return gl.BenchmarkPrior()
+    if not isinstance(prior, tuple(PRIORS.values())):
+        raise TypeError(f"prior must be a population such as gl.BenchmarkPrior(), got "
+                        f"{prior!r} ({type(prior).__name__})")
+    return prior
 
 
 # --------------------------------------------------------------- seeds ----
@@ -45,9 +75,10 @@ def _root_seed(rng):
                                       pool_size=rng.pool_size)
     if rng is None:
         return np.random.SeedSequence()
-    if isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be an int, None or a numpy SeedSequence "
-                        "(a Generator cannot be split reproducibly per cube)")
+    if isinstance(rng, np.random.Generator) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"rng must be an int >= 0, None or a numpy SeedSequence, got {rng!r} "
+                        f"({type(rng).__name__}); a Generator cannot be split reproducibly "
+                        f"per cube")
     return np.random.SeedSequence(check.integer("rng", rng, 0))
 
 
@@ -110,11 +141,11 @@ def _done(path):
 
 def _read_meta(path):
     """The ``galcube`` attributes of the store at ``path`` (None if absent)."""
-    path = os.fspath(path)
     if not os.path.exists(os.path.join(path, "zarr.json")):
         if os.path.exists(path) and (not os.path.isdir(path)
-                                     or os.listdir(path)):
-            raise ValueError(f"{path} exists and is not a galcube dataset")
+                                     or set(os.listdir(path)) - {_LOCK}):
+            raise ValueError(f"{path} exists and is not a galcube dataset; "
+                             f"give the path of a new or existing dataset")
         return None
     import zarr
 
@@ -153,10 +184,44 @@ def _create(path, meta, new):
 
 
 def _compressors():
-    """Blosc/zstd with byte shuffle: fast and tight on mostly-empty cubes."""
-    from zarr.codecs import BloscCodec
+    """Blosc/zstd with byte shuffle (fast and tight on mostly-empty cubes), then a CRC-32C
+    of the compressed chunk (4 bytes; checked by zarr on every read, costs no measurable time)."""
+    from zarr.codecs import BloscCodec, Crc32cCodec
 
-    return BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", typesize=4)
+    return (BloscCodec(cname="zstd", clevel=1, shuffle="shuffle", typesize=4), Crc32cCodec())
+
+
+@contextlib.contextmanager
+def _writer_lock(path):
+    """Hold the writer lock of the store at ``path`` (a directory), or raise RuntimeError.
+
+    An ``flock`` on ``path/.writer.lock``: the operating system releases it when the holder's
+    file is closed or its process ends, even by SIGKILL, so a lock is never left stale. The
+    file holds the last owner's PID and host, for the message; it is not removed (removing it
+    would let a third writer lock a new file while a second holds the old one).
+    """
+    import fcntl
+    import socket
+
+    try:
+        fd = os.open(os.path.join(path, _LOCK), os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        raise PermissionError(f"no permission to write the dataset at {path}; generate it "
+                              f"where you can write (open_dataset only reads)") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 200, 0).decode(errors="replace") or "another process"
+            raise RuntimeError(
+                f"{path} is being written by another generate_dataset call ({owner}); wait "
+                f"for it to finish (then call again to check or complete the store), or "
+                f"write to another path") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_batch(path, meta, indices):
@@ -192,16 +257,21 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
     path : str or os.PathLike
         Directory of the store. An existing store made with the same
         ``n_cubes``, ``prior``, ``rng`` and ``store_noisy`` is resumed:
-        completed cubes are kept, the others (re)written.
+        completed cubes whose chunks are intact (checksums read, not
+        decompressed: about a second per GB) are kept, the others (re)written,
+        bit for bit as the first time.
     n_cubes : int
-        Number of cubes, >= 1.
+        Number of cubes, 1 to ``MAX_CUBES``.
     rng : int, None or numpy.random.SeedSequence
         Root seed; cube ``i`` uses ``SeedSequence(rng).spawn(n_cubes)[i]``.
         None draws fresh entropy, recorded in the store (and, on an existing
         store, resumes it with its recorded seed).
     workers : int
-        Worker processes of the local dask cluster made for this call;
-        0 or 1 runs in this process without dask. Ignored with ``client``.
+        Worker processes of the local dask cluster made for this call, at
+        most 4 per CPU core; 0 or 1 runs in this process without dask.
+        Ignored with ``client``. dask starts its workers by importing the
+        main script again: call this under ``if __name__ == "__main__":``
+        in a script.
     prior : prior, optional
         Population to draw scenes from (default ``BenchmarkPrior()``).
     client : dask.distributed.Client, optional
@@ -227,39 +297,39 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
     ValueError
         For an argument out of its range, or a ``path`` holding something
         else than a store made with these arguments.
+    RuntimeError
+        If another call is writing the store now, or the worker processes
+        cannot start (a script without ``if __name__ == "__main__":``).
     """
-    import galcube_lib as gl
-
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {path!r}")
-    path = os.fspath(path)
-    n_cubes = check.integer("n_cubes", n_cubes, 1)
-    workers = check.integer("workers", workers, 0)
+    path = _check_path(path)
+    n_cubes = check.integer("n_cubes", n_cubes, 1, MAX_CUBES)
+    workers = check_workers(workers, client)
     if batch_size is not None:
         batch_size = check.integer("batch_size", batch_size, 1)
-    for name, flag in (("store_noisy", store_noisy), ("progress", progress)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
-    if client is not None and not hasattr(client, "submit"):
-        raise TypeError(f"client must be a dask.distributed.Client, "
-                        f"got {client!r}")
-    prior = gl.BenchmarkPrior() if prior is None else prior
-    old = _read_meta(path)
-    seed = (old["seed"] if rng is None and old
-            else _seed_to_json(_root_seed(rng)))
-    meta = {"format": FORMAT, "n_cubes": int(n_cubes),
-            "shape": [int(s) for s in prior.shape], "store_noisy": store_noisy,
-            "seed": seed, "prior": prior.to_dict()}
-    meta = json.loads(json.dumps(meta))
-    if old:
-        _check_same(path, old, meta)
-    _create(path, meta, new=old is None)
+    store_noisy = check.boolean("store_noisy", store_noisy)
+    progress = check.boolean("progress", progress)
+    seed = None if rng is None else _seed_to_json(_root_seed(rng))
+    prior = _check_prior(prior)  # the default prior's first use imports astropy's cosmology
+    _read_meta(path)  # a path holding something else fails before anything is written
+    os.makedirs(path, exist_ok=True)
+    with _writer_lock(path):
+        old = _read_meta(path)
+        meta = {"format": FORMAT, "n_cubes": n_cubes,
+                "shape": [int(s) for s in prior.shape], "store_noisy": store_noisy,
+                "seed": seed or (old["seed"] if old else _seed_to_json(_root_seed(None))),
+                "prior": prior.to_dict()}
+        meta = json.loads(json.dumps(meta))
+        if old:
+            _check_same(path, old, meta)
+        _create(path, meta, new=old is None)
 
-    todo = sorted(set(range(n_cubes)) - _done(path))
-    _run(path, meta, todo, workers, client, batch_size, progress)
-    if not os.path.exists(os.path.join(path, _TABLE)):
-        table = _table_from_markers(path, range(n_cubes))
-        write_text(os.path.join(path, _TABLE), table.to_csv(index=False))
+        done = _done(path)
+        damaged = CubeStore(path, meta)._damaged(done)
+        todo = sorted(set(range(n_cubes)) - done | set(damaged))
+        _run(path, meta, todo, workers, client, batch_size, progress)
+        if not os.path.exists(os.path.join(path, _TABLE)):
+            table = _table_from_markers(path, range(n_cubes))
+            write_text(os.path.join(path, _TABLE), table.to_csv(index=False))
     return path
 
 
@@ -306,7 +376,7 @@ def open_dataset(path):
     ValueError
         If ``path`` is not a galcube dataset.
     """
-    path = os.fspath(path)
+    path = _check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no galcube dataset at {path}")
     meta = _read_meta(path)
@@ -322,8 +392,9 @@ class CubeStore:
     ----------
     clean, noisy : indexable
         ``store.clean[i]`` is cube ``i`` as a float32 ``(v, y, x)`` array;
-        slices and sequences of indices give ``(k, v, y, x)`` arrays. Reading
-        an unfinished cube raises :class:`IncompleteCubeError`.
+        slices and lists of indices give ``(k, v, y, x)`` arrays. Reading
+        an unfinished cube, or one whose chunk is lost or fails its checksum,
+        raises :class:`IncompleteCubeError` naming the cube and the chunk.
     path : str
     shape : tuple
         ``(n, v, y, x)``.
@@ -373,14 +444,51 @@ class CubeStore:
         return _table_from_markers(self.path, sorted(_done(self.path)))
 
     def missing(self):
-        """Indices of the cubes not completely written yet (sorted list)."""
+        """Indices of the cubes not completely written yet (sorted list).
+
+        Only the completion records are looked at; :meth:`verify` also checks the chunks.
+        """
         if os.path.exists(os.path.join(self.path, _TABLE)):
             return []
         return sorted(set(range(len(self))) - _done(self.path))
 
+    def verify(self):
+        """Indices of the cubes that are not complete and intact (sorted list; empty if all are).
+
+        A cube is intact when every chunk of it exists and its bytes match the CRC-32C checksum
+        written with them. The compressed bytes are read and checksummed, not decompressed
+        (about a second per GB of store). Reading a cube checks its checksum anyway (zarr
+        does, at no measurable cost) and that its chunk exists, so a lost or damaged cube is
+        never returned as data; ``verify`` finds them all at once. Calling
+        :func:`generate_dataset` again with the same arguments rewrites them.
+        """
+        missing = self.missing()
+        return sorted({*missing, *self._damaged(set(range(len(self))) - set(missing))})
+
+    def _damaged(self, indices):
+        """The cubes among ``indices`` with a chunk lost or failing its checksum."""
+        names = ("clean", "noisy")[:1 + self.meta["store_noisy"]]
+        return sorted({i for i, *_ in self._bad_chunks(names, indices, check_bytes=True)})
+
+    def _bad_chunks(self, names, indices, check_bytes):
+        """(index, chunk file, what is wrong) of the chunks of arrays ``names`` and cubes
+        ``indices`` that are missing, or, with ``check_bytes``, fail their CRC-32C (checked only
+        if the store has them: stores made before checksums are checked for lost chunks only)."""
+        bad = []
+        for name in names:
+            array = self._array(name)
+            crc = check_bytes and "crc32c" in {c.to_dict()["name"] for c in array.metadata.codecs}
+            for i in indices:
+                file = os.path.join(self.path, name, *array.metadata.encode_chunk_key(
+                    (i, *(0 for _ in self.shape[1:]))).split("/"))
+                problem = _chunk_problem(file, crc)
+                if problem:
+                    bad.append((i, file, problem))
+        return bad
+
     def pair(self, index):
         """Cube ``index`` as (noisy, clean) float32 arrays, one read each."""
-        (index,) = self._indices(index)
+        (index,) = self._indices(check.integer("index", index))
         clean = self._read("clean", [index])
         return self._noisy([index], clean)[0], clean[0]
 
@@ -389,7 +497,12 @@ class CubeStore:
         if isinstance(key, slice):
             indices = list(range(*key.indices(n)))
         else:
-            indices = [int(k) for k in np.atleast_1d(key)]
+            keys = None if isinstance(key, tuple) else np.asarray(key)
+            if keys is None or keys.ndim > 1 or (keys.size and keys.dtype.kind not in "iu"):
+                raise TypeError(
+                    f"cubes are indexed by an int, a slice or a list of ints, got {key!r}; "
+                    f"index the cube for channels or pixels: store.clean[i][v, y, x]")
+            indices = [int(k) for k in keys.ravel()]
         for k in indices:
             if not -n <= k < n:
                 raise IndexError(f"cube index {k} out of range for "
@@ -403,17 +516,37 @@ class CubeStore:
                         f"generate_dataset to finish")
         return indices
 
-    def _read(self, name, indices):
-        if not indices:
-            return np.empty((0, *self.shape[1:]), np.float32)
+    def _array(self, name):
         if self._arrays is None:
             import zarr
 
             self._arrays = zarr.open_group(self.path, mode="r")
-        array = self._arrays[name]
-        if indices == list(range(indices[0], indices[-1] + 1)):
-            return array[indices[0]:indices[-1] + 1]
-        return np.stack([array[k] for k in indices])
+        return self._arrays[name]
+
+    def _read(self, name, indices):
+        """Cubes ``indices`` of array ``name``, after checking that their chunks exist (a lost
+        chunk would read as NaN, zarr's fill value); a chunk that fails its checksum or does
+        not decompress is found and named."""
+        if not indices:
+            return np.empty((0, *self.shape[1:]), np.float32)
+        self._raise_damaged(self._bad_chunks([name], indices, check_bytes=False))
+        array = self._array(name)
+        try:
+            if indices == list(range(indices[0], indices[-1] + 1)):
+                return array[indices[0]:indices[-1] + 1]
+            return np.stack([array[k] for k in indices])
+        except (ValueError, RuntimeError) as err:  # checksum mismatch, or blosc cannot decode
+            self._raise_damaged(self._bad_chunks([name], indices, check_bytes=True), err)
+            raise
+
+    def _raise_damaged(self, bad, cause=None):
+        if bad:
+            index, file, problem = bad[0]
+            others = f" (and {len(bad) - 1} more among the cubes read)" if len(bad) > 1 else ""
+            raise IncompleteCubeError(
+                f"cube {index} of {self.path} is damaged: its chunk {file} {problem}{others}. "
+                f"Call generate_dataset again with the same arguments to rewrite the damaged "
+                f"cubes exactly as they were; CubeStore.verify() lists them all") from cause
 
     def _noisy(self, indices, clean=None):
         if self.meta["store_noisy"]:
@@ -431,6 +564,21 @@ class CubeStore:
                            clean=clean[j])
             out[j] = _add_noise(cube, scene, noise_seed).data
         return out
+
+
+def _chunk_problem(file, check_bytes):
+    """What is wrong with chunk ``file`` (None if nothing): missing, or, with ``check_bytes``,
+    not ending in the CRC-32C of the bytes before it (zarr's ``crc32c`` codec, little-endian)."""
+    if not os.path.exists(file):
+        return "is missing (lost or deleted)"
+    if check_bytes:
+        import google_crc32c  # what zarr's crc32c codec uses (a zarr dependency)
+
+        with open(file, "rb") as f:
+            data = f.read()
+        if len(data) < 4 or google_crc32c.value(data[:-4]) != int.from_bytes(data[-4:], "little"):
+            return "fails its CRC-32C checksum (truncated or altered)"
+    return None
 
 
 class _Cubes:

@@ -5,11 +5,13 @@ Both return float32 tensors of shape ``(1, v, y, x)`` (one channel), so a
 """
 from __future__ import annotations
 
+import os
+
 import torch
 from torch.utils.data import Dataset
 
 from . import _validate as check
-from .datasets import CubeStore, _root_seed, _simulate, open_dataset
+from .datasets import CubeStore, _check_prior, _root_seed, _simulate, open_dataset
 
 
 class StoreDataset(Dataset):
@@ -25,6 +27,12 @@ class StoreDataset(Dataset):
     """
 
     def __init__(self, path_or_dataset, transform=None):
+        if not isinstance(path_or_dataset, (CubeStore, str, os.PathLike)):
+            raise TypeError(f"path_or_dataset must be a store's path or an open_dataset() "
+                            f"result, got {path_or_dataset!r} ({type(path_or_dataset).__name__})")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be a callable (noisy, clean) -> (noisy, clean) or "
+                            f"None, got {transform!r} ({type(transform).__name__})")
         self.store = (path_or_dataset if isinstance(path_or_dataset, CubeStore)
                       else open_dataset(path_or_dataset))
         self.transform = transform
@@ -55,16 +63,15 @@ class SimulatedDataset(Dataset):
     """
 
     def __init__(self, prior=None, *, length, rng=0):
-        import galcube_lib as gl
-
-        self.prior = gl.BenchmarkPrior() if prior is None else prior
         self.length = check.integer("length", length, 1)
         self.seed = _root_seed(rng)
+        self.prior = _check_prior(prior)
 
     def __len__(self):
         return self.length
 
     def __getitem__(self, index):
+        index = check.integer("index", index)
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} "
                              f"items")
