@@ -24,6 +24,21 @@ __all__ = ["apply_stretch", "beam_ellipse", "diverging_limits", "emission_mask",
 REGION_SHAPES = ("circle", "box", "beam")
 
 
+def _floats(name: str, values) -> np.ndarray:
+    """``values`` as a float array; anything else (strings, None...) is a TypeError naming it."""
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be numbers (an array of real values), got "
+                        f"{type(values).__name__}") from None
+
+
+def _yx(name: str, value) -> tuple[float, float]:
+    """A (y, x) pair of finite numbers (a tuple, list or 2-element array)."""
+    pair = check.sequence(name, np.asarray(value).tolist() if isinstance(value, np.ndarray) else value, 2)
+    return check.number(f"{name}[0]", pair[0]), check.number(f"{name}[1]", pair[1])
+
+
 def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float]:
     """Colour limits (vmin, vmax) of an image, from its finite values.
 
@@ -46,7 +61,7 @@ def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float
     """
     check.choice("mode", mode, ("percentile", "zscale"))
     percent = check.number("percent", percent, 0.0, 100.0, lo_open=True)
-    values = np.asarray(image, dtype=float)
+    values = _floats("image", image)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 1.0
@@ -66,7 +81,7 @@ def diverging_limits(image, centre=None, mode="percentile", percent=99.5) -> tup
 
     ``centre`` defaults to the median of the finite values (0 when there are none).
     """
-    values = np.asarray(image, dtype=float)
+    values = _floats("image", image)
     values = values[np.isfinite(values)]
     lo, hi = stretch_limits(values, mode, percent)
     if centre is None:
@@ -86,6 +101,8 @@ def stretched_palette(palette, kind="linear", n=512) -> list:
     centre of bin i.
     """
     palette = list(palette)
+    if not palette:
+        raise ValueError("palette is empty: give a list of colours")
     n = check.integer("n", n, 1)
     stretched = apply_stretch((np.arange(n) + 0.5) / n, 0.0, 1.0, kind)
     index = np.minimum((stretched * len(palette)).astype(int), len(palette) - 1)
@@ -98,9 +115,12 @@ def zero_aligned_limits(*values, pad=0.05) -> list[tuple[float, float]]:
 
     Each range is first widened by ``pad`` of its span on both sides.
     """
+    if not values:
+        raise ValueError("zero_aligned_limits needs at least one array of values")
+    pad = check.number("pad", pad, 0.0)
     spans = []
-    for v in values:
-        v = np.asarray(v, dtype=float)
+    for i, v in enumerate(values):
+        v = _floats(f"values[{i}]", v)
         v = v[np.isfinite(v)]
         down, up = -min(0.0, v.min(initial=0.0)), max(0.0, v.max(initial=0.0))
         margin = pad * (down + up)
@@ -121,7 +141,7 @@ def frequency_ghz(velocity_kms, rest_frequency_hz):
     import astropy.units as u
 
     rest = check.number("rest_frequency_hz", rest_frequency_hz, 0.0, lo_open=True) * u.Hz
-    speed = np.asarray(velocity_kms, dtype=float) * (u.km / u.s)
+    speed = _floats("velocity_kms", velocity_kms) * (u.km / u.s)
     return speed.to_value(u.GHz, u.doppler_radio(rest))
 
 
@@ -151,8 +171,10 @@ def region_mask(image_shape, center_yx, radius_px, shape="circle", pa_deg=0.0, a
     """
     radius = check.number("radius_px", radius_px, 0.0, lo_open=True)
     (ux, uy), (wx, wy), ratio = _region_axes(shape, pa_deg, axis_ratio)
-    cy, cx = (float(c) for c in center_yx)
-    y, x = np.indices(tuple(image_shape), dtype=float)
+    cy, cx = _yx("center_yx", center_yx)
+    ny, nx = (check.integer(f"image_shape[{i}]", n, 1)
+              for i, n in enumerate(check.sequence("image_shape", image_shape, 2)))
+    y, x = np.indices((ny, nx), dtype=float)
     along, across = (x - cx) * ux + (y - cy) * uy, (x - cx) * wx + (y - cy) * wy
     if shape == "box":
         return (np.abs(along) <= radius) & (np.abs(across) <= radius)
@@ -167,9 +189,9 @@ def region_outline(center_yx, radius_px, shape="circle", pa_deg=0.0, axis_ratio=
         a = np.array([1.0, -1.0, -1.0, 1.0, 1.0])
         b = np.array([1.0, 1.0, -1.0, -1.0, 1.0])
     else:
-        t = np.linspace(0.0, 2.0 * math.pi, n)
+        t = np.linspace(0.0, 2.0 * math.pi, check.integer("n", n, 3))
         a, b = np.cos(t), ratio * np.sin(t)
-    cy, cx = (float(c) for c in center_yx)
+    cy, cx = _yx("center_yx", center_yx)
     return cx + radius * (a * ux + b * wx), cy + radius * (a * uy + b * wy)
 
 
@@ -196,7 +218,7 @@ def apply_stretch(image, vmin, vmax, kind="linear") -> np.ndarray:
     if not vmax > vmin:
         raise ValueError(f"vmax={vmax!r} must be greater than vmin={vmin!r}")
     with np.errstate(invalid="ignore"):
-        scaled = np.clip((np.asarray(image, dtype=float) - vmin) / (vmax - vmin), 0.0, 1.0)
+        scaled = np.clip((_floats("image", image) - vmin) / (vmax - vmin), 0.0, 1.0)
     if kind == "asinh":
         from astropy.visualization import AsinhStretch
 
@@ -423,7 +445,7 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
     arr = np.asarray(data.data if isinstance(data, Cube) else data, dtype=float)
     if arr.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {arr.shape}")
-    cy, cx = (check.number(f"center_yx[{i}]", float(c)) for i, c in enumerate(center_yx))
+    cy, cx = _yx("center_yx", center_yx)
     pa = math.radians(check.number("pa_deg", pa_deg))
     width_px = check.number("width_px", width_px, 0.0, lo_open=True)
     pixel_arcsec = check.number("pixel_arcsec", pixel_arcsec, 0.0, lo_open=True)
@@ -470,7 +492,12 @@ def line_channels(cube, n=9, mask=None) -> np.ndarray:
     check.cube("cube", cube)
     n = check.integer("n", n, 1)
     n_chan = cube.shape[0]
-    mask = emission_mask(cube) if mask is None else np.broadcast_to(np.asarray(mask, bool), cube.shape)
+    if mask is None:
+        mask = emission_mask(cube)
+    elif np.shape(mask) not in (cube.shape, cube.shape[1:]):
+        raise ValueError(f"mask has shape {np.shape(mask)}; expected {cube.shape} (v, y, x) or "
+                         f"{cube.shape[1:]} (y, x)")
+    mask = np.broadcast_to(np.asarray(mask, bool), cube.shape)
     line = np.flatnonzero(mask.any(axis=(1, 2)))
     first, last = (line[0], line[-1]) if line.size else (0, n_chan - 1)
     k = min(n, n_chan)

@@ -286,3 +286,20 @@ def test_region_outline_bounds_its_mask(shape):
     yy, xx = np.nonzero(inside)
     assert x.min() - 1e-9 <= xx.min() and xx.max() <= x.max() + 1e-9
     assert y.min() - 1e-9 <= yy.min() and yy.max() <= y.max() + 1e-9
+
+
+@pytest.mark.parametrize("call, error, culprit", [
+    (lambda c: D.pv_slice(c, 3.0, 0.0), TypeError, "center_yx"),
+    (lambda c: D.region_mask(5, (2, 2), 1.0), TypeError, "image_shape"),
+    (lambda c: D.region_mask((5, 5), (2, np.nan), 1.0), ValueError, "center_yx"),
+    (lambda c: D.region_outline((2, 2), 1.0, n=0), ValueError, "n="),
+    (lambda c: D.stretched_palette([], "linear"), ValueError, "palette"),
+    (lambda c: D.zero_aligned_limits(), ValueError, "at least one"),
+    (lambda c: D.stretch_limits("abc"), TypeError, "image"),
+    (lambda c: D.apply_stretch(["a"], 0.0, 1.0), TypeError, "image"),
+    (lambda c: D.frequency_ghz("fast", 1e9), TypeError, "velocity_kms"),
+    (lambda c: D.line_channels(c, 3, mask=np.ones((2, 2), bool)), ValueError, "mask has shape"),
+])
+def test_display_bad_input_names_the_parameter(clean, call, error, culprit):
+    with pytest.raises(error, match=culprit):
+        call(clean)

@@ -278,3 +278,52 @@ def test_contour_selector_draws_over_every_image(viewer):
     assert viewer.figures.contours.data["level"][0] == pytest.approx(0.1 * peak)
     viewer.contour_from.value = None
     assert viewer.figures.contours.data["xs"] == []
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.fixture(scope="module")
+def small():
+    obs = gl.Observation(n_pix=24, n_chan=8, channel_kms=40.0, pixel_kpc=0.5, beam_fwhm_px=3.0)
+    return gl.simulate([gl.Galaxy()], obs)
+
+
+@pytest.mark.parametrize("cubes, kwargs, error, culprit", [
+    ("cube.fits", {}, TypeError, "gl.read_fits"),
+    (None, {}, TypeError, "cubes must be"),
+    (np.zeros((3, 4, 4)), {}, TypeError, "cubes must be"),
+    ("two", {"names": "ab"}, TypeError, "names"),                 # a string is not a list of names
+    ("two", {"residual_of": "ab"}, TypeError, "residual_of"),     # nor a pair of names
+    ("two", {"residual_of": ("a",)}, ValueError, "residual_of"),
+])
+def test_bad_cubes_and_names_are_named(small, cubes, kwargs, error, culprit):
+    from widgets._viewer_model import ViewerModel
+
+    if isinstance(cubes, str) and cubes == "two":
+        cubes = {"a": small, "b": small} if "residual_of" in kwargs else [small, small]
+    with pytest.raises(error, match=culprit):
+        ViewerModel(cubes, **kwargs)
+
+
+@pytest.mark.parametrize("attribute, value, error", [
+    ("pv_center_yx", 3.0, TypeError), ("pv_center_yx", (1, 2, 3), ValueError),
+    ("velocity_range_kms", (np.nan, 10.0), ValueError), ("linked_limits", "yes", TypeError),
+    ("aperture_shape", "star", ValueError), ("contour_from", ["cube"], ValueError),
+    ("contour_view", "mom1", ValueError),
+])
+def test_bad_settings_are_named(small, attribute, value, error):
+    from widgets._viewer_model import ViewerModel
+
+    m = ViewerModel(small)
+    with pytest.raises(error, match=attribute):
+        setattr(m, attribute, value)
+
+
+def test_a_nan_offset_is_an_error_not_pixel_zero(small):
+    from widgets._viewer_model import ViewerModel
+
+    m = ViewerModel(small)
+    with pytest.raises(ValueError, match="dx_arcsec"):
+        m.pixel_at_offset(np.nan, 0.0)
+    with pytest.raises(TypeError, match="dy_arcsec"):
+        m.pixel_at_offset(0.0, "north")

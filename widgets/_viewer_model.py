@@ -35,6 +35,11 @@ def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
     """
     if isinstance(cubes, Cube):
         cubes = [cubes]
+    if isinstance(cubes, (str, Path)):
+        raise TypeError(f"cubes={str(cubes)!r} is a path: read it first, CubeViewer(gl.read_fits(path))")
+    if not isinstance(cubes, (dict, list, tuple)):
+        raise TypeError(f"cubes must be a Cube, a dict name -> Cube or a list of Cubes, got "
+                        f"{type(cubes).__name__}")
     if isinstance(cubes, dict):
         if names is not None:
             raise ValueError("names must be None when cubes is a dict (its keys are the names)")
@@ -43,7 +48,7 @@ def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
         cubes = list(cubes)
         if names is None:
             names = ["cube"] if len(cubes) == 1 else [f"cube {i + 1}" for i in range(len(cubes))]
-        names = [str(n) for n in names]
+        names = [str(n) for n in _validate.sequence("names", names, len(cubes))]
         if len(names) != len(cubes) or len(set(names)) != len(names):
             raise ValueError(f"names={names!r} must be {len(cubes)} distinct names, one per cube")
         out = dict(zip(names, cubes))
@@ -55,7 +60,7 @@ def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
     if len(set(shapes.values())) > 1:
         raise ValueError(f"cubes must share one (v, y, x) shape, got {shapes}")
     if residual_of is not None:
-        a, b = residual_of
+        a, b = _validate.sequence("residual_of", residual_of, 2)
         if a not in out or b not in out or RESIDUAL in out:
             raise ValueError(f"residual_of={residual_of!r} must name two of the cubes "
                              f"{list(out)} (and none may already be called {RESIDUAL!r})")
@@ -86,9 +91,9 @@ class _Setting:
 
 def _check_range(model, value) -> tuple[float, float]:
     try:
-        lo, hi = sorted(float(v) for v in value)
+        lo, hi = sorted(_validate.number("velocity_range_kms", v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"velocity_range_kms={value!r} must be two velocities (km/s)") from None
+        raise ValueError(f"velocity_range_kms={value!r} must be two finite velocities (km/s)") from None
     vel = model.velocity_kms
     if not ((vel >= lo - 1e-6) & (vel <= hi + 1e-6)).any():
         raise ValueError(f"velocity_range_kms={value!r} holds no channel; the channels span "
@@ -107,7 +112,7 @@ def _check_pixel(model, value) -> tuple[int, int]:
 
 def _check_center(model, value) -> tuple[float, float]:
     _, ny, nx = model.reference.shape
-    y, x = value
+    y, x = _validate.sequence("pv_center_yx", value, 2)
     return (_validate.number("pv_center_yx y", y, 0, ny - 1),
             _validate.number("pv_center_yx x", x, 0, nx - 1))
 
@@ -447,6 +452,7 @@ class ViewerModel:
 
     def pixel_at_offset(self, dx_arcsec, dy_arcsec):
         """The pixel (x, y) under the sky offset (arcsec), or None outside the field."""
+        dx_arcsec, dy_arcsec = _validate.number("dx_arcsec", dx_arcsec), _validate.number("dy_arcsec", dy_arcsec)
         dx, dy = self.offsets_arcsec
         half = self.reference.pixel_arcsec / 2.0
         x, y = int(np.argmin(np.abs(dx - dx_arcsec))), int(np.argmin(np.abs(dy - dy_arcsec)))
