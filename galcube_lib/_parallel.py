@@ -54,12 +54,22 @@ def _quiet_shutdown(dask_worker) -> None:
     logging.getLogger("distributed.worker").addFilter(_ShutdownHeartbeatFilter(dask_worker))
 
 
-#: why a LocalCluster cannot start from a script without a main guard, and what to do
+#: why worker processes cannot start from a script without a main guard, and what to do
 MAIN_GUARD_HELP = (
-    "dask starts each worker process with multiprocessing's 'spawn' method, which imports the "
-    "main script again; in a script without an `if __name__ == \"__main__\":` guard, that "
-    "import runs the call again in every worker. Put the call under "
-    "`if __name__ == \"__main__\":`, or use workers=1 (this process) or a dask Client")
+    "worker processes are started with multiprocessing's 'spawn' method (dask's workers, "
+    "torch.multiprocessing), which imports the main script again; in a script without an "
+    "`if __name__ == \"__main__\":` guard, that import runs the call again in every worker. "
+    "Put the call under `if __name__ == \"__main__\":`, or use workers=1 (this process) or a "
+    "dask Client")
+
+
+def check_not_reimporting(name: str, value) -> None:
+    """A RuntimeError naming ``name=value`` if this process is a new worker process importing
+    the main script (multiprocessing's own test, as in its spawn.py): starting processes from
+    there would recurse. Call it before starting worker processes."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(f"{name}={value!r} asked for from a new worker process while it "
+                           f"imports the main script: {MAIN_GUARD_HELP}")
 
 
 def check_workers(workers, client=None) -> int:
@@ -73,11 +83,8 @@ def check_workers(workers, client=None) -> int:
     if workers > limit:
         raise ValueError(f"workers={workers} is more than 4 processes per CPU core of this "
                          f"machine ({limit}); use fewer, or a dask Client for a cluster")
-    # multiprocessing's own test for "a new process re-imports the main script" (spawn.py)
-    if client is None and workers > 1 and getattr(multiprocessing.current_process(),
-                                                  "_inheriting", False):
-        raise RuntimeError(f"workers={workers} asked for from a new worker process while it "
-                           f"imports the main script: {MAIN_GUARD_HELP}")
+    if client is None and workers > 1:
+        check_not_reimporting("workers", workers)
     return workers
 
 

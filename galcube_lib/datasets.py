@@ -149,7 +149,11 @@ def _read_meta(path):
         return None
     import zarr
 
-    meta = zarr.open_group(path, mode="r").attrs.get("galcube")
+    try:
+        meta = zarr.open_group(path, mode="r").attrs.get("galcube")
+    except ValueError as err:  # zarr.json not JSON (truncated), or not zarr metadata
+        raise ValueError(f"{path} is damaged: its zarr.json cannot be read ({err}); restore it "
+                         f"from a copy, or generate the dataset again in a new path") from None
     if not meta or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is a zarr store but not a galcube dataset")
     return meta
@@ -521,7 +525,13 @@ class CubeStore:
             import zarr
 
             self._arrays = zarr.open_group(self.path, mode="r")
-        return self._arrays[name]
+        try:
+            return self._arrays[name]
+        except KeyError:
+            raise IncompleteCubeError(
+                f"the array {name!r} of {self.path} is missing ({name}/zarr.json lost or "
+                f"deleted); call generate_dataset again with the same arguments to restore it "
+                f"and rewrite any cube it lost") from None
 
     def _read(self, name, indices):
         """Cubes ``indices`` of array ``name``, after checking that their chunks exist (a lost

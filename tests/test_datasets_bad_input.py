@@ -175,9 +175,11 @@ def test_a_spawned_worker_reimporting_the_script_is_stopped_before_it_starts_a_c
     import multiprocessing
 
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
-    with pytest.raises(RuntimeError, match='if __name__ == "__main__":'):
+    with pytest.raises(RuntimeError, match='workers=2 .*if __name__ == "__main__":'):
         _parallel.check_workers(2)
     assert _parallel.check_workers(1) == 1      # in-process work stays possible there
+    with pytest.raises(RuntimeError, match="processes=2 asked for from a new worker process"):
+        _parallel.check_not_reimporting("processes", 2)
 
 
 def test_nothing_to_do_starts_no_cluster(monkeypatch):
@@ -285,3 +287,21 @@ def test_a_store_without_write_permission_names_the_store(store):
             generate_dataset(store, 3, rng=SEED, workers=0, progress=False)
     finally:
         os.chmod(store, 0o755)
+
+
+def test_damaged_store_metadata_is_named(pristine, store):
+    os.remove(os.path.join(store, "clean", "zarr.json"))
+    with pytest.raises(IncompleteCubeError, match="array 'clean' of .*s.zarr is missing"):
+        open_dataset(store).clean[0]
+    generate_dataset(store, 3, rng=SEED, workers=0, progress=False)   # restores it
+    np.testing.assert_array_equal(open_dataset(store).clean[:], pristine[1])
+
+    root = os.path.join(store, "zarr.json")
+    with open(root) as f:
+        text = f.read()
+    with open(root, "w") as f:
+        f.write(text[:20])
+    for call in (lambda: open_dataset(store),
+                 lambda: generate_dataset(store, 3, rng=SEED, workers=0, progress=False)):
+        with pytest.raises(ValueError, match="s.zarr is damaged: its zarr.json cannot be read"):
+            call()
