@@ -311,9 +311,13 @@ def moment_images(cube: Cube, mask=None) -> list:
     """The masked moment maps 0, 1 and 2 of ``cube`` as FITS images (``astropy.io.fits.PrimaryHDU``).
 
     Each has the cube's celestial WCS, beam and a BUNIT (moment 0: the cube's unit times km/s;
-    moments 1 and 2: km/s). ``mask`` defaults to all finite voxels.
+    moments 1 and 2: km/s). ``mask`` defaults to all finite voxels. Spaxels with no finite voxel
+    are NaN in all three (blank, not zero emission). A one-channel cube's moment 0 is the map
+    times its channel width.
     """
-    maps = metrics.moments(cube.data, cube.velocity_kms, mask)
+    maps = list(metrics.moments(cube.data, cube.velocity_kms, mask))
+    if cube.shape[0] == 1:   # metrics.moments takes dv from two channels, and has one
+        maps[0] = maps[0] * cube.channel_kms
     header = cube.wcs.celestial.to_header()
     for key in ("BMAJ", "BMIN", "BPA", "OBJECT", "TELESCOP", "DATE-OBS"):
         if key in cube.header:

@@ -191,3 +191,30 @@ def test_cd_matrix_header_gives_pixel_size_and_channels(small, tmp_path):
     assert cube.pixel_arcsec == pytest.approx(step * 3600)
     assert cube.channel_kms == pytest.approx(small.channel_kms)
     assert cube.beam_fwhm_px == pytest.approx(small.beam_fwhm_px)
+
+
+# ----------------------------------------------------------------------------- moments
+
+def test_moments_of_blank_spaxels_are_nan_in_memory_and_in_fits(small, tmp_path):
+    from galcube_lib import real
+
+    blank = small.replace(data=np.full(small.shape, np.nan, np.float32))
+    for image in real.moment_images(blank):
+        assert np.isnan(image.data).all()
+    data = small.data.copy()
+    data[:, 2, 3] = np.nan                     # one blank spaxel
+    data[:, 5, 6] = 0.0                        # one finite spaxel with no emission
+    paths = real.write_moments(small.replace(data=data), tmp_path / "c.fits")
+    mom0 = fits.getdata(paths[0])
+    assert np.isnan(mom0[2, 3]) and mom0[5, 6] == 0.0
+    assert np.isfinite(np.delete(mom0.ravel(), 2 * mom0.shape[1] + 3)).all()
+    for path in paths[1:]:
+        assert np.isnan(fits.getdata(path)[2, 3])
+
+
+def test_moment_zero_of_a_one_channel_cube_uses_its_channel_width(small):
+    from galcube_lib import real
+
+    one = small.crop(((2, 3), (0, 16), (0, 16)))
+    mom0 = real.moment_images(one)[0].data
+    np.testing.assert_allclose(mom0, one.data[0] * small.channel_kms, rtol=1e-5)
