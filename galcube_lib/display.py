@@ -16,7 +16,7 @@ from . import _validate as check
 from . import metrics
 from .cube import Cube
 
-__all__ = ["apply_stretch", "beam_ellipse", "diverging_limits", "emission_mask", "frequency_ghz",
+__all__ = ["apply_stretch", "beam_ellipse", "contour_levels", "diverging_limits", "emission_mask", "frequency_ghz",
            "line_channels", "major_axis", "pixel_to_radec", "pv_slice", "reference_radec",
            "region_mask", "region_outline", "REGION_SHAPES", "scale_bar", "sky_offsets_arcsec",
            "stretch_limits", "stretched_palette", "zero_aligned_limits"]
@@ -134,6 +134,27 @@ def zero_aligned_limits(*values, pad=0.05) -> list[tuple[float, float]]:
         total = max(d / down if down else 0.0, u / up if up else 0.0)
         out.append((-down * total, up * total))
     return out
+
+
+def contour_levels(image, n_sigma=3.0, floor=0.1, n=4) -> list[float]:
+    """Contour levels of a map: ``n`` levels doubling from the lowest, below the peak.
+
+    The lowest is ``n_sigma`` times the map's noise (from its negative values,
+    ``sqrt(mean(x**2 | x < 0))``) but at least ``floor`` of the peak, so that a noise-free map gets
+    10, 20, 40, 80 % of its peak and a noisy one 3, 6, 12, 24 sigma. None without a positive peak.
+    """
+    from ._noise_level import sigma_negative
+
+    values = _floats("image", image)
+    values = values[np.isfinite(values)]
+    peak = values.max(initial=0.0)
+    if not peak > 0:
+        return []
+    n_sigma = check.number("n_sigma", n_sigma, 0.0)
+    floor = check.number("floor", floor, 0.0, 1.0, lo_open=True, hi_open=True)
+    sigma = sigma_negative(values)
+    lowest = max(floor * peak, n_sigma * sigma if math.isfinite(sigma) else 0.0)
+    return [float(lowest * 2.0 ** k) for k in range(check.integer("n", n, 1)) if lowest * 2.0 ** k < peak]
 
 
 def frequency_ghz(velocity_kms, rest_frequency_hz):

@@ -303,3 +303,16 @@ def test_region_outline_bounds_its_mask(shape):
 def test_display_bad_input_names_the_parameter(clean, call, error, culprit):
     with pytest.raises(error, match=culprit):
         call(clean)
+
+
+def test_contour_levels_are_sigma_multiples_of_a_noisy_map_and_peak_fractions_of_a_clean_one():
+    rng = np.random.default_rng(0)
+    y, x = np.indices((64, 64))
+    clean_map = 100.0 * np.exp(-((x - 32) ** 2 + (y - 30) ** 2) / 50.0)
+    assert D.contour_levels(clean_map) == pytest.approx([10.0, 20.0, 40.0, 80.0])
+    noisy_map = clean_map + rng.normal(0.0, 5.0, clean_map.shape)   # sigma 5: 3 sigma = 15 > 10 % peak
+    levels = D.contour_levels(noisy_map)
+    assert levels[0] == pytest.approx(15.0, rel=0.1)
+    assert levels == pytest.approx([levels[0] * 2 ** k for k in range(len(levels))])
+    assert max(levels) < noisy_map.max() and len(levels) == 3           # 15, 30, 60 (120 > peak)
+    assert D.contour_levels(-clean_map) == [] and D.contour_levels(np.full(4, np.nan)) == []

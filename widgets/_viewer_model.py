@@ -23,7 +23,6 @@ STRETCH_KINDS = ("linear", "asinh")
 RESIDUAL = "residual"
 CONTOUR_VIEWS = ("channel", "mom0")
 VELOCITY_PERCENT = 95.0   # moment-1 colour limits hold this central per cent of the velocities
-CONTOUR_FRACTIONS = (0.1, 0.2, 0.4, 0.8)   # contour levels, fractions of the traced map's peak
 
 
 def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
@@ -564,11 +563,10 @@ class ViewerModel:
 
     @property
     def contour_levels(self) -> list[float]:
-        """Contour levels: :data:`CONTOUR_FRACTIONS` of the traced map's peak (none without a
-        positive peak)."""
+        """Contour levels of the traced map (:func:`galcube_lib.display.contour_levels`: 3, 6, 12,
+        24 sigma, at least 10, 20, 40, 80 % of the peak); none when contours are off."""
         image = self.contour_image()
-        peak = np.nanmax(image, initial=-np.inf) if image is not None and np.isfinite(image).any() else 0.0
-        return [float(f * peak) for f in CONTOUR_FRACTIONS] if peak > 0 else []
+        return [] if image is None else display.contour_levels(image)
 
     def contours(self) -> dict:
         """Contour lines over the images: {"xs", "ys"} (lists of sky-offset arrays, arcsec) and
