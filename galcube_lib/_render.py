@@ -23,16 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft, special
 
+from . import _validate as check
 from .model.galaxy import Bridge, Galaxy, Halo, Tail
 from .model.profiles import sersic_enclosed, sersic_radius
-from .model.rotation import curve
+from .model.rotation import curve, radial_values
+from .observation import FWHM_PER_SIGMA
 
 ENCLOSED = 1.0 - 1e-5   # flux fraction a disk's quadrature covers
 LINE_REACH = 5.0        # line profiles are integrated over +-5 sigma
 LOG_STEP = 0.08         # relative ring spacing near the centre
 VEL_STEP = 0.3          # largest velocity step between azimuthal neighbours, in sigma
 PHI_MAX = 0.2           # largest azimuthal step, radians
-MAX_POINTS = 20_000_000  # quadrature points one disk may need
+MAX_POINTS = 20_000_000  # quadrature points one disk (or stream) may need
+BYTES_PER_POINT = 120    # memory a quadrature point takes while the samples are built
+WORK_BYTES = 32          # memory per voxel of the padded work grid, deposit to Fourier stage
+TRANSFER_BYTES = 24      # memory per pixel of the padded grid for the Fourier transfer functions
 MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory bound)
 
 
@@ -82,8 +87,29 @@ def _ring_radii(r_max: float, spacing: float, r_eff: float) -> np.ndarray:
     return np.concatenate([log_part, np.linspace(r_lin, r_max, n_lin + 1)[1:]])
 
 
+def _refuse_points(gal: Galaxy, px: float, n_points: float, velocity_bound: bool) -> None:
+    """The ValueError for a disk that needs more than MAX_POINTS quadrature points, naming the
+    parameters that set their number: the velocity sampling or the size in pixels."""
+    if velocity_bound:
+        sigma = "a radial sigma_kms" if callable(gal.sigma_kms) else f"sigma_kms={gal.sigma_kms!r}"
+        cause = (f"v_max_kms={gal.v_max_kms!r} and {sigma}",
+                 "use a smaller v_max_kms (km/s) or a larger sigma_kms (km/s)")
+    else:
+        cause = (f"r_eff_kpc={gal.r_eff_kpc!r} ({gal.r_eff_kpc / px:.3g} px at pixel_kpc={px!r}) "
+                 f"at inclination_deg={gal.inclination_deg!r}",
+                 "use a larger pixel_kpc or a smaller r_eff_kpc")
+    raise ValueError(
+        f"a disk with {cause[0]} needs {n_points:.3g} quadrature points (about "
+        f"{check.size_text(n_points * BYTES_PER_POINT)} of memory), more than the limit of "
+        f"{MAX_POINTS:.0e}: {cause[1]}")
+
+
 def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
-    """Quadrature points of a thin disk, projected onto the padded grid."""
+    """Quadrature points of a thin disk, projected onto the padded grid.
+
+    Their number is checked before any of them is built: a disk that needs more than
+    MAX_POINTS is a ValueError naming the parameters to change.
+    """
     px = grid.pixel_kpc
     r_eff = gal.r_eff_kpc / px
     cx = grid.center + gal.offset_kpc[0] / px
@@ -94,6 +120,8 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     far = math.hypot(max(cx, grid.size - cx), max(cy, grid.size - cy))
     if cos_i > 1e-3:
         r_max = min(r_max, far / cos_i)
+    if 8 * r_max / spacing > MAX_POINTS:   # rings `spacing` apart, each of >= 8 points
+        _refuse_points(gal, px, 8 * r_max / spacing, velocity_bound=False)
     edges = _ring_radii(r_max, spacing, r_eff)
     ring_flux = gal.flux_jy_kms * np.diff(sersic_enclosed(edges, r_eff, gal.sersic_n))
     radius = 0.5 * (edges[1:] + edges[:-1])
@@ -103,14 +131,16 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     sigma = _dispersion(gal.sigma_kms, r_kpc)
     # Azimuthal step: neighbours at most `spacing` px apart on the sky and VEL_STEP sigma apart
     # in line-of-sight velocity, so every ring's spectrum is resolved.
-    dphi = np.minimum(spacing / radius, VEL_STEP * sigma / np.maximum(np.abs(v_rot) * sin_i, 1e-9))
-    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi / np.minimum(dphi, PHI_MAX) / 4)).astype(int)
-    ring, k = _visible_azimuths(radius, n_phi, far, cos_i, sin_i)
-    if ring.size > MAX_POINTS:
-        raise ValueError(
-            f"a disk with r_eff_kpc={gal.r_eff_kpc!r} at inclination_deg={gal.inclination_deg!r} needs "
-            f"{ring.size:.3g} quadrature points over this field (limit {MAX_POINTS:.0e}): it is "
-            f"{r_max / grid.size:.0f} times the field; use a larger pixel_kpc or a smaller disk")
+    by_sky = spacing / radius
+    by_velocity = VEL_STEP * sigma / np.maximum(np.abs(v_rot) * sin_i, 1e-9)
+    n_phi = np.maximum(8, 4 * np.ceil(2 * np.pi / np.minimum(np.minimum(by_sky, by_velocity), PHI_MAX) / 4))
+    c2 = _visible_cos2(radius, far, cos_i, sin_i)
+    seen = _visible_fraction(c2)
+    n_points = float(np.sum(n_phi * seen))
+    if n_points > MAX_POINTS:
+        _refuse_points(gal, px, n_points, velocity_bound=np.sum(seen / by_velocity) > np.sum(seen / by_sky))
+    n_phi = n_phi.astype(int)
+    ring, k = _visible_azimuths(n_phi, c2)
     phi = 2 * np.pi * (k + 0.5) / n_phi[ring]
     cos_phi, sin_phi = np.cos(phi), np.sin(phi)
 
@@ -130,20 +160,29 @@ def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     )
 
 
-def _visible_azimuths(radius, n_phi, far, cos_i, sin_i):
-    """Ring and azimuth indices of the points of each ring that can land within ``far`` px of
-    the disk centre (the whole padded grid): a ring larger than the field is seen only where
-    R^2 (cos^2 phi + sin^2 phi cos^2 i) <= far^2, i.e. on two arcs around the minor axis."""
+def _visible_cos2(radius, far, cos_i, sin_i):
+    """cos^2 of the azimuth (from the major axis) up to which each ring is hidden: a ring
+    larger than ``far`` px (the whole padded grid from the disk centre) is seen only where
+    R^2 (cos^2 phi + sin^2 phi cos^2 i) <= far^2, i.e. on two arcs around the minor axis.
+    1 or more: the whole ring is seen; below 0: none of it."""
     if sin_i ** 2 < 1e-12:   # face-on: a ring is seen whole or not at all
-        c2 = np.where(radius <= far, 1.0, -1.0)
-    else:
-        c2 = np.where(radius <= far, 1.0, ((far / radius) ** 2 - cos_i ** 2) / sin_i ** 2)
+        return np.where(radius <= far, 1.0, -1.0)
+    return np.where(radius <= far, 1.0, ((far / radius) ** 2 - cos_i ** 2) / sin_i ** 2)
+
+
+def _visible_fraction(c2):
+    """The fraction of each ring that :func:`_visible_cos2` leaves seen: 1 - 2 a / pi."""
+    return np.where(c2 < 0.0, 0.0, 1.0 - 2.0 * np.arccos(np.sqrt(np.clip(c2, 0.0, 1.0))) / np.pi)
+
+
+def _visible_azimuths(n_phi, c2):
+    """Ring and azimuth indices of the points of each ring that :func:`_visible_cos2` leaves
+    seen: the whole ring, or the arcs [a, pi - a] and [pi + a, 2 pi - a], cos^2 a = c2."""
     full = c2 >= 1.0
     a = np.arccos(np.sqrt(np.clip(c2, 0.0, 1.0)))
-    # Segments of azimuth index k, where phi_k = 2 pi (k + 1/2) / n: the whole ring, or the
-    # arcs [a, pi - a] and [pi + a, 2 pi - a].
+    # Segments of azimuth index k, where phi_k = 2 pi (k + 1/2) / n.
     seg_ring, seg_start, seg_count = [], [], []
-    rings = np.arange(radius.size)
+    rings = np.arange(n_phi.size)
     seg_ring.append(rings[full])
     seg_start.append(np.zeros(full.sum(), dtype=int))
     seg_count.append(n_phi[full])
@@ -162,11 +201,9 @@ def _visible_azimuths(radius, n_phi, far, cos_i, sin_i):
 
 
 def _dispersion(sigma, r_kpc: np.ndarray) -> np.ndarray:
-    values = np.broadcast_to(np.asarray(sigma(r_kpc) if callable(sigma) else sigma, dtype=float),
-                             r_kpc.shape)
-    if not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError("sigma_kms(r_kpc) must return finite values > 0 at every radius")
-    return values
+    if callable(sigma):
+        return radial_values("sigma_kms", sigma, r_kpc, positive=True)
+    return np.full(r_kpc.shape, sigma)
 
 
 def stream_samples(path_xy: np.ndarray, v_kms: np.ndarray, weight: np.ndarray, flux: float,
@@ -176,14 +213,28 @@ def stream_samples(path_xy: np.ndarray, v_kms: np.ndarray, weight: np.ndarray, f
     tangent = np.vstack([seg, seg[-1:]]) + np.vstack([seg[:1], seg])
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-    s_width = width_px / (2 * math.sqrt(2 * math.log(2)))
-    n_across = max(3, int(math.ceil(8 * s_width / spacing)) | 1)
+    s_width = width_px / FWHM_PER_SIGMA
+    n_across = max(3, int(math.ceil(8 * s_width / spacing)) | 1)   # odd: one point on the path
     t = np.linspace(-4 * s_width, 4 * s_width, n_across)
     w = weight[:, None] * np.exp(-0.5 * (t / s_width) ** 2)[None, :]
     xy = path_xy[:, None, :] + t[None, :, None] * normal[:, None, :]
     return Samples(x=xy[..., 0].ravel(), y=xy[..., 1].ravel(),
                    v=np.repeat(v_kms, n_across), sigma=np.full(w.size, sigma_kms),
                    flux=(flux * w / w.sum()).ravel())
+
+
+def _stream_steps(comp, length: float, width_px: float, spacing: float, px: float, advice: str) -> int:
+    """Steps along a stream ``length`` px long; one that needs more than MAX_POINTS points
+    (steps times points across, see :func:`stream_samples`) is refused before any is built."""
+    steps = max(2.0, float(np.ceil(length / spacing)))
+    n_points = steps * (float(np.ceil(8 * width_px / FWHM_PER_SIGMA / spacing)) + 3)
+    if n_points > MAX_POINTS:
+        raise ValueError(
+            f"a {type(comp).__name__} {length * px:.3g} kpc long and width_kpc={comp.width_kpc!r} wide "
+            f"needs {n_points:.3g} quadrature points at pixel_kpc={px!r} (about "
+            f"{check.size_text(n_points * BYTES_PER_POINT)} of memory), more than the limit of "
+            f"{MAX_POINTS:.0e}: {advice}")
+    return int(steps)
 
 
 def _arc(start: np.ndarray, heading: float, length: float, turn: float, n: int):
@@ -216,7 +267,9 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
         turn = -4.0 * math.atan2(2.0 * sag, chord)
         length = chord if abs(turn) < 1e-9 else abs(chord / (2 * math.sin(turn / 2)) * turn)
         heading = math.atan2(*(b - a)[::-1]) - turn / 2
-        n = max(2, int(math.ceil(length / spacing)))
+        n = _stream_steps(comp, length, comp.width_kpc / px, spacing, px,
+                          "bring its galaxies closer (their offset_kpc), use a smaller bend_kpc "
+                          "or width_kpc, or a larger pixel_kpc")
         path, frac = _arc(a, heading, length, turn, n)
         v = comp.a.v_sys_kms + (comp.b.v_sys_kms - comp.a.v_sys_kms) * frac
         return stream_samples(path, v, np.ones(n), comp.flux_jy_kms, comp.width_kpc / px,
@@ -225,19 +278,21 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
         start = grid.center + np.array(comp.host.offset_kpc) / px
         (ux, uy), _ = _axes(comp.angle_deg)
         length = comp.length_kpc / px
-        n = max(2, int(math.ceil(length / spacing)))
+        n = _stream_steps(comp, length, comp.width_kpc / px, spacing, px,
+                          "use a smaller length_kpc or width_kpc, or a larger pixel_kpc")
         path, frac = _arc(start, math.atan2(uy, ux), length, math.radians(comp.bend_deg), n)
         return stream_samples(path, comp.host.v_sys_kms + comp.dv_kms * frac, 1.0 - frac,
                               comp.flux_jy_kms, comp.width_kpc / px, comp.sigma_kms, spacing)
     raise TypeError(f"components must be Galaxy, Halo, Bridge or Tail objects, got {type(comp).__name__}")
 
 
-def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
+def deposit(s: Samples, grid: Grid, name: str) -> tuple[int, np.ndarray]:
     """Channel-integrate each point's Gaussian line and spread it over 4 pixels (CIC).
 
     Returns ``(first, block)``: the first channel the points reach and a (channels, size, size)
     block of flux density per pixel in Jy (each channel's line flux over the channel width)
-    covering every channel they reach.
+    covering every channel they reach. A block (and the Fourier stage after it, WORK_BYTES per
+    voxel) too large for this machine's memory is refused, naming the component ``name``.
     """
     n = grid.size
     keep = (s.x >= 0) & (s.x < n - 1) & (s.y >= 0) & (s.y < n - 1) & (s.flux > 0)
@@ -250,7 +305,13 @@ def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
     if hi <= lo:
         return 0, np.zeros((0, n, n))
     n_span = hi - lo
-    width = int(math.ceil(2 * LINE_REACH * sig.max() / dv)) + 1   # channels a line can touch
+    check.memory(f"{name} reaches {n_span} channels: rendering them on the {n} x {n} px work grid "
+                 "(the field and its padding for the beam and the disk thickness)",
+                 WORK_BYTES * n_span * n * n,
+                 "use fewer or wider channels (n_chan, channel_kms), fewer pixels (n_pix), a "
+                 "smaller beam_fwhm_px, a larger pixel_kpc or a smaller h_z_kpc")
+    # Channels a line can touch, within the band (a line wider than the band is cut to it).
+    width = int(min(n_span, np.ceil(2 * LINE_REACH * sig.max() / dv))) + 1
     index_type = np.int32 if n_span * n * n < 2 ** 31 else np.int64
     ix, iy = np.floor(x).astype(index_type), np.floor(y).astype(index_type)
     fx, fy = x - ix, y - iy
@@ -260,7 +321,7 @@ def deposit(s: Samples, grid: Grid) -> tuple[int, np.ndarray]:
     step = max(1, MAX_ENTRIES // (4 * width))
     for start in range(0, x.size, step):
         sl = slice(start, start + step)
-        first = np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv).astype(index_type)
+        first = np.clip(np.floor((v[sl] - LINE_REACH * sig[sl] - e0) / dv), lo, hi).astype(index_type)
         chan = first[:, None] + np.arange(width + 1, dtype=index_type)
         cdf = special.erf((e0 + chan * dv - v[sl, None]) / (math.sqrt(2.0) * sig[sl, None]))
         spec = (0.5 / dv) * np.diff(cdf, axis=1) * flux[sl, None]
@@ -291,7 +352,7 @@ def thickness_transfer(s: Samples, ky, kx) -> np.ndarray | float:
 def gaussian_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
     """Fourier transform of a unit-peak elliptical Gaussian beam (FWHM in px, PA north through east)."""
     (ux, uy), (wx, wy) = _axes(pa_deg)
-    s_maj, s_min = (b / (2 * math.sqrt(2 * math.log(2))) for b in (bmaj_px, bmin_px))
+    s_maj, s_min = (b / FWHM_PER_SIGMA for b in (bmaj_px, bmin_px))
     k_maj, k_min = kx * ux + ky * uy, kx * wx + ky * wy
     return np.exp(-2 * np.pi ** 2 * ((s_maj * k_maj) ** 2 + (s_min * k_min) ** 2))
 

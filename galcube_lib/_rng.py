@@ -17,13 +17,15 @@ def generator(rng) -> tuple[np.random.Generator, dict]:
     if isinstance(rng, np.random.Generator):
         return rng, {"bit_generator": type(rng.bit_generator).__name__,
                      "state": rng.bit_generator.state}
-    if rng is None or isinstance(rng, (int, np.integer, np.random.SeedSequence)):
-        if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng < 0:
+    integral = isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)   # True is no seed
+    if rng is None or integral or isinstance(rng, np.random.SeedSequence):
+        if integral and rng < 0:
             raise ValueError(f"rng={rng!r} is outside the valid range [0, inf)")
         seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
         return np.random.default_rng(seq), {"entropy": int(seq.entropy) if not isinstance(seq.entropy, (list, tuple)) else list(seq.entropy),
                                             "spawn_key": list(seq.spawn_key)}
-    raise TypeError(f"rng must be an int, None, a numpy SeedSequence or Generator, got {type(rng).__name__}")
+    raise TypeError(f"rng must be an int, None, a numpy SeedSequence or Generator, got {rng!r:.60} "
+                    f"({type(rng).__name__})")
 
 
 def from_record(record: dict) -> np.random.Generator:

@@ -97,3 +97,35 @@ def sequence(name: str, value, length: int) -> tuple:
     if len(value) != length:
         raise ValueError(f"{name}={value!r} must have {length} values, got {len(value)}")
     return tuple(value)
+
+
+def memory(what: str, nbytes: float, advice: str) -> None:
+    """Refuse, before allocating, a request for more memory than this machine has available:
+    a ValueError that says what needs how much, what is available and ``advice`` (which
+    parameter to change)."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    if nbytes > available:
+        raise ValueError(f"{what} needs about {size_text(nbytes)} of memory, more than the "
+                         f"{size_text(available)} available: {advice}")
+
+
+def size_text(nbytes: float) -> str:
+    """A byte count for people: '1.2 GiB', '152 TiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+
+
+def interval(name: str, value, lo=None, hi=None, *, lo_open=False, integral=False) -> tuple:
+    """Return a (low, high) tuple after checking both ends as :func:`number` (or
+    :func:`integer` if ``integral``) does and that low <= high."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        raise TypeError(f"{name} must be a (low, high) tuple, got {value!r} ({type(value).__name__})")
+    ends = tuple(integer(f"{name}[{i}]", v, lo, hi) if integral
+                 else number(f"{name}[{i}]", v, lo, hi, lo_open=lo_open) for i, v in enumerate(value))
+    if ends[0] > ends[1]:
+        raise ValueError(f"{name}={value!r} has low > high: give (low, high)")
+    return ends

@@ -23,7 +23,10 @@ def _kpc_per_arcsec(redshift: float) -> float:
 
 
 def _beam_pair(name: str, value) -> tuple[float, float]:
-    bmaj, bmin = (value, value) if np.ndim(value) == 0 else tuple(value)
+    if np.ndim(value) == 0:
+        bmaj = bmin = value
+    else:
+        bmaj, bmin = check.sequence(name, list(value) if isinstance(value, np.ndarray) else value, 2)
     bmaj = check.number(f"{name}[0]", bmaj, 0.0, None, lo_open=True)
     bmin = check.number(f"{name}[1]", bmin, 0.0, bmaj)
     return bmaj, bmin
@@ -44,6 +47,7 @@ class Observation:
         ``v_center_kms + (k - (n_chan - 1) / 2) * channel_kms``.
     v_center_kms : float
         Velocity at the centre of the band (radio convention, relative to systemic redshift).
+        The whole band must lie within +-c (299792.458 km/s).
     pixel_kpc, pixel_arcsec : float
         Pixel size; give either (the other follows from ``redshift`` with the Planck18
         cosmology) or both, consistently. Default 0.5 kpc.
@@ -53,7 +57,7 @@ class Observation:
         Rest frequency of the line, default [CII] 1900.5369 GHz.
     beam_fwhm_px, beam_fwhm_arcsec : float or (bmaj, bmin)
         Gaussian beam FWHM; give either. Default 4 px. The minor axis must be >= 2 px
-        (a Nyquist-sampled beam).
+        (a Nyquist-sampled beam), the major axis <= n_pix (no larger than the field).
     beam_pa_deg : float
         Beam major-axis position angle, north through east.
     hanning : bool
@@ -92,8 +96,13 @@ class Observation:
         set_("ra_deg", check.number("ra_deg", self.ra_deg, 0.0, 360.0, hi_open=True))
         set_("dec_deg", check.number("dec_deg", self.dec_deg, -90.0, 90.0))
         set_("spectral_axis", check.choice("spectral_axis", self.spectral_axis, ("VRAD", "FREQ")))
-        if not isinstance(self.hanning, (bool, np.bool_)):
-            raise TypeError(f"hanning must be True or False, got {self.hanning!r}")
+        set_("hanning", check.boolean("hanning", self.hanning))
+        half_band = abs(self.v_center_kms) + self.n_chan * self.channel_kms / 2
+        if half_band >= C_KMS:
+            raise ValueError(f"the band, v_center_kms={self.v_center_kms!r} +- n_chan={self.n_chan} x "
+                             f"channel_kms={self.channel_kms!r} / 2, reaches {half_band:.4g} km/s: radio "
+                             f"velocities must stay within +-{C_KMS} km/s (the speed of light); use "
+                             "narrower channels or a v_center_kms nearer 0")
 
         scale = _kpc_per_arcsec(self.redshift)
         if self.pixel_kpc is None and self.pixel_arcsec is None:
@@ -122,9 +131,14 @@ class Observation:
         else:
             arc = _beam_pair("beam_fwhm_arcsec", self.beam_fwhm_arcsec)
             px = tuple(b / self.pixel_arcsec for b in arc)
+        given = "beam_fwhm_px" if self.beam_fwhm_px is not None else "beam_fwhm_arcsec"
         if px[1] < 2.0:
-            raise ValueError(f"beam minor-axis FWHM {px[1]:.3g} px is outside the valid range "
-                             "[2, inf) px: the beam must be Nyquist sampled")
+            raise ValueError(f"{given}={getattr(self, given)!r} gives a minor-axis FWHM of {px[1]:.3g} px, "
+                             "outside the valid range [2, inf) px: the beam must be Nyquist sampled")
+        if px[0] > self.n_pix:
+            raise ValueError(f"{given}={getattr(self, given)!r} gives a major-axis FWHM of {px[0]:.3g} px, "
+                             f"outside the valid range [2, n_pix={self.n_pix}] px: a beam larger than the "
+                             "field (beam_fwhm_px is in pixels, beam_fwhm_arcsec in arcsec)")
         set_("beam_fwhm_px", px)
         set_("beam_fwhm_arcsec", arc)
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import fft
 from scipy.ndimage import convolve1d
 
-from ._render import Grid, beam_transfer, component_samples, deposit, frequencies, thickness_transfer
+from . import _validate as check
+from ._render import (TRANSFER_BYTES, WORK_BYTES, Grid, Samples, beam_transfer, component_samples, deposit, frequencies,
+                      thickness_transfer)
 from ._version import __version__
 from .cube import Cube
 from .record import component_record
@@ -17,6 +20,8 @@ from .observation import FWHM_PER_SIGMA, Observation
 # Relative level below which values are single-precision FFT round-off, not signal: set to 0.
 ROUNDOFF = 1e-6
 HANNING = np.array([0.25, 0.5, 0.25])
+OUTSIDE = 1e-3   # a component with less of its flux than this in the cube is warned about
+F32 = np.finfo(np.float32)
 
 
 def _check_components(components) -> list:
@@ -61,35 +66,45 @@ def simulate(components, observation: Observation) -> Cube:
         raise TypeError(f"observation must be an Observation, got {type(observation).__name__}")
     obs = observation
     # Pad so that beam and thickness tails wrap only into padding that is cropped away.
-    thickest = max(_thickness_px(c, obs.pixel_kpc) for c in components)
-    reach = 5.0 * obs.beam_fwhm_px[0] / FWHM_PER_SIGMA + 8.0 * thickest + 2
+    thickness = [_thickness_px(c, obs.pixel_kpc) for c in components]
+    reach = 5.0 * obs.beam_fwhm_px[0] / FWHM_PER_SIGMA + 8.0 * max(thickness) + 2
+    _check_memory(obs, reach, components, thickness)
     grid = _grid(obs, int(math.ceil(reach)))
     spacing = _sample_spacing(obs)
     ky, kx = frequencies(grid.size)
     beam = beam_transfer(*obs.beam_fwhm_px, obs.beam_pa_deg, ky, kx)
+    field = slice(grid.pad, grid.pad + obs.n_pix)
     terms = []   # (first channel, Fourier transform of its channel block) per component
-    for comp in components:
-        s = component_samples(comp, grid, spacing)
-        first, block = deposit(s, grid)
-        if len(block):
-            # Single precision: its round-off (~1e-7 of the peak) is far below the quadrature's.
-            spectrum = fft.rfft2(block.astype(np.float32))
-            spectrum *= (beam * thickness_transfer(s, ky, kx)).astype(np.float32)
-            terms.append((first, spectrum))
-    data = np.zeros(obs.shape, dtype=np.float32)
-    if terms:
-        # Channels no line reaches stay exactly zero: only the others are transformed back.
-        lo, hi = min(f for f, _ in terms), max(f + len(b) for f, b in terms)
-        spectrum = terms[0][1] if len(terms) == 1 else _stack(terms, lo, hi)
-        field = slice(grid.pad, grid.pad + obs.n_pix)
-        image = fft.irfft2(spectrum, s=(grid.size,) * 2, overwrite_x=True)[:, field, field]
-        if obs.hanning:
-            full = np.zeros(obs.shape)
-            full[lo:hi] = image
-            data[:] = convolve1d(full, HANNING, axis=0, mode="constant")
-        else:
-            data[lo:hi] = image
-        data[np.abs(data) <= ROUNDOFF * np.abs(data).max()] = 0.0
+    seen = False   # whether any component leaves flux in the cube
+    # Overflow is not warned about but checked, with the parameter to blame: _check_range.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, comp in enumerate(components):
+            name = f"components[{i}] ({type(comp).__name__})"
+            s = component_samples(comp, grid, spacing)
+            first, block = deposit(s, grid, name)
+            if block[:, field, field].sum() * obs.channel_kms < OUTSIDE * comp.flux_jy_kms:
+                warnings.warn(_outside_text(name, comp, s, grid, obs), UserWarning, stacklevel=2)
+            else:
+                seen = True
+            if len(block):
+                # Single precision: its round-off (~1e-7 of the peak) is far below the quadrature's.
+                spectrum = fft.rfft2(block.astype(np.float32))
+                spectrum *= (beam * thickness_transfer(s, ky, kx)).astype(np.float32)
+                terms.append((first, spectrum))
+        data = np.zeros(obs.shape, dtype=np.float32)
+        if terms:
+            # Channels no line reaches stay exactly zero: only the others are transformed back.
+            lo, hi = min(f for f, _ in terms), max(f + len(b) for f, b in terms)
+            spectrum = terms[0][1] if len(terms) == 1 else _stack(terms, lo, hi)
+            image = fft.irfft2(spectrum, s=(grid.size,) * 2, overwrite_x=True)[:, field, field]
+            if obs.hanning:
+                full = np.zeros(obs.shape)
+                full[lo:hi] = image
+                data[:] = convolve1d(full, HANNING, axis=0, mode="constant")
+            else:
+                data[lo:hi] = image
+    _check_range(data, components, obs, seen)
+    data[np.abs(data) <= ROUNDOFF * np.abs(data).max()] = 0.0
     record = {"galcube_version": __version__, "observation": obs.to_record(),
               "components": [component_record(c) for c in components]}
     header = obs.header.copy()
@@ -112,6 +127,63 @@ def _thickness_px(comp, pixel_kpc: float) -> float:
     if not isinstance(disk, Galaxy):
         return 0.0
     return disk.h_z_kpc / pixel_kpc * math.sin(math.radians(disk.inclination_deg))
+
+
+def _check_memory(obs: Observation, pad: float, components, thickness: list) -> None:
+    """Refuse, before allocating anything, a cube, the Fourier transfer functions of its padded
+    work grid and one channel of it that do not fit in memory, naming what sets their size."""
+    size = obs.n_pix + 2.0 * pad
+    need = math.prod(obs.shape) * (4 + 16 * obs.hanning) + (WORK_BYTES + TRANSFER_BYTES) * size ** 2
+    if 2 * pad <= obs.n_pix:
+        what = f"a cube of n_chan={obs.n_chan} x n_pix={obs.n_pix} x {obs.n_pix} voxels"
+        advice = "use fewer channels (n_chan) or pixels (n_pix)"
+    elif 8.0 * max(thickness) > 5.0 * obs.beam_fwhm_px[0] / FWHM_PER_SIGMA:
+        i = int(np.argmax(thickness))
+        disk = components[i].disk() if isinstance(components[i], Halo) else components[i]
+        what = (f"components[{i}]'s thickness, h_z_kpc={disk.h_z_kpc!r} ({thickness[i]:.3g} px projected at "
+                f"pixel_kpc={obs.pixel_kpc!r}), pads the work grid to {size:.3g} x {size:.3g} px: it")
+        advice = "use a smaller h_z_kpc (kpc) or a larger pixel_kpc"
+    else:
+        what = (f"beam_fwhm_px={obs.beam_fwhm_px[0]:.4g} pads the work grid to {size:.3g} x {size:.3g} px: it")
+        advice = "use a smaller beam (beam_fwhm_px or beam_fwhm_arcsec)"
+    check.memory(what, need, advice)
+
+
+def _outside_text(name: str, comp, s: Samples, grid: Grid, obs: Observation) -> str:
+    """Why a component leaves (almost) no flux in the cube: outside the field, or the band."""
+    px, c = obs.pixel_kpc, grid.center
+    lo_kpc, hi_kpc = (-obs.center_px - 0.5) * px, (obs.n_pix - obs.center_px - 0.5) * px
+    x, y = ((np.average(a, weights=s.flux) - c) * px for a in (s.x, s.y))
+    edges = grid.edges_kms
+    in_field = np.all([(a >= c + lo_kpc / px) & (a < c + hi_kpc / px) for a in (s.x, s.y)], axis=0)
+    if s.flux[in_field].sum() < OUTSIDE * comp.flux_jy_kms:
+        where = (f"outside the field: its light is centred at ({x:.4g}, {y:.4g}) kpc from the field "
+                 f"centre and the field spans {lo_kpc:.4g} to {hi_kpc:.4g} kpc in x and y "
+                 f"(n_pix={obs.n_pix} x pixel_kpc={px:.4g}); move it (offset_kpc), make it "
+                 "smaller or enlarge the field")
+    else:
+        v_lo, v_hi = np.min(s.v - 3 * s.sigma), np.max(s.v + 3 * s.sigma)
+        where = (f"outside the band: its line spans {v_lo:.4g} to {v_hi:.4g} km/s and the channels "
+                 f"{edges[0]:.4g} to {edges[-1]:.4g} km/s (n_chan={obs.n_chan} x channel_kms="
+                 f"{obs.channel_kms:.4g} around v_center_kms={obs.v_center_kms:.4g}); move it (v_sys_kms), "
+                 "narrow its line (v_max_kms, sigma_kms) or widen the band")
+    return f"{name} leaves less than {OUTSIDE:.1%} of its flux in the cube; most of it falls {where}"
+
+
+def _check_range(data: np.ndarray, components, obs: Observation, seen: bool) -> None:
+    """A cube whose values overflow single precision, or (if any component is ``seen`` in it)
+    underflow it, is an error, never a result."""
+    peak = float(max(np.max(data), -np.min(data)))
+    brightest = max(components, key=lambda c: c.flux_jy_kms).flux_jy_kms
+    faintest = min(components, key=lambda c: c.flux_jy_kms).flux_jy_kms
+    if not math.isfinite(peak):
+        raise ValueError(f"flux_jy_kms={brightest!r} over channel_kms={obs.channel_kms!r} channels gives "
+                         f"values beyond single precision's {F32.max:.3g} Jy/beam: give the line flux in "
+                         "Jy km/s (a smaller flux_jy_kms) or wider channels")
+    if seen and peak < F32.tiny:
+        raise ValueError(f"flux_jy_kms={faintest!r} over channel_kms={obs.channel_kms!r} channels gives "
+                         f"values below single precision's smallest normal number {F32.tiny:.3g} Jy/beam: "
+                         "give the line flux in Jy km/s (a larger flux_jy_kms)")
 
 
 def _grid(obs: Observation, pad: int) -> Grid:

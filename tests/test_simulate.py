@@ -226,10 +226,10 @@ def test_disk_larger_than_field_is_sampled_only_where_visible(monkeypatch):
     for inc in (0.0, 70.0, 90.0):
         gal = gl.Galaxy(r_eff_kpc=4.0, inclination_deg=inc)   # R_e = 40 px, disk ~ 300 px across
         clipped = gl.simulate([gal], obs).data
-        original = render._visible_azimuths
+        original = render._visible_cos2
         with monkeypatch.context() as m:
-            every = lambda radius, n_phi, far, cos_i, sin_i: original(radius, n_phi, 1e30, cos_i, sin_i)
-            m.setattr(render, "_visible_azimuths", every)
+            every = lambda radius, far, cos_i, sin_i: original(radius, 1e30, cos_i, sin_i)
+            m.setattr(render, "_visible_cos2", every)
             full = gl.simulate([gal], obs).data
         assert np.allclose(clipped, full, rtol=0, atol=1e-6 * full.max())
 

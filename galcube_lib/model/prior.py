@@ -6,9 +6,17 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from .. import _rng
+from .. import _validate as check
 from ..observation import Observation
 from .galaxy import Galaxy
 
+# The (low, high) ranges of BenchmarkPrior: where their ends may lie, (lo, hi, lo excluded).
+RANGES = {"sersic_n": (0.2, 10.0, True), "r_eff_beam_radii": (0.0, None, True),
+          "h_z_over_r_eff": (0.0, None, True), "sigma_kms": (0.0, None, True),
+          "v_max_kms": (0.0, None, False), "r_turn_over_r_eff": (0.0, None, True),
+          "companion_flux_ratio": (0.0, None, True), "companion_separation_px": (0.0, None, False),
+          "peak_snr": (0.0, None, True)}
 GALAXY_FIELDS = ("sersic_n", "r_eff_kpc", "h_z_kpc", "flux_jy_kms", "inclination_deg", "pa_deg",
                  "v_max_kms", "r_turn_kpc", "sigma_kms", "v_sys_kms")
 
@@ -24,6 +32,10 @@ class Scene:
 
     def params(self, max_galaxies: int = 2) -> dict:
         """Every drawn parameter as one flat row (NaN for galaxies this scene does not have)."""
+        if len(self.components) > max_galaxies:
+            raise ValueError(f"the scene has {len(self.components)} galaxies but max_galaxies="
+                             f"{max_galaxies!r}: give max_galaxies >= {len(self.components)} so that "
+                             "none is left out of the row")
         obs = self.observation
         beam_radius_px = obs.beam_fwhm_px[0] / 2.0
         first = self.components[0]
@@ -72,6 +84,16 @@ class BenchmarkPrior:
     companion_dv_kms: float = 200.0
     peak_snr: tuple = (2.5, 10.0)
 
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        for name, (lo, hi, lo_open) in RANGES.items():
+            set_(name, check.interval(name, getattr(self, name), lo, hi, lo_open=lo_open))
+        set_("n_galaxies", check.interval("n_galaxies", self.n_galaxies, 1, integral=True))
+        set_("companion_dv_kms", check.number("companion_dv_kms", self.companion_dv_kms, 0.0, None))
+        for name in ("beam_fwhm_px", "pixel_kpc"):   # optional in an Observation, not here
+            set_(name, check.number(name, getattr(self, name), 0.0, None, lo_open=True))
+        self.observation()   # checks n_pix, n_chan, channel_kms and the beam against them
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """(n_chan, n_pix, n_pix) of every cube this prior draws."""
@@ -100,7 +122,7 @@ class BenchmarkPrior:
 
     def draw(self, rng) -> Scene:
         """Draw one scene; ``rng`` is a numpy Generator (or anything numpy.random.default_rng takes)."""
-        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        gen, _ = _rng.generator(rng)
         n = int(gen.integers(self.n_galaxies[0], self.n_galaxies[1] + 1))
         galaxies = [self._disk(gen, 1.0, (0.0, 0.0), 0.0)]
         for _ in range(n - 1):

@@ -26,8 +26,10 @@ def check_rotation(rotation):
                         f"got {rotation!r}") from None
     if r.ndim != 1 or r.shape != v.shape or r.size < 2:
         raise ValueError(f"rotation table needs two 1-D arrays of equal length >= 2, got shapes {r.shape}, {v.shape}")
-    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))) or r[0] < 0 or np.any(np.diff(r) <= 0):
-        raise ValueError("rotation table radii must be finite, >= 0 and strictly increasing, velocities finite")
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))) or r[0] < 0 or np.any(np.diff(r) <= 0) \
+            or np.any(v < 0):
+        raise ValueError("rotation table radii must be finite, >= 0 and strictly increasing, velocities "
+                         "finite and >= 0 km/s (pa_deg sets which side recedes)")
     return (tuple(r.tolist()), tuple(v.tolist()))
 
 
@@ -45,10 +47,32 @@ def curve(rotation, *, v_max_kms: float, r_turn_kpc: float, r_eff_kpc: float,
         r0 = 2.0 * r_eff_kpc / sersic_b(sersic_n) ** sersic_n
         return lambda r: v_max_kms * 1.022 * (r / r0) ** 0.0803
     if callable(rotation):
-        return lambda r: np.asarray(rotation(r), dtype=float)
+        return lambda r: radial_values("rotation", rotation, r)
     table_r, table_v = (np.asarray(a) for a in rotation)
     # Beyond the table the curve stays flat at its last value; inside its first radius it
     # rises linearly from zero, as a rotating disk must.
     r_all = table_r if table_r[0] == 0 else np.concatenate([[0.0], table_r])
     v_all = table_v if table_r[0] == 0 else np.concatenate([[0.0], table_v])
     return lambda r: np.interp(r, r_all, v_all)
+
+
+def radial_values(name: str, profile: Callable, r_kpc: np.ndarray, *, positive: bool = False) -> np.ndarray:
+    """``profile(r_kpc)``, a user's callable ``rotation`` or ``sigma_kms``, checked: one finite
+    speed in km/s per radius (or one for all), >= 0, or > 0 if ``positive``. Anything else is
+    an error that names the parameter and shows what the callable returned."""
+    out = profile(r_kpc)
+    try:
+        values = np.asarray(out, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}(r_kpc) must return numbers (km/s), one per radius; it returned "
+                        f"{out!r:.60} ({type(out).__name__})") from None
+    if values.shape not in ((), r_kpc.shape):
+        raise ValueError(f"{name}(r_kpc) returned shape {values.shape} for an array of "
+                         f"{r_kpc.size} radii; it must return one value per radius")
+    values = np.broadcast_to(values, r_kpc.shape)
+    bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name}(r_kpc) returned {float(values[i])!r} at r_kpc={r_kpc[i]:.4g} ({bad.sum()} of "
+                         f"{bad.size} radii); it must return finite speeds {'> 0' if positive else '>= 0'} km/s")
+    return values
