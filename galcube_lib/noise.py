@@ -16,6 +16,8 @@ from . import _validate as check
 from .cube import Cube
 
 KINDS = ("white", "beam", "hanning")
+NOISE_BYTES = 48   # memory per voxel while a noise cube is drawn (float64 and complex128 copies)
+F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
 
 
 def _hanning(noise: np.ndarray) -> np.ndarray:
@@ -42,26 +44,29 @@ def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.n
 
 
 def realisations(noise, shape, n_realisations: int, rng=None) -> list:
-    """Noise cubes of ``shape``: given ones (a 4-D stack), or drawn from a standard deviation
-    (white) or from a noise cube (new Gaussian noise with its power spectra and spread)."""
-    if np.ndim(noise) == 0:
-        sigma = float(noise)
-        if not sigma > 0:
-            raise ValueError(f"noise={noise!r} as a standard deviation must be > 0")
-        gen, _ = _rng.generator(rng)
-        return [sigma * gen.standard_normal(shape) for _ in range(n_realisations)]
+    """Noise cubes of ``shape``: given ones (a 4-D stack), or ``n_realisations`` drawn from a
+    standard deviation (white) or from a noise cube (new Gaussian noise with its power spectra
+    and spread)."""
     arr = np.asarray(noise, dtype=float)
     if arr.ndim == 4:
         if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
             raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")
         return list(arr)
-    if arr.ndim != 3 or not np.isfinite(arr).all():
+    if arr.ndim == 0:
+        sigma = check.number("noise", noise.item() if isinstance(noise, np.ndarray) else noise,
+                             0.0, None, lo_open=True)
+    elif arr.ndim != 3 or not np.isfinite(arr).all():
         raise ValueError(f"noise must be a sigma, a finite 3-D noise cube or a stack of "
                          f"realisations, got shape {arr.shape}")
+    else:
+        sigma = float(np.std(arr))
+        if not sigma > 0:
+            raise ValueError("noise is a constant cube: it has no spread to draw noise from")
+    n_realisations = check.integer("n_realisations", n_realisations, 1)
+    _check_memory("n_realisations", n_realisations, shape)
     gen, _ = _rng.generator(rng)
-    sigma = float(np.std(arr))
-    if not sigma > 0:
-        raise ValueError("noise is a constant cube: it has no spread to draw noise from")
+    if arr.ndim == 0:
+        return [sigma * gen.standard_normal(shape) for _ in range(n_realisations)]
     out = []
     for _ in range(n_realisations):
         draw = matched_noise(arr, shape, gen)
@@ -106,7 +111,11 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
         if peak_snr is None and rms_jy is None:
             raise ValueError("give peak_snr (> 0) or rms_jy (> 0) to set the noise level")
     else:
-        template = np.asarray(kind, dtype=float)
+        try:
+            template = np.asarray(kind, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"kind must be one of {', '.join(map(repr, KINDS))} or a 3-D noise cube "
+                            f"(an array), got {kind!r:.60} ({type(kind).__name__})") from None
         if template.ndim != 3 or min(template.shape) < 2:
             raise ValueError(f"a noise cube (kind) must be 3-D with >= 2 channels and pixels, got shape {template.shape}")
         if not np.all(np.isfinite(template)):
@@ -114,17 +123,23 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     reference = cube.clean if cube.clean is not None else cube.data
     if peak_snr is not None:
         peak_snr = check.number("peak_snr", peak_snr, 0.0, None, lo_open=True)
-        peak = float(np.max(reference))
-        if peak <= 0:
-            raise ValueError("peak_snr needs a cube with positive signal; use rms_jy instead")
-        sigma = peak / peak_snr
+        peak = float(np.max(reference, initial=-np.inf, where=~np.isnan(reference)))
+        if not 0 < peak < np.inf:
+            raise ValueError(f"peak_snr needs a cube whose largest value is positive and finite, "
+                             f"not {peak!r}; use rms_jy instead")
+        sigma, level = peak / peak_snr, "peak_snr"
     elif rms_jy is not None:
-        sigma = check.number("rms_jy", rms_jy, 0.0, None, lo_open=True)
+        sigma, level = check.number("rms_jy", rms_jy, 0.0, None, lo_open=True), "rms_jy"
     else:
-        sigma = float(np.std(template))
+        sigma, level = float(np.std(template)), "kind (the noise cube's rms)"
+    if not F32_TINY <= sigma <= F32_MAX / 100:
+        raise ValueError(f"{level} gives a noise rms of {sigma:.3g}, outside what single precision "
+                         f"holds, [{F32_TINY:.3g}, {F32_MAX / 100:.3g}] (the cube's units, "
+                         f"{cube.header.get('BUNIT', 'Jy/beam')})")
 
     gen, seed_record = _rng.generator(rng)
     shape = cube.shape
+    _check_memory("cube", 1, shape)
     if template is not None:
         noise = template if template.shape == shape else matched_noise(template, shape, gen)
     else:
@@ -146,3 +161,10 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     if peak_snr is not None:
         header["PEAKSNR"] = (peak_snr, "max(clean) / noise rms")
     return Cube(data, header, clean=cube.clean, noise=noise, record=record)
+
+
+def _check_memory(name: str, count: int, shape) -> None:
+    """Refuse, before drawing any, ``count`` noise cubes of ``shape`` that do not fit in memory."""
+    check.memory(f"drawing {count} noise cube(s) of shape {tuple(shape)} ({name})",
+                 (count + NOISE_BYTES / 8) * 8 * np.prod(shape, dtype=float),
+                 f"use a smaller {name}" + (" (crop it: cube.crop)" if name == "cube" else ""))

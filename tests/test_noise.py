@@ -6,6 +6,7 @@ import pytest
 
 import galcube_lib as gl
 from galcube_lib import _rng
+from galcube_lib.noise import realisations
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,68 @@ def test_bad_noise_arguments(clean, kwargs, message):
 def test_noisy_cube_cannot_be_noised_again(clean):
     with pytest.raises(ValueError, match="already has noise"):
         gl.add_noise(gl.add_noise(clean, peak_snr=3, rng=0), peak_snr=3)
+
+
+# ----------------------------------------------------------------------------- bad input (issue 12)
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(peak_snr=1e-300), r"peak_snr gives a noise rms of .*e\+29\d, outside what single precision holds"),
+    (dict(peak_snr=1e300), r"peak_snr gives a noise rms of .*e-30\d"),
+    (dict(rms_jy=1e39), r"rms_jy gives a noise rms of 1e\+39, .* \(the cube's units, Jy/beam\)"),
+    (dict(rms_jy=1e-40), r"rms_jy gives a noise rms of 1e-40"),
+    (dict(kind=np.full((4, 4, 4), 1e38) * np.arange(4)), r"kind \(the noise cube's rms\) gives"),
+])
+def test_noise_level_beyond_single_precision_is_refused(clean, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gl.add_noise(clean, **kwargs)
+
+
+@pytest.mark.parametrize("kind", [object(), ["beam"], {"kind": "beam"}])
+def test_kind_neither_a_name_nor_an_array_is_a_type_error(clean, kind):
+    with pytest.raises(TypeError, match=r"kind must be one of 'white', 'beam', 'hanning' or a 3-D noise cube"):
+        gl.add_noise(clean, peak_snr=3.0, kind=kind)
+
+
+def test_peak_snr_of_a_cube_with_blanked_voxels_uses_its_finite_peak(clean):
+    data = clean.data.copy()
+    data[:, :5] = np.nan                      # blanked edge, as in real cubes
+    noisy = gl.add_noise(gl.Cube(data, clean.header), peak_snr=4.0, rng=0)
+    assert noisy.record["noise"]["rms_jy"] == pytest.approx(np.nanmax(data) / 4.0)
+    assert np.isfinite(noisy.data[:, 5:]).all()
+
+
+def test_peak_snr_of_an_all_nan_cube_is_refused(clean):
+    with pytest.raises(ValueError, match="peak_snr needs a cube whose largest value is positive and finite"):
+        gl.add_noise(gl.Cube(np.full(clean.shape, np.nan), clean.header), peak_snr=4.0)
+
+
+def test_noise_larger_than_memory_is_refused_before_drawing(clean, monkeypatch):
+    import psutil
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("svmem", (), {"available": 2 ** 20})())
+    with pytest.raises(ValueError, match=r"drawing 1 noise cube\(s\) of shape \(40, 96, 96\) \(cube\) needs "
+                                         r"about .* MiB of memory, more than the 1 MiB available: use a smaller cube"):
+        gl.add_noise(clean, peak_snr=4.0)
+    with pytest.raises(ValueError, match=r"drawing 1000 noise cube\(s\) .* \(n_realisations\)"):
+        realisations(0.1, clean.shape, 1000)
+
+
+@pytest.mark.parametrize("noise, n, error, message", [
+    (0.1, 0, ValueError, r"n_realisations=0 is outside the valid range \[1, inf\)"),
+    (0.1, 2.5, TypeError, "n_realisations must be an integer"),
+    (math.inf, 2, ValueError, "noise=inf is outside the valid range"),
+    (-1.0, 2, ValueError, r"noise=-1.0 is outside the valid range \(0, inf\)"),
+])
+def test_realisations_check_their_arguments(clean, noise, n, error, message):
+    with pytest.raises(error, match=message):
+        realisations(noise, clean.shape, n)
+
+
+def test_given_realisations_need_no_count(clean):
+    stack = np.zeros((2, *clean.shape))
+    assert len(realisations(stack, clean.shape, 0)) == 2
+
+
+@pytest.mark.parametrize("rng", [True, 1.5, "seed"])
+def test_rng_that_is_no_seed_is_a_type_error(clean, rng):
+    with pytest.raises(TypeError, match=r"rng must be an int, None, a numpy SeedSequence or Generator, got "):
+        gl.add_noise(clean, peak_snr=4.0, rng=rng)
