@@ -58,9 +58,11 @@ class ReadLog:
 
 def quiet_wcs(header):
     """``astropy.wcs.WCS(header)`` with wcslib's fixes applied (NCP, AIPS VELO-xxx, EPOCH, units)
-    and its FITSFixedWarning chatter about them silenced."""
+    and its FITSFixedWarning chatter about them silenced; missing or zero increments are first
+    refused by :func:`check_increments`."""
     from astropy.wcs import WCS, FITSFixedWarning
 
+    check_increments(header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         return WCS(header)
@@ -98,8 +100,8 @@ def check_numeric_keywords(header) -> None:
         except (TypeError, ValueError):
             number = math.nan
         if isinstance(value, bool) or not math.isfinite(number):
-            raise ValueError(f"header keyword {key} = {value!r} is not a finite number; correct it, "
-                             f"e.g. astropy.io.fits.setval(path, {key!r}, value=...)")
+            raise ValueError(f"header keyword {key} = {value!r} is not a finite number; correct it "
+                             f"(cube.header[{key!r}] = ..., or astropy.io.fits.setval on the file)")
 
 
 def _increment_text(header, axis: int) -> str:
@@ -190,7 +192,6 @@ def to_cube_axes(data: np.ndarray, header, log: ReadLog) -> np.ndarray:
     if data.ndim != 3:
         raise ValueError(f"the data is {data.ndim}-D with shape {data.shape}; galcube needs a "
                          "(v, y, x) cube or a (y, x) map")
-    check_increments(header)
     spec = quiet_wcs(header).wcs.spec
     if spec not in (-1, 2):
         raise ValueError(f"the spectral axis is FITS axis {spec + 1}; galcube needs it as axis 3 "
@@ -378,10 +379,18 @@ def _choose_beam(header, beam, beams, log: ReadLog):
 
 def pixel_deg(header) -> float:
     """Pixel size along y in degrees: the length of the CDi_2 column, or CDELT2 times that of PCi_2."""
-    if "CD1_2" in header or "CD2_2" in header:
-        return math.hypot(float(header.get("CD1_2", 0.0)), float(header.get("CD2_2", 0.0)))
-    return abs(float(header["CDELT2"])) * math.hypot(float(header.get("PC1_2", 0.0)),
-                                                    float(header.get("PC2_2", 1.0)))
+    try:
+        if "CD1_2" in header or "CD2_2" in header:
+            size = math.hypot(float(header.get("CD1_2", 0.0)), float(header.get("CD2_2", 0.0)))
+        else:
+            size = abs(float(header["CDELT2"])) * math.hypot(float(header.get("PC1_2", 0.0)),
+                                                            float(header.get("PC2_2", 1.0)))
+    except (KeyError, TypeError, ValueError):
+        size = math.nan
+    if not (size > 0 and math.isfinite(size)):
+        raise ValueError("the header gives no pixel size: CDELT2 (or CD2_2) is missing, zero or not a "
+                         "finite number; set header['CDELT2'] to the pixel size in degrees")
+    return size
 
 
 def check_beam_size(header, advice: str) -> None:

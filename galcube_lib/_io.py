@@ -15,6 +15,14 @@ STALE_SECONDS = 3600.0
 has not been modified for this long."""
 
 
+def as_path(name: str, value) -> Path:
+    """``value`` (a str or os.PathLike) as a Path; anything else is a TypeError naming ``name``."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {value!r} "
+                        f"({type(value).__name__})")
+    return Path(value)
+
+
 def _host() -> str:
     """This host's name as it appears in the names of temporaries (no dots or dashes)."""
     return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())

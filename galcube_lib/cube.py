@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import _crop, _header
-from ._io import atomic_path
+from . import _crop, _header, _validate
+from ._io import as_path, atomic_path
 from .record import record_json
 
 _EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
@@ -51,7 +51,11 @@ class Cube:
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        data = np.asarray(self.data, dtype=np.float32)
+        try:
+            data = np.asarray(self.data, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise TypeError("data must be a numeric (v, y, x) array, got "
+                            f"{type(self.data).__name__}") from None
         if data.ndim != 3:
             raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
         object.__setattr__(self, "data", data)
@@ -109,8 +113,8 @@ class Cube:
     @property
     def beam_fwhm_px(self) -> tuple[float, float]:
         """Beam FWHM (major, minor) in pixels."""
-        if "BMAJ" not in self.header:
-            raise ValueError("the header has no beam (BMAJ/BMIN)")
+        if "BMAJ" not in self.header or "BMIN" not in self.header:
+            raise ValueError("the header has no beam (BMAJ and BMIN, in degrees)")
         scale = self.pixel_arcsec / 3600.0
         return float(self.header["BMAJ"]) / scale, float(self.header["BMIN"]) / scale
 
@@ -132,10 +136,12 @@ class Cube:
 
     def to_fits(self, path, overwrite: bool = True) -> Path:
         """Write the cube atomically: primary HDU = data; CLEAN, NOISE, UNCERTAINTY and GAIN image
-        extensions (those that are set); a RECORD table holding the parameter record as JSON."""
-        path = Path(path)
-        if path.exists() and not overwrite:
+        extensions (those that are set); a RECORD table holding the parameter record as JSON
+        (numpy values converted; anything else JSON cannot hold is a TypeError naming its key)."""
+        path = as_path("path", path)
+        if path.exists() and not _validate.boolean("overwrite", overwrite):
             raise FileExistsError(f"{path} exists and overwrite=False")
+        _header.check_numeric_keywords(self.header)
         hdus = [fits.PrimaryHDU(self.data, header=self.header)]
         for name in _EXTENSIONS:
             value = getattr(self, name.lower())
@@ -252,7 +258,7 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
     TypeError
         For a ``beam`` or ``gain`` of the wrong kind.
     """
-    path = Path(path)
+    path = as_path("path", path)
     beam = _header.beam_argument(beam)
     data, header, extra, record, beams, original_shape, log = _load(path)
     foreign = record is None

@@ -20,7 +20,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import _rng, metrics
-from ._io import atomic_path
+from ._io import as_path, atomic_path
 from .cube import Cube
 from .denoise import denoise, source_box, source_mask
 from .denoise.smooth_clip import dilate
@@ -339,7 +339,7 @@ def write_moments(cube: Cube, path, mask=None) -> list[Path]:
     ``path`` names the cube (e.g. ``out/ngc4710_ist.fits``); the maps go beside it as
     ``<stem>.mom0.fits``, ``.mom1.fits`` and ``.mom2.fits``, each written atomically.
     """
-    path = Path(path)
+    path = as_path("path", path)
     written = []
     for k, image in enumerate(moment_images(cube, mask)):
         out = path.with_name(f"{path.stem.removesuffix('.fits')}.mom{k}.fits")

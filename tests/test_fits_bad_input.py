@@ -218,3 +218,44 @@ def test_moment_zero_of_a_one_channel_cube_uses_its_channel_width(small):
     one = small.crop(((2, 3), (0, 16), (0, 16)))
     mom0 = real.moment_images(one)[0].data
     np.testing.assert_allclose(mom0, one.data[0] * small.channel_kms, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- siblings
+
+def test_in_memory_headers_are_checked_like_files(small):
+    header = small.header.copy()
+    del header["CDELT3"]
+    with pytest.raises(ValueError, match="CDELT3 is missing"):
+        _ = small.replace(header=header).channel_kms
+    header = small.header.copy()
+    header["CDELT1"] = 0.0
+    with pytest.raises(ValueError, match="CDELT1 = 0"):
+        _ = small.replace(header=header).wcs
+    header = small.header.copy()
+    del header["CDELT2"]
+    with pytest.raises(ValueError, match="no pixel size.*CDELT2"):
+        _ = small.replace(header=header).beam_fwhm_px
+    header = small.header.copy()
+    del header["BMIN"]
+    with pytest.raises(ValueError, match="no beam.*BMIN"):
+        _ = small.replace(header=header).beam_area_px
+
+
+def test_to_fits_checks_its_arguments_and_header(small, tmp_path):
+    header = small.header.copy()
+    header["CRVAL1"] = "INF"
+    with pytest.raises(ValueError, match="CRVAL1 = 'INF' is not a finite number"):
+        small.replace(header=header).to_fits(tmp_path / "c.fits")
+    path = small.to_fits(tmp_path / "c.fits")
+    with pytest.raises(TypeError, match="overwrite must be True or False"):
+        small.to_fits(path, overwrite="no")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        small.to_fits(3)
+    with pytest.raises(TypeError, match="path must be a file path"):
+        gl.read_fits(None)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_cube_data_must_be_numeric(small):
+    with pytest.raises(TypeError, match="data must be a numeric"):
+        gl.Cube([["a"]], small.header)
