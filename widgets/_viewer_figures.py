@@ -56,7 +56,13 @@ class ViewerFigures:
     images : list of bokeh figures
         One per cube, in model order; the first has css class "gc-image".
     spectrum, pv : bokeh figures
-        The spectrum figure has css class "gc-spectrum".
+        The spectrum figure has css class "gc-spectrum"; with a rest frequency it has a second
+        x axis above, in GHz.
+    sources, mappers, colorbars, hovers : dict name -> bokeh model
+        Per image: its data (the map's values, columns running from low to high ΔRA), its linear
+        colour mapper over the panel's limits, its colour bar (below) and its value hover.
+    region, contours : ColumnDataSource
+        The outline of the region around the pixel, and the contour lines, drawn on every image.
     """
 
     def __init__(self, model, pv_name: str):
