@@ -183,12 +183,27 @@ def _per_method(name: str, mapping) -> dict:
     return dict(mapping)
 
 
+def _check_results(results, figures) -> None:
+    """``results`` must be a table of :func:`run` with the columns of ``figures``."""
+    import pandas as pd
+
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"results must be the DataFrame that bench.run returns, got "
+                        f"{type(results).__name__}")
+    missing = [c for c in ("method", "class", "snr_bin", *figures) if c not in results.columns]
+    if missing:
+        raise ValueError(f"results has no column {', '.join(map(repr, missing))}; give the "
+                         f"DataFrame that bench.run returns (figures such as {HEADLINE})")
+
+
 def summary(results, figures=HEADLINE):
     """Mean and standard error of each figure per method, class and SNR bin."""
     import pandas as pd
 
+    figures = [figures] if isinstance(figures, str) else list(figures)
+    _check_results(results, figures)
     order = {f"({a:g},{b:g}]": i for i, (a, b) in enumerate(SNR_BINS)}
-    grouped = results.groupby(["method", "class", "snr_bin"])[list(figures)]
+    grouped = results.groupby(["method", "class", "snr_bin"])[figures]
     table = pd.concat({"mean": grouped.mean(), "sem": grouped.sem()}, axis=1)
     return table.sort_index(key=lambda idx: idx.map(order) if idx.name == "snr_bin" else idx)
 
@@ -197,6 +212,7 @@ def plot(results, path=None):
     """Normalised RMSE and flux conservation against peak SNR, per method and class (matplotlib)."""
     from matplotlib.figure import Figure
 
+    _check_results(results, ("nrmse", "flux_conservation"))
     fig = Figure(figsize=(11, 7), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     centres = {f"({a:g},{b:g}]": (a + b) / 2 for a, b in SNR_BINS}

@@ -512,6 +512,10 @@ class CubeStore:
                 raise IndexError(f"cube index {k} out of range for "
                                  f"{n} cubes")
         indices = [k % n for k in indices]
+        check.memory(f"reading {len(indices)} cubes at once",
+                     len(indices) * np.prod(self.shape[1:]) * 4.0,
+                     "read fewer at a time (e.g. store.clean[i:i + 100]), or iterate over "
+                     "galcube_lib.torch_data.StoreDataset")
         if not os.path.exists(os.path.join(self.path, _TABLE)):
             for k in indices:
                 if not os.path.exists(_marker(self.path, k)):

@@ -305,3 +305,32 @@ def test_damaged_store_metadata_is_named(pristine, store):
                  lambda: generate_dataset(store, 3, rng=SEED, workers=0, progress=False)):
         with pytest.raises(ValueError, match="s.zarr is damaged: its zarr.json cannot be read"):
             call()
+
+
+def test_reading_more_cubes_than_memory_holds_is_refused_before_allocating(pristine,
+                                                                           monkeypatch):
+    import psutil
+
+    ds = open_dataset(pristine[0])
+    cube_bytes = int(np.prod(ds.shape[1:])) * 4
+    memory = psutil.virtual_memory()._replace(available=2 * cube_bytes + 1)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory)
+    assert ds.clean[:2].shape == (2, *ds.shape[1:])
+    with pytest.raises(ValueError, match="reading 3 cubes at once needs about 4.22 MiB of "
+                                         "memory, more than .* read fewer at a time"):
+        ds.noisy[:]
+
+
+def test_benchmark_tables_check_what_they_are_given():
+    import pandas as pd
+
+    rows = pd.DataFrame({"method": ["ist", "ist"], "class": ["resolved"] * 2,
+                         "snr_bin": ["(4,5]"] * 2, "nrmse": [0.2, 0.4]})
+    table = bench.summary(rows, figures="nrmse")      # one figure by name, not 'n', 'r', ...
+    assert table.loc[("ist", "resolved", "(4,5]"), ("mean", "nrmse")] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="results has no column 'flux_conservation'"):
+        bench.plot(rows)
+    with pytest.raises(ValueError, match="'rmse'"):
+        bench.summary(rows, figures=("rmse",))
+    with pytest.raises(TypeError, match="results must be the DataFrame"):
+        bench.summary(rows.to_dict())
