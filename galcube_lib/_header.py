@@ -65,7 +65,14 @@ def quiet_wcs(header):
     check_increments(header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
-        return WCS(header)
+        try:
+            return WCS(header)
+        except ValueError as err:   # wcslib's "ERROR 6 in wcs_units() at line ..." and its reason
+            reason = "; ".join(line.strip() for line in str(err).splitlines()
+                               if line.strip() and not line.startswith("ERROR"))
+            raise ValueError(f"wcslib cannot use the header's WCS ({reason or err}): correct the "
+                             "CTYPEn/CUNITn keyword it names (CTYPE1/2 RA---xxx and DEC--xxx, "
+                             "CUNIT1/2 deg, CUNIT3 m/s, km/s or Hz)") from None
 
 
 # ----------------------------------------------------------------------------- keywords
@@ -333,7 +340,8 @@ def set_beam(header, beam, beams, log: ReadLog, *, required: bool) -> None:
     if advice is not None:
         check_beam_size(header, advice)
     elif required:
-        raise ValueError(f"has no beam (no BMAJ/BMIN, no BEAMS table, no AIPS CLEAN history); {_GIVE_BEAM}")
+        raise ValueError("has no beam (BMAJ/BMIN missing or not positive, no BEAMS table, no AIPS "
+                         f"CLEAN history); {_GIVE_BEAM}")
 
 
 def _choose_beam(header, beam, beams, log: ReadLog):

@@ -103,7 +103,11 @@ class Cube:
         a one-channel cube."""
         middle = (self.shape[0] - 1) / 2.0
         low, high = _header.velocity_kms(self.header, [middle - 0.5, middle + 0.5])
-        return float(abs(high - low))
+        width = float(abs(high - low))
+        if not (width > 0 and math.isfinite(width)):
+            raise ValueError(f"the channel width from the header is {width} km/s; check CDELT3, "
+                             "CRPIX3 and CRVAL3")
+        return width
 
     @property
     def pixel_arcsec(self) -> float:
@@ -161,6 +165,8 @@ def _load(path: Path):
     Errors name the file. Integer data are scaled (BSCALE/BZERO) with their BLANK value as NaN;
     a BLANK keyword on float data is dropped (the FITS standard: NaN marks blanks on floats).
     """
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of a FITS file in it")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:

@@ -109,11 +109,15 @@ def test_a_record_value_json_cannot_hold_is_a_type_error_naming_its_key(small, t
 
 # ----------------------------------------------------------------------------- headers
 
+class Bare(str):
+    """A header value written as it is, without quotes: INF, NAN."""
+
+
 def _foreign(tmp_path, cube, name="c.fits", **cards):
     """``cube`` written as another program's plain FITS file; ``cards`` set keywords (None removes
-    one, a str such as "INF" is written as a bare, unparsable value)."""
+    one, a :class:`Bare` value is written unquoted, as an unparsable card)."""
     header = cube.header.copy()
-    raw = {key: value for key, value in cards.items() if isinstance(value, str)}
+    raw = {key: value for key, value in cards.items() if isinstance(value, Bare)}
     for key, value in cards.items():
         header.remove(key, ignore_missing=True)
         if value is not None:
@@ -172,7 +176,7 @@ def test_zero_increment_is_an_error_naming_the_keyword_not_wcsset(small, tmp_pat
                                        ("PC1_1", "NAN"), ("EQUINOX", "INF")])
 def test_non_finite_keyword_is_an_error_naming_it(small, tmp_path, key, text):
     with pytest.raises(ValueError, match=rf"c\.fits: header keyword {key} = '{text}' is not a finite"):
-        gl.read_fits(_foreign(tmp_path, small, **{key: text}))
+        gl.read_fits(_foreign(tmp_path, small, **{key: Bare(text)}))
 
 
 def test_singular_matrices_name_the_matrix(small, tmp_path):
@@ -259,3 +263,26 @@ def test_to_fits_checks_its_arguments_and_header(small, tmp_path):
 def test_cube_data_must_be_numeric(small):
     with pytest.raises(TypeError, match="data must be a numeric"):
         gl.Cube([["a"]], small.header)
+
+
+@pytest.mark.parametrize("cards, named", [({"CUNIT3": "xyz"}, "CUNIT3"), ({"CUNIT1": "m"}, "CUNIT1"),
+                                          ({"CTYPE3": "FREQ", "CUNIT3": "km/s"}, "CUNIT3"),
+                                          ({"CTYPE1": "FOO"}, "celestial axes")])
+def test_wcslib_refusals_say_which_keyword_without_wcslib_line_numbers(small, tmp_path, cards, named):
+    with pytest.raises(ValueError, match=rf"c\.fits: wcslib cannot use the header's WCS.*{named}") as err:
+        gl.read_fits(_foreign(tmp_path, small, **cards))
+    assert "ERROR" not in str(err.value) and "line" not in str(err.value)
+
+
+def test_non_positive_beam_and_folder_paths_are_named(small, tmp_path):
+    with pytest.raises(ValueError, match=r"c\.fits: has no beam \(BMAJ/BMIN missing or not positive"):
+        gl.read_fits(_foreign(tmp_path, small, BMAJ=-1.0))
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        gl.read_fits(tmp_path)
+
+
+def test_a_zero_channel_width_is_not_returned(small):
+    header = small.header.copy()
+    header["CRPIX3"] = 1e30           # every channel at the same velocity, in double precision
+    with pytest.raises(ValueError, match="channel width.*CDELT3"):
+        _ = small.replace(header=header).channel_kms
