@@ -261,7 +261,7 @@ FIGURES = {   # one figure of every builder, as the notebooks use them: (clean, 
     "moment_maps one channel": lambda clean, noisy, table: P.moment_maps(
         noisy.crop(((5, 6), (0, 48), (0, 48))).replace(clean=None)),
     "spectra": lambda clean, noisy, table: P.spectra({"a": np.ones(16), "b": np.zeros(16)},
-                                                     noisy.velocity_kms, 3, title="spectra"),
+                                                     noisy.velocity_kms, 3),
     "pv_diagram": lambda clean, noisy, table: P.pv_diagram(noisy),
     "channel_grid": lambda clean, noisy, table: P.channel_grid(noisy, n=4),
     "channel_grid rows": lambda clean, noisy, table: P.channel_grid({"noisy": noisy, "truth": clean}, n=3),
@@ -344,9 +344,9 @@ def test_every_figure_has_titles_units_and_colour_bars_and_nothing_clipped(cubes
 @pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_fits_a_notebook_width_under_bokeh(cubes, table, name):
     """A row of plots (frames, their y axes and colour bars) fits in WIDTH_PX, so that a notebook's
-    output area and its HTML export cut nothing off (a 5-column channel grid, 4 PV diagrams).
-    The pixels of an axis and a colour bar were measured in Chromium."""
-    from bokeh.models import ColorBar, GridPlot
+    output area and its HTML export cut nothing off (a 5-column channel grid, 4 PV diagrams), and
+    legends sit beside the plots. The pixels of an axis and a colour bar were measured in Chromium."""
+    from bokeh.models import ColorBar, GridPlot, Legend
     from bokeh.plotting import figure
 
     model = hv.render(FIGURES[name](*cubes, table), backend="bokeh")
@@ -355,6 +355,7 @@ def test_every_figure_fits_a_notebook_width_under_bokeh(cubes, table, name):
     rows = {}
     for fig, row, _ in cells:
         assert isinstance(fig, figure)
+        assert not [r for r in fig.center if isinstance(r, Legend) and r.items], f"{name}: a legend over the plot"
         axis = P.AXIS_PX * any(a.visible for a in fig.left)
         bars = P.COLORBAR_PX * sum(isinstance(r, ColorBar) for r in fig.right)
         rows[row] = rows.get(row, 0) + (fig.frame_width + axis + bars if fig.frame_width else fig.width)

@@ -162,7 +162,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
                    mpl={"sublabel_format": "", "fig_inches": (5 * len(panels), 4.4), "hspace": 0.6})
 
 
-def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", title="") -> hv.Overlay:
+def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", title="spectra") -> hv.Overlay:
     """Spectra against velocity, as steps, with the current channel marked.
 
     Parameters
@@ -195,9 +195,9 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", 
             raise ValueError(f"channel={channel!r} is outside the valid range [0, {vel.size - 1}]")
         curves.append(_styled(hv.VLine(vel[int(channel)]), {"color": "black"}, {"line_dash": "dashed"},
                               {"linestyle": "--", "linewidth": 1}))
-    return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel, "title": title},
-                   {"width": 600, "height": 300, "legend_position": "top_right"},
-                   {"fig_inches": 7, "aspect": 1.8, "legend_position": "right"})
+    return _styled(hv.Overlay(curves), {"show_grid": True, "ylabel": ylabel, "title": title,
+                                        "legend_position": "right"},   # beside the curves, not on them
+                   {"width": 600, "height": 300}, {"fig_inches": 7, "aspect": 1.8})
 
 
 def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> hv.Image:
@@ -357,8 +357,8 @@ def side_by_side(*figures, cols=2) -> hv.Layout:
     cols = min(len(figures), _validate.integer("cols", cols, 1))
     width = WIDTH_PX // cols
     frame = width - AXIS_PX - COLORBAR_PX
-    fitted = [f.opts({"Image": {"frame_width": frame, "frame_height": round(0.8 * frame)},
-                      "Overlay": {"width": width}}, backend="bokeh", clone=True) for f in figures]
+    fitted = [f.opts({"Image": {"frame_width": frame}} if f.traverse(lambda e: e, [hv.Image])
+                     else {type(f).__name__: {"width": width}}, backend="bokeh", clone=True) for f in figures]
     return _styled(hv.Layout(fitted).cols(cols), mpl={"sublabel_format": "", "hspace": 1.1, "vspace": 0.4})
 
 
