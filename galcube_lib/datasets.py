@@ -411,7 +411,7 @@ class CubeStore:
         self.clean = _Cubes(self, "clean")
         self.noisy = _Cubes(self, "noisy")
         self._prior = None
-        self._arrays = None
+        self._arrays = {}
 
     def __len__(self):
         return self.shape[0]
@@ -525,17 +525,18 @@ class CubeStore:
         return indices
 
     def _array(self, name):
-        if self._arrays is None:
+        """The zarr array ``name``, opened once (a group lookup costs milliseconds)."""
+        if name not in self._arrays:
             import zarr
 
-            self._arrays = zarr.open_group(self.path, mode="r")
-        try:
-            return self._arrays[name]
-        except KeyError:
-            raise IncompleteCubeError(
-                f"the array {name!r} of {self.path} is missing ({name}/zarr.json lost or "
-                f"deleted); call generate_dataset again with the same arguments to restore it "
-                f"and rewrite any cube it lost") from None
+            try:
+                self._arrays[name] = zarr.open_group(self.path, mode="r")[name]
+            except KeyError:
+                raise IncompleteCubeError(
+                    f"the array {name!r} of {self.path} is missing ({name}/zarr.json lost or "
+                    f"deleted); call generate_dataset again with the same arguments to restore "
+                    f"it and rewrite any cube it lost") from None
+        return self._arrays[name]
 
     def _read(self, name, indices):
         """Cubes ``indices`` of array ``name``, after checking that their chunks exist (a lost
@@ -589,8 +590,9 @@ def _chunk_problem(file, check_bytes):
         import google_crc32c  # what zarr's crc32c codec uses (a zarr dependency)
 
         with open(file, "rb") as f:
-            data = f.read()
-        if len(data) < 4 or google_crc32c.value(data[:-4]) != int.from_bytes(data[-4:], "little"):
+            body = f.read(max(0, os.fstat(f.fileno()).st_size - 4))
+            tail = f.read()
+        if len(tail) < 4 or google_crc32c.value(body) != int.from_bytes(tail, "little"):
             return "fails its CRC-32C checksum (truncated or altered)"
     return None
 
