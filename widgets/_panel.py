@@ -14,6 +14,8 @@ class Panel:
         self.viewer = None
         self.progress = w.IntProgress(min=0, max=100, description="progress")
         self.status = w.HTML()
+        self.progress.add_class("gc-progress")
+        self.status.add_class("gc-status")
         self._viewer_box = w.Box()
 
     def _report(self, fraction: float, text: str) -> None:
