@@ -1,4 +1,6 @@
 """GeneratorModel driven without a browser: its cube against the library called directly."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,22 @@ def test_real_noise_cube_kind(tmp_path):
     direct = gl.add_noise(gl.simulate([gl.Galaxy()], gl.Observation(**SMALL)), peak_snr=4.0,
                           kind=template.noise, rng=2)
     assert np.array_equal(cube.data, direct.data) and cube.record["noise"]["kind"] == "cube"
+
+
+def test_library_warnings_go_to_the_log():
+    model = GeneratorModel()
+    model.observation.update(n_pix=32, n_chan=8)
+    model.n_galaxies = 2
+    model.galaxies[1]["offset_kpc"] = (200.0, 0.0)          # far outside a 16 kpc field
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # none escapes to the notebook
+        cube = model.generate()
+    assert cube is not None and model.log[-1].startswith("simulated")
+    assert model.log[0].startswith("warning: components[1] (Galaxy)") and "outside the field" in model.log[0]
+    # with an error as well, both are logged
+    model.galaxies[0]["offset_kpc"] = (200.0, 0.0)
+    before = len(model.log)
+    assert model.generate() is None
+    error, *notes = model.log[before:]
+    assert error.startswith("error: noise: peak_snr") and len(notes) == 2
+    assert all(note.startswith("warning: components[") for note in notes)

@@ -2,6 +2,7 @@
 import inspect
 import warnings
 
+import ipywidgets as w
 import numpy as np
 import pytest
 
@@ -212,3 +213,26 @@ def test_every_shipped_real_cube_as_the_noise_or_says_why(panel, name):
     else:
         assert panel.cube is None and panel.progress.bar_style == "danger"
         assert why in panel.log.value and "noise" in panel.status.value and "#b00" in panel.status.value
+
+
+def assert_labels_fit(root):
+    """Every description under ``root`` fits its width: ipywidgets cuts a longer one to "…"
+    (7.5 px a character at the 13 px font is a safe upper bound)."""
+    for widget in _walk(root):
+        label = isinstance(widget, w.Label)
+        text = widget.value if label else getattr(widget, "description", "")
+        width = widget.layout.width if label else getattr(
+            getattr(widget, "style", None), "description_width", "")
+        if text and width and width.endswith("px"):
+            assert 7.5 * len(text) <= float(width[:-2]), f"{text!r} does not fit in {width}"
+
+
+def _walk(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _walk(child)
+
+
+def test_every_label_fits_its_width(panel):
+    list(_all_params(panel))                              # every kind of section laid out
+    assert_labels_fit(panel.widget)

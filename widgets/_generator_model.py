@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,19 +46,19 @@ DIFFUSE_START = {"flux_jy_kms": ("flux_jy_kms", 0.2), "r_eff_kpc": ("r_eff_kpc",
 DIFFUSE = {cls.__name__: cls for cls in (gl.Halo, gl.Bridge, gl.Tail)}
 #: what a control calls a parameter (the unit follows in brackets); others show their name
 LABELS = {"n_pix": "pixels per side", "n_chan": "channels", "channel_kms": "channel width",
-          "v_center_kms": "band centre velocity", "pixel_kpc": "pixel size",
+          "v_center_kms": "band centre", "pixel_kpc": "pixel size",
           "pixel_arcsec": "pixel size", "rest_freq_ghz": "rest frequency",
           "beam_fwhm_px": "beam FWHM", "beam_fwhm_arcsec": "beam FWHM", "beam_pa_deg": "beam PA",
           "hanning": "Hanning smoothing", "spectral_axis": "FITS spectral axis",
           "ra_deg": "centre RA", "dec_deg": "centre Dec", "sersic_n": "Sersic index",
           "r_eff_kpc": "half-light radius", "h_z_kpc": "scale height", "flux_jy_kms": "line flux",
           "inclination_deg": "inclination", "pa_deg": "position angle",
-          "v_max_kms": "rotation amplitude", "rotation": "rotation curve",
-          "r_turn_kpc": "turnover radius", "sigma_kms": "velocity dispersion",
+          "v_max_kms": "rotation speed", "rotation": "rotation curve",
+          "r_turn_kpc": "turnover radius", "sigma_kms": "dispersion",
           "offset_kpc": "centre offset x, y", "v_sys_kms": "systemic velocity",
           "host": "host disk", "a": "from disk", "b": "to disk", "width_kpc": "width (FWHM)",
           "bend_kpc": "bend (sagitta)", "length_kpc": "length", "angle_deg": "start direction",
-          "dv_kms": "velocity change to tip", "bend_deg": "bend", "kind": "noise kind",
+          "dv_kms": "Δv base to tip", "bend_deg": "bend", "kind": "noise kind",
           "peak_snr": "peak SNR", "rms_jy": "noise rms"}
 
 
@@ -327,27 +328,22 @@ class GeneratorModel:
         -------
         Cube or None
             The noisy cube (its ``clean`` is the truth), also kept as ``cube``; None when a
-            parameter was refused (the error is logged and kept in ``error``).
+            parameter was refused (the error is logged and kept in ``error``). The library's
+            warnings (e.g. a galaxy outside the field) are logged too.
         """
         report = progress or (lambda fraction, text: None)
         start = time.perf_counter()
         try:
-            report(0.0, "building the scene")
-            obs, comps = self.build_observation(), self.components()
-            report(0.2, "simulating")
-            clean = gl.simulate(comps, obs)
-            report(0.8, "adding noise")
-            level = {self.given["level"]: self.noise[self.given["level"]]}
-            kind = self.noise["kind"]
-            if kind == "cube" and self.noise_cube is None:
-                raise ValueError("noise: kind='cube' needs a noise cube: load one first")
-            kind = self.noise_cube if kind == "cube" else kind
-            cube = _labelled("noise", gl.add_noise, clean, kind=kind, rng=self.rng, **level)
+            with warnings.catch_warnings(record=True) as caught:     # the library's notes, logged
+                warnings.simplefilter("always")
+                obs, comps, cube = self._simulate(report)
         except (ValueError, TypeError) as exc:
             self.error = str(exc)
             self.log.append(f"error: {exc}")
             report(1.0, "failed")
             return None
+        finally:
+            self.log += [f"warning: {w.message}" for w in caught]
         self._show_derived(obs, cube)
         noise = cube.record["noise"]
         peak_snr = float(np.max(cube.clean)) / noise["rms_jy"]
@@ -358,6 +354,20 @@ class GeneratorModel:
         self.cube, self.error = cube, None
         report(1.0, "done")
         return cube
+
+    def _simulate(self, report):
+        """The Observation, the components and the noisy cube of the current values."""
+        report(0.0, "building the scene")
+        obs, comps = self.build_observation(), self.components()
+        report(0.2, "simulating")
+        clean = gl.simulate(comps, obs)
+        report(0.8, "adding noise")
+        level = {self.given["level"]: self.noise[self.given["level"]]}
+        kind = self.noise["kind"]
+        if kind == "cube" and self.noise_cube is None:
+            raise ValueError("noise: kind='cube' needs a noise cube: load one first")
+        kind = self.noise_cube if kind == "cube" else kind
+        return obs, comps, _labelled("noise", gl.add_noise, clean, kind=kind, rng=self.rng, **level)
 
     def _show_derived(self, obs, cube) -> None:
         """Fill each alternative the user did not give with the value the library used."""

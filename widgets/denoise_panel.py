@@ -11,7 +11,7 @@ import ipywidgets as w
 from ._denoise_model import REAL_FIGURES, TRUTH_FIGURES, DenoiseModel
 from ._panel import Panel
 
-_STYLE = {"description_width": "160px"}
+_STYLE = {"description_width": "190px"}   # the longest option name
 _VALUE_WIDGETS = {"bool": w.Checkbox, "int": w.IntText, "float": w.FloatText, "text": w.Text}
 
 
@@ -62,7 +62,7 @@ class DenoisePanel(Panel):
         self.run_button.on_click(lambda _: self.run())
         self.output = w.Output()
         self.metrics = w.HTML()
-        self.shown_run = w.Dropdown(description="compare run", options=[])
+        self.shown_run = w.Dropdown(description="compare run", options=[], style=_STYLE)
         self.shown_run.observe(lambda c: self._show(c["new"]), "value")
         self.widget = w.VBox([w.HBox([self.method, self.run_button, self.progress, self.status]),
                               self.options_box, self.bars, self.output, self.metrics,
@@ -108,7 +108,8 @@ class DenoisePanel(Panel):
         self.progress.bar_style = "success"
         labels = REAL_FIGURES if self.model.truth is None else TRUTH_FIGURES
         table = self.model.metrics_table().rename(columns=labels)
-        self.metrics.value = table.to_html(float_format="{:.3g}".format, classes="gc-metrics")
+        self.metrics.value = table.reset_index().to_html(index=False, float_format="{:.3g}".format,
+                                                         classes="gc-metrics")   # one header row
         runs = [(f"{i + 1}: {r.method}", i) for i, r in enumerate(self.model.runs)]
         self.shown_run.options = runs
         self.shown_run.value = runs[-1][1]
