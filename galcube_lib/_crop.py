@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _validate
+
+
 def as_box(box, shape) -> tuple[slice, slice, slice]:
     """``box`` = ((v0, v1), (y0, y1), (x0, x1)) half-open index ranges (or three slices),
     checked against the cube's ``shape``."""
@@ -15,7 +18,8 @@ def as_box(box, shape) -> tuple[slice, slice, slice]:
                          "index ranges") from None
     out = []
     for axis, ((lo, hi), n) in enumerate(zip(pairs, shape)):
-        lo, hi = (0 if lo is None else int(lo)), (n if hi is None else int(hi))
+        lo = 0 if lo is None else _validate.integer(f"box[{axis}][0] (an index)", lo)
+        hi = n if hi is None else _validate.integer(f"box[{axis}][1] (an index)", hi)
         if not 0 <= lo < hi <= n:
             raise ValueError(f"box range {lo}:{hi} on axis {axis} (v, y, x) is outside the valid "
                              f"range 0 <= start < stop <= {n}")

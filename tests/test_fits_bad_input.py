@@ -286,3 +286,11 @@ def test_a_zero_channel_width_is_not_returned(small):
     header["CRPIX3"] = 1e30           # every channel at the same velocity, in double precision
     with pytest.raises(ValueError, match="channel width.*CDELT3"):
         _ = small.replace(header=header).channel_kms
+
+
+@pytest.mark.parametrize("box", [((0.5, 3), (0, 8), (0, 8)), ((True, 3), (0, 8), (0, 8)),
+                                 ((0, "3"), (0, 8), (0, 8)), ((0, 3), (0, float("nan")), (0, 8))])
+def test_crop_box_indices_must_be_integers(small, box):
+    with pytest.raises(TypeError, match=r"box\[\d\]\[\d\] \(an index\) must be an integer"):
+        small.crop(box)
+    assert small.crop(((np.int64(1), 3), (None, 8), (0, None))).shape == (2, 8, 16)

@@ -215,6 +215,13 @@ def test_beams_table_gives_the_common_beam_and_warns_on_spread(tmp_path, unit, s
         cube.record["read"]["notes"]
 
 
+def test_beams_table_in_the_wrong_unit_is_refused(tmp_path):
+    table = _beams_table(np.array([1.2, 1.2]), np.array([0.9, 0.9]), np.zeros(2), unit="deg")
+    path = _write(tmp_path / "b.fits", _cube((2, 6, 5)), _header((2, 6, 5), beam=None), table)
+    with pytest.raises(ValueError, match=r"b\.fits: .*far larger than the 6 px field.*BEAMS table's units"):
+        gl.read_fits(path)
+
+
 def test_nearly_equal_beams_give_no_warning(tmp_path):
     table = _beams_table(np.array([1.349, 1.3489, 1.3491]), np.array([0.9458, 0.9457, 0.9458]),
                          np.full(3, -14.9))
