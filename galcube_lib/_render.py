@@ -286,13 +286,14 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
     raise TypeError(f"components must be Galaxy, Halo, Bridge or Tail objects, got {type(comp).__name__}")
 
 
-def deposit(s: Samples, grid: Grid, name: str) -> tuple[int, np.ndarray]:
+def deposit(s: Samples, grid: Grid, name: str, held: int = 0) -> tuple[int, np.ndarray]:
     """Channel-integrate each point's Gaussian line and spread it over 4 pixels (CIC).
 
     Returns ``(first, block)``: the first channel the points reach and a (channels, size, size)
     block of flux density per pixel in Jy (each channel's line flux over the channel width)
     covering every channel they reach. A block (and the Fourier stage after it, WORK_BYTES per
-    voxel) too large for this machine's memory is refused, naming the component ``name``.
+    voxel) too large for this machine's memory, with ``held`` bytes already taken by the
+    caller, is refused, naming the component ``name``.
     """
     n = grid.size
     keep = (s.x >= 0) & (s.x < n - 1) & (s.y >= 0) & (s.y < n - 1) & (s.flux > 0)
@@ -307,7 +308,7 @@ def deposit(s: Samples, grid: Grid, name: str) -> tuple[int, np.ndarray]:
     n_span = hi - lo
     check.memory(f"{name} reaches {n_span} channels: rendering them on the {n} x {n} px work grid "
                  "(the field and its padding for the beam and the disk thickness)",
-                 WORK_BYTES * n_span * n * n,
+                 WORK_BYTES * n_span * n * n + held,
                  "use fewer or wider channels (n_chan, channel_kms), fewer pixels (n_pix), a "
                  "smaller beam_fwhm_px, a larger pixel_kpc or a smaller h_z_kpc")
     # Channels a line can touch, within the band (a line wider than the band is cut to it).

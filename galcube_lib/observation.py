@@ -14,6 +14,7 @@ from ._version import __version__
 C_KMS = 299792.458
 CII_GHZ = 1900.5369
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+MAX_FREQ_GHZ = 1e7   # rest frequencies up to the far ultraviolet (30 nm)
 
 
 def _kpc_per_arcsec(redshift: float) -> float:
@@ -54,7 +55,7 @@ class Observation:
     redshift : float
         Source redshift, > 0 (default 5). Sets the angular scale and the frequency axis.
     rest_freq_ghz : float
-        Rest frequency of the line, default [CII] 1900.5369 GHz.
+        Rest frequency of the line in (0, 1e7] GHz, default [CII] 1900.5369 GHz.
     beam_fwhm_px, beam_fwhm_arcsec : float or (bmaj, bmin)
         Gaussian beam FWHM; give either. Default 4 px. The minor axis must be >= 2 px
         (a Nyquist-sampled beam), the major axis <= n_pix (no larger than the field).
@@ -91,7 +92,7 @@ class Observation:
         set_("channel_kms", check.number("channel_kms", self.channel_kms, 0.0, None, lo_open=True))
         set_("v_center_kms", check.number("v_center_kms", self.v_center_kms))
         set_("redshift", check.number("redshift", self.redshift, 0.0, 20.0, lo_open=True))
-        set_("rest_freq_ghz", check.number("rest_freq_ghz", self.rest_freq_ghz, 0.0, None, lo_open=True))
+        set_("rest_freq_ghz", check.number("rest_freq_ghz", self.rest_freq_ghz, 0.0, MAX_FREQ_GHZ, lo_open=True))
         set_("beam_pa_deg", check.number("beam_pa_deg", self.beam_pa_deg, -360.0, 360.0))
         set_("ra_deg", check.number("ra_deg", self.ra_deg, 0.0, 360.0, hi_open=True))
         set_("dec_deg", check.number("dec_deg", self.dec_deg, -90.0, 90.0))

@@ -60,6 +60,20 @@ def simulate(components, observation: Observation) -> Cube:
         Jy/beam, float32 (v, y, x). ``cube.clean`` is the same truth; the header carries the WCS,
         the beam and a record of every parameter. The result is deterministic: the same
         parameters give the same cube bit for bit.
+
+    Raises
+    ------
+    ValueError
+        Before anything large is allocated, when the request cannot be met: a disk or stream
+        needing more than 2e7 quadrature points, or a cube and work grid larger than the
+        memory available (the message names the parameter to change and the memory needed);
+        after rendering, when the cube's values would overflow or underflow single precision.
+
+    Warns
+    -----
+    UserWarning
+        For each component that leaves less than 0.1% of its flux in the cube (outside the
+        field or the band). Flux of a component partly outside is simply lost there.
     """
     components = _check_components(components)
     if not isinstance(observation, Observation):
@@ -74,14 +88,14 @@ def simulate(components, observation: Observation) -> Cube:
     ky, kx = frequencies(grid.size)
     beam = beam_transfer(*obs.beam_fwhm_px, obs.beam_pa_deg, ky, kx)
     field = slice(grid.pad, grid.pad + obs.n_pix)
-    terms = []   # (first channel, Fourier transform of its channel block) per component
+    total, lo = None, 0   # the sum of the components' Fourier blocks, from channel lo on
     seen = False   # whether any component leaves flux in the cube
     # Overflow is not warned about but checked, with the parameter to blame: _check_range.
     with np.errstate(over="ignore", invalid="ignore"):
         for i, comp in enumerate(components):
             name = f"components[{i}] ({type(comp).__name__})"
             s = component_samples(comp, grid, spacing)
-            first, block = deposit(s, grid, name)
+            first, block = deposit(s, grid, name, held=0 if total is None else total.nbytes)
             if block[:, field, field].sum() * obs.channel_kms < OUTSIDE * comp.flux_jy_kms:
                 warnings.warn(_outside_text(name, comp, s, grid, obs), UserWarning, stacklevel=2)
             else:
@@ -90,13 +104,12 @@ def simulate(components, observation: Observation) -> Cube:
                 # Single precision: its round-off (~1e-7 of the peak) is far below the quadrature's.
                 spectrum = fft.rfft2(block.astype(np.float32))
                 spectrum *= (beam * thickness_transfer(s, ky, kx)).astype(np.float32)
-                terms.append((first, spectrum))
+                total, lo = _add(total, lo, first, spectrum)
         data = np.zeros(obs.shape, dtype=np.float32)
-        if terms:
+        if total is not None:
             # Channels no line reaches stay exactly zero: only the others are transformed back.
-            lo, hi = min(f for f, _ in terms), max(f + len(b) for f, b in terms)
-            spectrum = terms[0][1] if len(terms) == 1 else _stack(terms, lo, hi)
-            image = fft.irfft2(spectrum, s=(grid.size,) * 2, overwrite_x=True)[:, field, field]
+            hi = lo + len(total)
+            image = fft.irfft2(total, s=(grid.size,) * 2, overwrite_x=True)[:, field, field]
             if obs.hanning:
                 full = np.zeros(obs.shape)
                 full[lo:hi] = image
@@ -114,12 +127,18 @@ def simulate(components, observation: Observation) -> Cube:
     return Cube(data, header, clean=data, record=record)
 
 
-def _stack(terms, lo: int, hi: int) -> np.ndarray:
-    """Sum components' Fourier blocks over the channels lo..hi they span together."""
-    total = np.zeros((hi - lo, *terms[0][1].shape[1:]), dtype=terms[0][1].dtype)
-    for first, block in terms:
-        total[first - lo:first - lo + len(block)] += block
-    return total
+def _add(total, lo: int, first: int, block: np.ndarray):
+    """Add a component's Fourier block (channels from ``first`` on) to the running ``total``
+    (channels from ``lo`` on), widened to span both; returns the total and its first channel."""
+    if total is None:
+        return block, first
+    new_lo, new_hi = min(lo, first), max(lo + len(total), first + len(block))
+    if (new_lo, new_hi) != (lo, lo + len(total)):
+        wider = np.zeros((new_hi - new_lo, *total.shape[1:]), dtype=total.dtype)
+        wider[lo - new_lo:lo - new_lo + len(total)] = total
+        total, lo = wider, new_lo
+    total[first - lo:first - lo + len(block)] += block
+    return total, lo
 
 
 def _thickness_px(comp, pixel_kpc: float) -> float:

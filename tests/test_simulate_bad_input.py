@@ -235,3 +235,25 @@ def test_scene_params_refuses_to_drop_galaxies():
     with pytest.raises(ValueError, match="3 galaxies but max_galaxies=2"):
         scene.params()
     assert scene.params(max_galaxies=3)["n_galaxies"] == 3
+
+
+def test_benchmark_prior_refuses_a_scene_of_a_billion_galaxies():
+    with pytest.raises(ValueError, match=r"n_galaxies\[1\]=1000000000 is outside the valid range \[1, 100\]"):
+        gl.BenchmarkPrior(n_galaxies=(1, 10 ** 9))
+
+
+def test_rest_frequency_beyond_the_ultraviolet_is_refused():
+    # 1e300 GHz made CDELT3 -inf, refused by astropy only when the header was written
+    with pytest.raises(ValueError, match=r"rest_freq_ghz=1e\+300 is outside the valid range \(0, 1e\+07\]"):
+        gl.Observation(rest_freq_ghz=1e300, spectral_axis="FREQ")
+
+
+def test_benchmark_prior_keeps_lines_inside_a_narrower_band():
+    # The room for v_sys was fixed at 570 km/s, the default band's: in a +-200 km/s band the
+    # companions' lines left it. Now it is the half-band less a channel, 190 km/s.
+    prior = gl.BenchmarkPrior(channel_kms=10.0, n_galaxies=(2, 2), v_max_kms=(50.0, 100.0),
+                              sigma_kms=(10.0, 20.0))
+    for seed in range(20):
+        for gal in prior.draw(seed).components:
+            width = gal.v_max_kms * np.sin(np.radians(gal.inclination_deg)) + 3 * gal.sigma_kms
+            assert abs(gal.v_sys_kms) + width <= 190.0

@@ -17,6 +17,7 @@ RANGES = {"sersic_n": (0.2, 10.0, True), "r_eff_beam_radii": (0.0, None, True),
           "v_max_kms": (0.0, None, False), "r_turn_over_r_eff": (0.0, None, True),
           "companion_flux_ratio": (0.0, None, True), "companion_separation_px": (0.0, None, False),
           "peak_snr": (0.0, None, True)}
+MAX_GALAXIES = 100   # galaxies one scene may hold
 GALAXY_FIELDS = ("sersic_n", "r_eff_kpc", "h_z_kpc", "flux_jy_kms", "inclination_deg", "pa_deg",
                  "v_max_kms", "r_turn_kpc", "sigma_kms", "v_sys_kms")
 
@@ -63,8 +64,10 @@ class BenchmarkPrior:
     40 channels x 96 x 96 px, 30 km/s channels over +-600 km/s, circular beam of 3.75 px FWHM,
     1-2 disks of Sersic n 0.5-1.5 with R_e log-uniform from a quarter to four beam radii,
     dispersion 30-50 km/s, isotropic inclinations, arctan rotation curves, peak SNR 2.5-10.
-    Every disk's line stays inside the band (|v_sys| + v_max sin i + 3 sigma <= 570 km/s).
-    Ranges are (low, high) tuples; lengths in kpc at ``pixel_kpc`` per pixel.
+    Every disk's line stays inside the band (|v_sys| + v_max sin i + 3 sigma <= its half-width
+    less one channel: 570 km/s).
+    Ranges are (low, high) tuples (n_galaxies at most 100); lengths in kpc at ``pixel_kpc`` per
+    pixel.
     """
 
     n_pix: int = 96
@@ -88,7 +91,7 @@ class BenchmarkPrior:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         for name, (lo, hi, lo_open) in RANGES.items():
             set_(name, check.interval(name, getattr(self, name), lo, hi, lo_open=lo_open))
-        set_("n_galaxies", check.interval("n_galaxies", self.n_galaxies, 1, integral=True))
+        set_("n_galaxies", check.interval("n_galaxies", self.n_galaxies, 1, MAX_GALAXIES, integral=True))
         set_("companion_dv_kms", check.number("companion_dv_kms", self.companion_dv_kms, 0.0, None))
         for name in ("beam_fwhm_px", "pixel_kpc"):   # optional in an Observation, not here
             set_(name, check.number(name, getattr(self, name), 0.0, None, lo_open=True))
@@ -111,7 +114,8 @@ class BenchmarkPrior:
         inc = math.degrees(math.acos(gen.uniform(0.0, 1.0)))
         v_max = _uniform(gen, self.v_max_kms)
         sigma = _uniform(gen, self.sigma_kms)
-        room = max(0.0, 570.0 - v_max * math.sin(math.radians(inc)) - 3.0 * sigma)
+        inside = self.n_chan * self.channel_kms / 2 - self.channel_kms   # 570 km/s by default
+        room = max(0.0, inside - v_max * math.sin(math.radians(inc)) - 3.0 * sigma)
         limit = min(v_sys_limit, room)
         return Galaxy(sersic_n=_uniform(gen, self.sersic_n), r_eff_kpc=r_eff,
                       h_z_kpc=r_eff * _uniform(gen, self.h_z_over_r_eff), flux_jy_kms=flux,
