@@ -73,18 +73,20 @@ def check_not_reimporting(name: str, value) -> None:
 
 
 def check_workers(workers, client=None) -> int:
-    """``workers`` checked (an int from 0 to 4 per CPU core), and ``client`` (a dask Client or
-    None); a RuntimeError that says why if a LocalCluster cannot start from here."""
+    """``workers`` checked (an int >= 0; without ``client``, at most 4 per CPU core), and
+    ``client`` (a dask Client or None); a RuntimeError that says why if a LocalCluster cannot
+    start from here."""
     if client is not None and not hasattr(client, "submit"):
         raise TypeError(f"client must be a dask.distributed.Client or None, got {client!r} "
                         f"({type(client).__name__})")
-    limit = 4 * (os.cpu_count() or 1)
     workers = check.integer("workers", workers, 0)
-    if workers > limit:
-        raise ValueError(f"workers={workers} is more than 4 processes per CPU core of this "
-                         f"machine ({limit}); use fewer, or a dask Client for a cluster")
-    if client is None and workers > 1:
-        check_not_reimporting("workers", workers)
+    if client is None:
+        limit = 4 * (os.cpu_count() or 1)
+        if workers > limit:
+            raise ValueError(f"workers={workers} is more than 4 processes per CPU core of this "
+                             f"machine ({limit}); use fewer, or a dask Client for a cluster")
+        if workers > 1:
+            check_not_reimporting("workers", workers)
     return workers
 
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import numpy as np
 import pytest
 
-import galcube_lib as gl
 from galcube_lib import _parallel, bench
 from galcube_lib.datasets import (MAX_CUBES, IncompleteCubeError, _writer_lock, generate_dataset,
                                   open_dataset)
@@ -334,3 +334,11 @@ def test_benchmark_tables_check_what_they_are_given():
         bench.summary(rows, figures=("rmse",))
     with pytest.raises(TypeError, match="results must be the DataFrame"):
         bench.summary(rows.to_dict())
+
+
+def test_workers_are_limited_only_where_this_machine_runs_them():
+    too_many = 4 * (os.cpu_count() or 1) + 1
+    with pytest.raises(ValueError, match=f"workers={too_many} is more than 4 processes per CPU"):
+        _parallel.check_workers(too_many)
+    client = types.SimpleNamespace(submit=None)       # any dask Client: workers is ignored
+    assert _parallel.check_workers(too_many, client) == too_many
