@@ -22,14 +22,17 @@ def weights_path(name_or_path) -> Path:
         raise TypeError(f"weights must be a shipped model name or the path of a .pt file, got "
                         f"{name_or_path!r} ({type(name_or_path).__name__})")
     path = Path(name_or_path)
-    if path.suffix != ".pt" and not path.is_file():
-        path = models_dir() / f"{name_or_path}.pt"
-    if not path.is_file():
-        shipped = sorted(p.stem for p in models_dir().glob("*.pt"))
-        raise FileNotFoundError(f"no weights at {path}: pass weights=<path to a .pt file> or a "
-                                f"shipped model name ({', '.join(shipped) or 'none'}), or train "
-                                f"them with galcube_lib.train")
-    return path
+    if path.is_file():
+        return path
+    shipped = models_dir() / f"{name_or_path}.pt"
+    if path.suffix != ".pt" and len(path.parts) == 1 and shipped.is_file():
+        return shipped
+    advice = (f"pass weights=<path to a .pt file> or a shipped model name "
+              f"({', '.join(sorted(p.stem for p in models_dir().glob('*.pt'))) or 'none'}), or "
+              f"train them with galcube_lib.train")
+    if path.suffix == ".pt" or len(path.parts) > 1:
+        raise FileNotFoundError(f"no weights file at {path}: {advice}")
+    raise ValueError(f"weights={name_or_path!r} is not a shipped model name: {advice}")
 
 
 def load(name_or_path):

@@ -129,3 +129,13 @@ def interval(name: str, value, lo=None, hi=None, *, lo_open=False, integral=Fals
     if ends[0] > ends[1]:
         raise ValueError(f"{name}={value!r} has low > high: give (low, high)")
     return ends
+
+
+def seed(name: str, value):
+    """Check a random-number argument: None, an int >= 0 (not a bool), a numpy SeedSequence or
+    Generator; return it."""
+    import numpy as np
+
+    if value is None or isinstance(value, (np.random.SeedSequence, np.random.Generator)):
+        return value
+    return integer(name, value, 0)

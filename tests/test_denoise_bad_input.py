@@ -157,8 +157,10 @@ def test_weights_of_another_network_are_named(noisy):
 def test_weights_must_be_a_name_or_a_path(noisy):
     with pytest.raises(TypeError, match="weights must be a shipped model name"):
         unet(noisy.data, weights=3)
-    with pytest.raises(FileNotFoundError, match=r"shipped model name \(spectral, unet3d\)"):
+    with pytest.raises(ValueError, match=r"not a shipped model name: .*\(spectral, unet3d\)"):
         unet(noisy.data, weights="no_such_model")
+    with pytest.raises(FileNotFoundError, match=r"no weights file at .*nowhere.pt"):
+        unet(noisy.data, weights="nowhere.pt")
 
 
 @pytest.mark.skipif("cuda" in _models.available_devices(), reason="this machine has CUDA")
@@ -169,6 +171,15 @@ def test_cuda_without_cuda_names_the_devices(noisy, tmp_path):
         with pytest.raises(ValueError, match=r"device='cuda(:0)?' is not available on this "
                                              r"machine; use one of 'cpu'"):
             call()
+
+
+@pytest.mark.parametrize("method", ["ica", "lcae", "unet"])
+def test_rng_is_a_seed_not_a_bool(noisy, method):
+    """rng=True was taken as the seed 1 (unet ignored any rng without uncertainty)."""
+    with pytest.raises(TypeError, match="rng must be an integer"):
+        gl.denoise(noisy, method, rng=True)
+    with pytest.raises(ValueError, match=r"rng=-1 is outside the valid range \[0, inf\)"):
+        gl.denoise(noisy, method, rng=-1)
 
 
 @pytest.mark.parametrize("value,error", [("gpu", ValueError), ("cuda:99", ValueError),

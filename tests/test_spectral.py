@@ -88,7 +88,7 @@ def test_bad_input_is_an_error_naming_it():
         spectral(noise, batch_size=0)
     with pytest.raises(ValueError, match="negative"):
         spectral(np.ones((4, 4, 4), np.float32))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ValueError, match="weights='no_such_model'"):
         spectral(noise, weights="no_such_model")
     with pytest.raises(ValueError, match="signal_fraction"):
         ts.SpectralConfig(signal_fraction=1.5)

@@ -78,5 +78,7 @@ def test_options_are_checked(tiny_weights):
         unet(x, weights=tiny_weights, tile=(16, 64, 64))
     with pytest.raises(ValueError, match="uncertainty"):
         unet(x, weights=tiny_weights, uncertainty=1)
-    with pytest.raises(FileNotFoundError, match="weights"):
+    with pytest.raises(ValueError, match="weights='no_such_model' is not a shipped model name"):
         unet(x, weights="no_such_model")
+    with pytest.raises(FileNotFoundError, match="no weights file at"):
+        unet(x, weights="no_such_file.pt")

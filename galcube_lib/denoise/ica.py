@@ -54,8 +54,6 @@ def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None =
     test cube it did not converge in 1000 iterations), so reversing the channels or flipping
     the image changes which components it finds, by up to 2.6 noise sigma on that cube.
     """
-    from sklearn.decomposition import FastICA
-
     n_chan, n_spaxels = matrix_size("ica", data)
     n_sources = check_count("n_sources", n_sources, min(n_chan, n_spaxels - 1),
                             f"the cube's {n_chan} channels and {n_spaxels} spaxels with data",
@@ -64,7 +62,9 @@ def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None =
                                f"the n_sources={n_sources} separated components")
     max_iter = check.integer("max_iter", max_iter, 1)
     tol = check.number("tol", tol, 0.0, None, lo_open=True)
-    gen, _ = _rng.generator(rng)
+    gen, _ = _rng.generator(check.seed("rng", rng))
+    from sklearn.decomposition import FastICA  # slow to import: after the checks
+
     matrix, mean, scale = to_matrix(data)
     model = FastICA(n_components=n_sources, whiten="unit-variance", max_iter=max_iter, tol=tol,
                     random_state=int(gen.integers(2 ** 31)))

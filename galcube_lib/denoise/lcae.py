@@ -68,11 +68,6 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     numpy.ndarray
         float32 array of the same shape.
     """
-    import torch
-
-    from ..train import normalise
-    from .smooth_clip import smooth_clip_mask
-
     data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
@@ -87,7 +82,11 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     q = check.number("q", q, 1.0, 2.0)
     lam = check.number("lam", lam, 0.0)
     progress = check.boolean("progress", progress)
-    gen, _ = _rng.generator(rng)
+    gen, _ = _rng.generator(check.seed("rng", rng))
+    import torch  # slow to import: after the checks
+
+    from ..train import normalise
+    from .smooth_clip import smooth_clip_mask
 
     s = normalise(data)
     x = (data / s).astype(np.float32)

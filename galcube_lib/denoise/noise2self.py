@@ -100,8 +100,6 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     -------
     numpy.ndarray or (numpy.ndarray, numpy.ndarray)
     """
-    import torch
-
     from ..train import normalise
 
     data = np.asarray(data)
@@ -128,6 +126,8 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     x = np.asarray(data, np.float32) / s
 
     model, card = load_unet(weights, device)
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(rng)
         _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress)

@@ -104,6 +104,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     overlap = tuple(check.integer("overlap", o, 0, t // 2)
                     for o, t in zip(check.sequence("overlap", overlap, 3), tile))
     uncertainty = check_samples("uncertainty", uncertainty)
+    rng = check.seed("rng", rng)
     progress = check.boolean("progress", progress)
     model, card = load_unet(weights, device)
 
