@@ -25,6 +25,7 @@ import contextlib
 import json
 import numbers
 import os
+import warnings
 
 import numpy as np
 
@@ -221,8 +222,13 @@ def _writer_lock(path):
                 f"{path} is being written by another generate_dataset call ({owner}); wait "
                 f"for it to finish (then call again to check or complete the store), or "
                 f"write to another path") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        except OSError as err:  # a file system without locks (e.g. Lustre mounted noflock)
+            warnings.warn(f"cannot lock {path} ({err.strerror}): nothing stops another "
+                          f"generate_dataset call from writing it at the same time",
+                          stacklevel=4)
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()}".encode(), 0)
         yield
     finally:
         os.close(fd)

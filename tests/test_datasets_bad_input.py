@@ -342,3 +342,18 @@ def test_workers_are_limited_only_where_this_machine_runs_them():
         _parallel.check_workers(too_many)
     client = types.SimpleNamespace(submit=None)       # any dask Client: workers is ignored
     assert _parallel.check_workers(too_many, client) == too_many
+
+
+def test_a_file_system_without_locks_warns_and_still_writes(store, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    os.remove(_chunk(store, "noisy", 2))
+    with pytest.warns(UserWarning, match="cannot lock .*s.zarr .*nothing stops another") as rec:
+        generate_dataset(store, 3, rng=SEED, workers=0, progress=False)
+    assert rec[0].filename == __file__
+    assert open_dataset(store).verify() == []
