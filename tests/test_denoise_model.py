@@ -148,3 +148,16 @@ def test_option_of_the_wrong_type_is_refused_naming_it(noisy, method, name, valu
     with pytest.raises(error, match=message):
         model.set_option(name, value)
     assert model.options == {}
+
+
+def test_bad_truth_and_run_index_name_them(noisy):
+    with pytest.raises(TypeError, match="truth must be a Cube or an array of numbers, got str"):
+        DenoiseModel(noisy, truth="clean")
+    model = DenoiseModel(noisy)
+    model.method = "gaussian"
+    model.run()
+    with pytest.raises(ValueError, match=r"run=3 is outside the valid range \[-1, 0\]"):
+        model.comparison(3)
+    with pytest.raises(TypeError, match="run must be an integer, got 'last'"):
+        model.comparison("last")
+    assert model.comparison(-1)["denoised"] is model.runs[0].denoised

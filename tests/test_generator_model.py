@@ -201,3 +201,20 @@ def test_library_warnings_go_to_the_log():
     error, *notes = model.log[before:]
     assert error.startswith("error: noise: peak_snr") and len(notes) == 2
     assert all(note.startswith("warning: components[") for note in notes)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda m: setattr(m, "n_galaxies", 0), ValueError, r"n_galaxies=0 is outside the valid range \[1, inf\)"),
+    (lambda m: setattr(m, "n_galaxies", 1.5), TypeError, "n_galaxies must be an integer, got 1.5"),
+    (lambda m: setattr(m, "n_galaxies", "2"), TypeError, "n_galaxies must be an integer, got '2'"),
+    (lambda m: m.set_n_satellites(0, -1), ValueError, r"n_satellites=-1 is outside the valid range \[0, inf\)"),
+    (lambda m: m.set_n_satellites(0, 2.5), TypeError, "n_satellites must be an integer, got 2.5"),
+    (lambda m: m.set_n_satellites(5, 1), ValueError, r"galaxy=5 is outside the valid range \[0, 0\]"),
+    (lambda m: m.set_n_diffuse("Cloud", 1), ValueError, "kind='Cloud' is not one of 'Halo', 'Bridge', 'Tail'"),
+    (lambda m: m.set_n_diffuse("Halo", "1"), TypeError, "n_halos must be an integer, got '1'"),
+])
+def test_bad_counts_name_the_count(change, error, message):
+    model = GeneratorModel()
+    with pytest.raises(error, match=message):
+        change(model)
+    assert model.n_galaxies == 1 and model.satellites == [[]] and model.diffuse == []

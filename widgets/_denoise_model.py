@@ -154,6 +154,14 @@ def _check(option: Option, value):
     return _CHECKS[kind.removeprefix("optional ")](option.name, value)
 
 
+def _array(name: str, value) -> np.ndarray:
+    """``value`` as a float32 array; a TypeError naming ``name`` when it holds no numbers."""
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a Cube or an array of numbers, got {type(value).__name__}") from None
+
+
 @dataclass(frozen=True)
 class Run:
     """One denoising: method, the options given, the result, its wall time and its figures."""
@@ -192,8 +200,9 @@ class DenoiseModel:
     def __init__(self, cube: gl.Cube, truth=None):
         self.cube = _validate.cube("cube", cube)
         truth = cube.clean if truth is None else truth
-        self.truth = None if truth is None else np.asarray(
-            truth.data if isinstance(truth, gl.Cube) else truth, dtype=np.float32)
+        if truth is not None:
+            truth = _array("truth", truth.data if isinstance(truth, gl.Cube) else truth)
+        self.truth = truth
         if self.truth is not None and self.truth.shape != cube.shape:
             raise ValueError(f"truth has shape {self.truth.shape}, the cube has {cube.shape}")
         self.methods = tuple(METHODS)
@@ -286,7 +295,7 @@ class DenoiseModel:
         and residual = noisy - denoised, by name."""
         if not self.runs:
             raise RuntimeError("nothing to compare: run a method first")
-        den = self.runs[run].denoised
+        den = self.runs[_validate.integer("run", run, -len(self.runs), len(self.runs) - 1)].denoised
         out = {"noisy": self.cube, "denoised": den}
         if self.truth is not None:
             out["truth"] = self.cube.replace(data=self.truth, noise=None)

@@ -2,8 +2,9 @@
 
 Parameter lists, kinds and starting values come from the library's dataclasses (``Observation``,
 ``Galaxy``, ``Halo``, ``Bridge``, ``Tail``) and ``add_noise``, their descriptions (tooltips) from
-those docstrings; units come from the parameter-name suffixes (DESIGN.md). Validation is the library's: a bad value surfaces as its ValueError in the
-log, prefixed with the part of the scene it belongs to.
+those docstrings; units come from the parameter-name suffixes (DESIGN.md). Validation is the
+library's: a bad value surfaces as its ValueError or TypeError in the log, prefixed with the part
+of the scene it belongs to.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import galcube_lib as gl
+from galcube_lib import _validate
 from galcube_lib.model import rotation
 from galcube_lib.noise import KINDS
 
@@ -219,8 +221,7 @@ class GeneratorModel:
 
     @n_galaxies.setter
     def n_galaxies(self, n: int):
-        if n < 1:
-            raise ValueError(f"n_galaxies={n!r} is outside the valid range [1, inf)")
+        n = _validate.integer("n_galaxies", n, 1)
         del self.galaxies[n:], self.satellites[n:]
         while len(self.galaxies) < n:
             last = self.galaxies[-1]
@@ -230,8 +231,8 @@ class GeneratorModel:
 
     def set_n_satellites(self, galaxy: int, n: int) -> None:
         """Give galaxy ``galaxy`` (0-based) ``n`` satellites (new ones start from SATELLITE_START)."""
-        if n < 0:
-            raise ValueError(f"n_satellites={n!r} is outside the valid range [0, inf)")
+        galaxy = _validate.integer("galaxy", galaxy, 0, self.n_galaxies - 1)
+        n = _validate.integer("n_satellites", n, 0)
         sats, host = self.satellites[galaxy], self.galaxies[galaxy]
         del sats[n:]
         while len(sats) < n:
@@ -247,9 +248,8 @@ class GeneratorModel:
     def set_n_diffuse(self, kind: str, n: int) -> None:
         """Keep ``n`` components of ``kind``: drop the last ones or add new ones, attached to the
         first disk (a Bridge from the first to the second disk)."""
-        cls = DIFFUSE[kind]  # KeyError names an unknown kind
-        if n < 0:
-            raise ValueError(f"n_{kind.lower()}s={n!r} is outside the valid range [0, inf)")
+        cls = DIFFUSE[_validate.choice("kind", kind, tuple(DIFFUSE))]
+        n = _validate.integer(f"n_{kind.lower()}s", n, 0)
         while self.n_diffuse(kind) > n:
             last = max(i for i, d in enumerate(self.diffuse) if d["kind"] == kind)
             del self.diffuse[last]
