@@ -119,6 +119,11 @@ class Observation:
         elif not math.isclose(self.pixel_kpc, self.pixel_arcsec * scale, rel_tol=1e-6):
             raise ValueError(f"pixel_kpc={self.pixel_kpc!r} and pixel_arcsec={self.pixel_arcsec!r} "
                              f"disagree at redshift={self.redshift!r} ({scale:.6g} kpc/arcsec); give one")
+        if self.n_pix * self.pixel_arcsec >= 180 * 3600:   # the SIN projection covers a hemisphere
+            raise ValueError(f"the field, n_pix={self.n_pix} x pixel_arcsec={self.pixel_arcsec:.4g} "
+                             f"(pixel_kpc={self.pixel_kpc:.4g} at redshift={self.redshift!r}), spans "
+                             f"{self.n_pix * self.pixel_arcsec / 3600:.4g} deg, more than the 180 deg a "
+                             "sky image can: use a smaller pixel or a larger redshift")
 
         if self.beam_fwhm_px is None and self.beam_fwhm_arcsec is None:
             set_("beam_fwhm_px", 4.0)

@@ -257,3 +257,10 @@ def test_benchmark_prior_keeps_lines_inside_a_narrower_band():
         for gal in prior.draw(seed).components:
             width = gal.v_max_kms * np.sin(np.radians(gal.inclination_deg)) + 3 * gal.sigma_kms
             assert abs(gal.v_sys_kms) + width <= 190.0
+
+
+def test_field_wider_than_the_sky_is_refused():
+    # At redshift 1e-9 a 0.5 kpc pixel is 6500 degrees: the WCS would wrap around the sky.
+    with pytest.raises(ValueError, match=r"n_pix=125 x pixel_arcsec=.*redshift=1e-09\), spans .* deg, more than the 180"):
+        gl.Observation(redshift=1e-9)
+    assert gl.Observation(redshift=1e-3).pixel_arcsec == pytest.approx(23.3, rel=0.01)   # a local galaxy
