@@ -29,14 +29,22 @@ __all__ = ["run_reports", "main"]
 
 
 def _export_html(ipynb: Path, out: Path) -> None:
-    """Export an executed notebook to standalone HTML with nbconvert."""
+    """Export an executed notebook to standalone HTML with nbconvert.
+
+    The widget state that papermill saves is left out: live widgets need a kernel (and their
+    JavaScript from a CDN), so the page shows each widget's static fallback instead, the PNG of
+    its view (:func:`widgets.plots.with_picture`) or its text.
+    """
     import warnings
 
+    import nbformat
     from nbconvert import HTMLExporter
 
+    nb = nbformat.read(str(ipynb), as_version=4)
+    nb.metadata.pop("widgets", None)
     with warnings.catch_warnings():  # empty display_data outputs (widget/comm plumbing) are fine
         warnings.filterwarnings("ignore", message="Your element with mimetype")
-        body, _ = HTMLExporter().from_filename(str(ipynb))
+        body, _ = HTMLExporter().from_notebook_node(nb)
     write_text(out, body)
 
 
@@ -81,7 +89,7 @@ def _card(stem: str, status: str, seconds: float, report_dir: Path) -> str:
 
 _CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;background:#f4f5f7;
 color:#1f2933}header{background:#1f2d3d;color:#fff;padding:1.2rem 2rem}header h1{margin:0;font-size:1.5rem}
-header p{margin:.3rem 0 0;opacity:.8}main{max-width:1100px;margin:1.5rem auto;padding:0 1rem}
+header p{margin:.3rem 0 0;opacity:.8}main{max-width:1400px;margin:1.5rem auto;padding:0 1rem}
 .card{background:#fff;border-radius:8px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:1rem 1.4rem;
 margin-bottom:1.2rem;border-left:5px solid #2e9e5b}.card.failed{border-left-color:#c0392b}
 .card.not-run{border-left-color:#9aa5b1;opacity:.7}
@@ -91,8 +99,8 @@ text-align:left}th{font-weight:500;color:#3e4c59}td{font-variant-numeric:tabular
 .tables{overflow-x:auto}table.data{font-size:.85rem}table.data caption{text-align:left;
 font-weight:600;padding:.3rem 0}table.data th{background:#f4f5f7}.note{color:#616e7c;font-size:.85rem;
 margin:.1rem 0 .8rem}.bad{color:#c0392b}
-.imgs{display:flex;flex-wrap:wrap;gap:.6rem}.imgs img{max-height:300px;max-width:100%;
-border:1px solid #e4e7eb;border-radius:4px}"""
+.imgs{display:flex;flex-direction:column;align-items:flex-start;gap:.8rem}
+.imgs img{max-width:100%;height:auto;border:1px solid #e4e7eb;border-radius:4px}"""
 
 
 def _write_index(results: list[tuple[str, str, float]], report_dir: Path, smoke: bool) -> None:

@@ -84,4 +84,7 @@ def test_report_builds_index_and_stops_on_failure(tmp_path, capsys):
             "<tbody><tr><td>(2.5,3]</td><td>0.314</td></tr></tbody>") in index
     assert "10 cubes &amp; more" in index
     assert "table broken: not" in index, "a malformed table is reported, not fatal"
+    # published figures at the card's full width (a channel grid is unreadable as a thumbnail)
+    image_rule = re.search(r"\.imgs img\{([^}]*)\}", index).group(1)
+    assert "max-width:100%" in image_rule and "max-height" not in image_rule
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"

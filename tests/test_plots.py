@@ -365,8 +365,8 @@ def test_every_figure_fits_a_notebook_width_under_bokeh(cubes, table, name):
 # ----------------------------------------------------------------------------- widgets in static exports
 
 def test_with_picture_shows_the_view_in_an_html_export(cubes, tmp_path):
-    """The live widget for Jupyter, and a PNG of its view that nbconvert's HTML shows (no widget
-    state is saved by papermill, so the widget itself would be blank there)."""
+    """The live widget for Jupyter, and a PNG of its view that the report's HTML shows (the widget
+    itself would be blank there: its JavaScript is not in the page)."""
     import base64
 
     import nbformat
@@ -381,7 +381,11 @@ def test_with_picture_shows_the_view_in_an_html_export(cubes, tmp_path):
     assert base64.b64decode(bundle["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
     cell = new_code_cell("plots.with_picture(viewer)", execution_count=1,
                          outputs=[new_output("execute_result", bundle, execution_count=1)])
-    nb = new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    state = {"application/vnd.jupyter.widget-state+json": {   # as papermill saves it
+        "state": {viewer.widget.model_id: {"model_name": "VBoxModel", "state": {}}},
+        "version_major": 2, "version_minor": 0}}
+    nb = new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"},
+                                              "widgets": state})
     nbformat.write(nb, tmp_path / "w.ipynb")
     _export_html(tmp_path / "w.ipynb", tmp_path / "w.html")
     assert f'src="data:image/png;base64,{bundle["image/png"]}"' in (tmp_path / "w.html").read_text()

@@ -96,7 +96,8 @@ def sky_image(image, cube, vdim, title, cmap, clim, colorbar=True, *, frame_widt
     img = hv.Image((dx, dy, np.asarray(image, dtype=float)), kdims=SKY_KDIMS, vdims=[vdim])
     common = {"cmap": cmap, "clim": clim, "colorbar": colorbar, "invert_xaxis": True, "title": title,
               "clipping_colors": {"NaN": "#d9d9d9"}}
-    img = _styled(img, common, {"data_aspect": 1, "frame_width": frame_width, "tools": ["hover"]},
+    img = _styled(img, common, {"data_aspect": 1, "frame_width": frame_width, "tools": ["hover"],
+                                "fontsize": {"title": "10pt"}},
                   {"aspect": "equal"})
     return img * _beam(cube, dx, dy, "white" if cmap == "inferno" else "black")
 
