@@ -44,7 +44,7 @@ class Observation:
     n_chan : int
         Number of channels, in [1, 4096].
     channel_kms : float
-        Channel width in km/s, > 0. Channel k is centred on
+        Channel width in km/s, > 0 (and at least 1e-9 of |v_center_kms|). Channel k is centred on
         ``v_center_kms + (k - (n_chan - 1) / 2) * channel_kms``.
     v_center_kms : float
         Velocity at the centre of the band (radio convention, relative to systemic redshift).
@@ -104,6 +104,9 @@ class Observation:
                              f"channel_kms={self.channel_kms!r} / 2, reaches {half_band:.4g} km/s: radio "
                              f"velocities must stay within +-{C_KMS} km/s (the speed of light); use "
                              "narrower channels or a v_center_kms nearer 0")
+        if self.channel_kms < 1e-9 * abs(self.v_center_kms):   # channel edges lost in round-off
+            raise ValueError(f"channel_kms={self.channel_kms!r} is too narrow to resolve at v_center_kms="
+                             f"{self.v_center_kms!r}: it must be at least 1e-9 of |v_center_kms|")
 
         scale = _kpc_per_arcsec(self.redshift)
         if self.pixel_kpc is None and self.pixel_arcsec is None:

@@ -264,3 +264,9 @@ def test_field_wider_than_the_sky_is_refused():
     with pytest.raises(ValueError, match=r"n_pix=125 x pixel_arcsec=.*redshift=1e-09\), spans .* deg, more than the 180"):
         gl.Observation(redshift=1e-9)
     assert gl.Observation(redshift=1e-3).pixel_arcsec == pytest.approx(23.3, rel=0.01)   # a local galaxy
+
+
+def test_channels_too_narrow_for_double_precision_are_refused():
+    # 1e-12 km/s channels at 2e5 km/s had identical edges: an OverflowError deep in the renderer
+    with pytest.raises(ValueError, match=r"channel_kms=1e-12 is too narrow to resolve at v_center_kms=200000.0"):
+        gl.Observation(v_center_kms=2e5, channel_kms=1e-12)
