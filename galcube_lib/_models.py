@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from ._io import atomic_path, write_text
@@ -43,9 +44,9 @@ def load(name_or_path):
     are read (``torch.load(weights_only=True)``): a file that holds anything else, or is not a
     torch file at all, is a ValueError naming it.
     """
+    path = weights_path(name_or_path)
     import torch
 
-    path = weights_path(name_or_path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
@@ -101,12 +102,16 @@ def available_devices() -> list[str]:
 def device(value, *, auto: bool = False) -> str:
     """``value`` as the name of a torch device this machine has (a ValueError naming the
     available ones otherwise); with ``auto``, "auto" means CUDA when present, else the CPU."""
-    available = available_devices()
-    if auto and value == "auto":
-        return "cuda" if "cuda" in available else "cpu"
     if not isinstance(value, str):
         raise TypeError(f"device must be a string such as 'cpu', got {value!r} "
                         f"({type(value).__name__})")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps" + ("|auto" if auto else ""), value):
+        raise ValueError(f"device={value!r} is not a torch device: use 'cpu', or 'cuda', "
+                         f"'cuda:N' or 'mps' where this machine has them"
+                         + (", or 'auto'" if auto else ""))
+    available = available_devices()  # imports torch: after the cheap checks
+    if value == "auto":
+        return "cuda" if "cuda" in available else "cpu"
     if value not in available:
         raise ValueError(f"device={value!r} is not available on this machine; use one of "
                          f"{', '.join(map(repr, available + (['auto'] if auto else [])))}")

@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from .. import _models
 from .. import _validate as check
 from ..noise_estimate import spectral_correlation
 from ..uncertainty import check_samples, resample
@@ -118,6 +119,8 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     rng = check.integer("rng", rng, 0)
     uncertainty = check_samples("uncertainty", uncertainty)
     progress = check.boolean("progress", progress)
+    weights = _models.weights_path(weights)
+    device = _models.device(device)
     crop = [min(check.integer("crop", c, 1), n)
             for c, n in zip(check.sequence("crop", crop, 3), data.shape)]
     crop[0] = min(max(crop[0], period), data.shape[0])  # every crop holds out some channels

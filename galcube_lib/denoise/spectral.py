@@ -19,13 +19,13 @@ import os
 
 import numpy as np
 
+from .. import _models
 from .. import _validate as check
 
 
 def load_model(weights="spectral"):
     """The network of a shipped model name or a ``.pt`` file (weights or training checkpoint),
     in evaluation mode on the CPU."""
-    from .. import _models
     from ..networks.spectral import SpectralTransformer
 
     return _models.load_network(SpectralTransformer, weights)[0].eval()
@@ -82,6 +82,7 @@ def spectral(data: np.ndarray, *, weights: str | os.PathLike = "spectral",
     if data.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
     batch_size = check.integer("batch_size", batch_size, 1)
+    weights = _models.weights_path(weights)
     s = normalise(data)
     nv, ny, nx = data.shape
     spectra = (data.reshape(nv, -1).T / s).astype(np.float32)

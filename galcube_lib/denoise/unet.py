@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .. import _models
 from .. import _validate as check
 from ..uncertainty import check_samples, resample
 
@@ -25,11 +26,11 @@ DEFAULT_WEIGHTS = "unet3d"
 def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
     """The U-Net with ``weights`` (a shipped model name, a ``.pt`` file or a training
     checkpoint), in eval mode on ``device``, and its model card."""
-    from .. import _models
     from ..networks.unet3d import UNet3D
 
+    device = _models.device(device)
     model, card = _models.load_network(UNet3D, weights)
-    return model.to(_models.device(device)).eval(), card
+    return model.to(device).eval(), card
 
 
 def _starts(n: int, size: int, overlap: int) -> list[int]:
@@ -105,6 +106,8 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
                     for o, t in zip(check.sequence("overlap", overlap, 3), tile))
     uncertainty = check_samples("uncertainty", uncertainty)
     rng = check.seed("rng", rng)
+    weights = _models.weights_path(weights)
+    device = _models.device(device)
     progress = check.boolean("progress", progress)
     model, card = load_unet(weights, device)
 
