@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from . import _rng, metrics
+from . import _rng, _validate, metrics
 from ._io import as_path, atomic_path
 from .cube import Cube
 from .denoise import denoise, source_box, source_mask
@@ -36,6 +36,24 @@ from .simulate import simulate
 MIN_PLACEMENTS = 20
 
 
+def _voxel_mask(name: str, value, cube: Cube, default) -> np.ndarray:
+    """``value`` as a (v, y, x) boolean array of the cube's shape, or ``default(cube)`` if None."""
+    if value is None:
+        return default(cube)
+    mask = np.asarray(value, dtype=bool)
+    if mask.shape != cube.shape:
+        raise ValueError(f"{name} has shape {mask.shape}; it must be a (v, y, x) boolean array of "
+                         f"the cube's shape {cube.shape}")
+    return mask
+
+
+def _options(name: str, value) -> dict:
+    """``options`` (None or a dict) as a new dict; anything else is a TypeError naming it."""
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict or None, got {value!r} ({type(value).__name__})")
+    return dict(value or {})
+
+
 def _beam_disk(cube: Cube, beams: float) -> int:
     return max(1, int(math.ceil(beams * cube.beam_fwhm_px[0])))
 
@@ -50,7 +68,8 @@ def flux_aperture(cube: Cube, mask=None, grow_beams: float = 1.0) -> np.ndarray:
     """The aperture real-cube fluxes are measured in: the footprint of the source mask (default
     :func:`galcube_lib.denoise.source_mask`) grown by ``grow_beams`` beam FWHM, over the
     channels with emission grown by 2 channels; (v, y, x) boolean."""
-    mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
+    grow_beams = _validate.number("grow_beams", grow_beams, 0.0)
+    mask = _voxel_mask("mask", mask, cube, source_mask)
     if not mask.any():
         raise ValueError("the source mask is empty: no emission to put an aperture on; "
                          "give aperture= (a (v, y, x) boolean mask) yourself")
@@ -64,7 +83,7 @@ def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndar
     scaled to their noise level (negative voxels), NaN where the cube is blank. A primary-beam
     corrected cube is measured in flat-noise units (data x gain) and the draws divided by the
     gain, so they rise towards the field edge as the cube's noise does."""
-    mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
+    mask = _voxel_mask("mask", mask, cube, source_mask)
     gain = np.float32(1.0) if cube.gain is None else cube.gain
     flat = cube.data * gain
     free = ~_around(cube, mask) & np.isfinite(flat)
@@ -127,12 +146,14 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         ``null_detection_fraction``: denoised null flux in units of its undenoised spread
         (detection at 3 sigma). ``seconds``: one denoising.
     """
-    options = dict(options or {})
+    _validate.cube("noisy", noisy)
+    options = _options("options", options)
     for name, value in (("n_realisations", n_realisations), ("n_null", n_null)):
-        if int(value) < 0 or int(value) == 1:
+        if _validate.integer(name, value) < 0 or value == 1:
             raise ValueError(f"{name}={value!r} must be 0 (skip) or in the range [2, inf)")
-    mask = source_mask(noisy) if mask is None else np.asarray(mask, dtype=bool)
-    aperture = flux_aperture(noisy, mask) if aperture is None else np.asarray(aperture, dtype=bool)
+    _validate.integer("n_placements", n_placements, 0)
+    mask = _voxel_mask("mask", mask, noisy, source_mask)
+    aperture = _voxel_mask("aperture", aperture, noisy, lambda cube: flux_aperture(cube, mask))
     if isinstance(box, str) and box == "auto":
         box = source_box(noisy, mask)
     run = lambda cube: denoise(cube, method, box=box, **options)  # noqa: E731
@@ -193,6 +214,7 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
 def default_galaxy(cube: Cube, r_eff_beams: float = 1.5) -> Galaxy:
     """A disk the cube could hold, in units where 1 kpc = 1 pixel: R_e = ``r_eff_beams`` beam
     FWHM, inclined 60 deg, rotating so that the line spans about 40% of the band."""
+    r_eff_beams = _validate.number("r_eff_beams", r_eff_beams, 0.0, lo_open=True)
     band = cube.channel_kms * cube.shape[0]
     return Galaxy(sersic_n=1.0, r_eff_kpc=r_eff_beams * cube.beam_fwhm_px[0],
                   h_z_kpc=0.3 * cube.beam_fwhm_px[0], inclination_deg=60.0, pa_deg=30.0,
@@ -241,9 +263,11 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
         ``record["injection"]`` says where and how bright) and its flux aperture (the published
         one: a cylinder of diameter 2 max(2 R_e, FWHM)).
     """
-    if not (isinstance(peak_snr, (int, float)) and 0 < peak_snr < math.inf):
-        raise ValueError(f"peak_snr={peak_snr!r} is outside the valid range (0, inf)")
-    mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
+    _validate.cube("cube", cube)
+    peak_snr = _validate.number("peak_snr", peak_snr, 0.0, lo_open=True)
+    if galaxy is not None and not isinstance(galaxy, Galaxy):
+        raise TypeError(f"galaxy must be a galcube Galaxy or None, got {type(galaxy).__name__}")
+    mask = _voxel_mask("mask", mask, cube, source_mask)
     busy = _around(cube, mask, dilate_v=0)
     centre = (cube.shape[1] // 2, cube.shape[2] // 2)
     candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
@@ -287,7 +311,10 @@ def injection_recovery(cube: Cube, methods=("ist",), *, galaxy: Galaxy | None = 
     ``snr_gain`` (std of the noisy over the denoised error in the aperture), ``spectrum_r``
     (Pearson r of the aperture spectra), ``seconds``.
     """
-    options = dict(options or {})
+    options = _options("options", options)
+    if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
+        raise TypeError(f"methods must be a list of method names, got {methods!r} (for one method, "
+                        "give ['ist'])")
     injected, aperture = inject(cube, galaxy, peak_snr=peak_snr, rng=rng)
     truth, noisy = injected.clean, injected.data
     rows = []

@@ -294,3 +294,30 @@ def test_crop_box_indices_must_be_integers(small, box):
     with pytest.raises(TypeError, match=r"box\[\d\]\[\d\] \(an index\) must be an integer"):
         small.crop(box)
     assert small.crop(((np.int64(1), 3), (None, 8), (0, None))).shape == (2, 8, 16)
+
+
+def test_real_cube_functions_name_their_bad_arguments(small):
+    from galcube_lib import real
+
+    wrong = np.ones((2, 3, 4), bool)
+    checks = [
+        (lambda: real.flux_aperture(small, wrong), ValueError, "mask has shape"),
+        (lambda: real.flux_aperture(small, grow_beams=-1.0), ValueError, "grow_beams"),
+        (lambda: real.own_noise(small, 2, mask=wrong), ValueError, "mask has shape"),
+        (lambda: real.evaluate_real(small, "gaussian", n_null=2.5), TypeError, "n_null"),
+        (lambda: real.evaluate_real(small, "gaussian", n_realisations=True), TypeError, "n_realisations"),
+        (lambda: real.evaluate_real(small, "gaussian", n_placements=-3), ValueError, "n_placements"),
+        (lambda: real.evaluate_real(small, "gaussian", options=[("k", 3)]), TypeError, "options"),
+        (lambda: real.evaluate_real(small, "gaussian", mask=small.data > 0, aperture=wrong), ValueError,
+         "aperture has shape"),
+        (lambda: real.evaluate_real(small.data, "gaussian"), TypeError, "noisy must be a galcube Cube"),
+        (lambda: real.inject(small, peak_snr=True), TypeError, "peak_snr"),
+        (lambda: real.inject(small, galaxy="disk"), TypeError, "galaxy must be a galcube Galaxy"),
+        (lambda: real.inject(small, mask=wrong), ValueError, "mask has shape"),
+        (lambda: real.injection_recovery(small, "ist"), TypeError, r"methods must be a list.*\['ist'\]"),
+        (lambda: real.injection_recovery(small, 3), TypeError, "methods must be a list"),
+        (lambda: real.default_galaxy(small, r_eff_beams=0.0), ValueError, "r_eff_beams"),
+    ]
+    for call, kind, message in checks:
+        with pytest.raises(kind, match=message):
+            call()
