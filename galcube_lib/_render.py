@@ -333,7 +333,7 @@ def deposit(s: Samples, grid: Grid, name: str, held: int = 0) -> tuple[int, np.n
         idx = (chan * (n * n) + (iy[sl] * n + ix[sl])[:, None])[:, :, None] + corner
         weights = spec[:, :, None] * cic[sl, None, :]
         part = np.bincount(idx.ravel(), weights=weights.ravel(), minlength=n_span * n * n)
-        out = part if out is None else out + part
+        out = part if out is None else np.add(out, part, out=out)   # in place: memory of two blocks
     return lo, out.reshape(n_span, n, n)
 
 
