@@ -50,6 +50,8 @@ def _check_path(path) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike (the store's directory), "
                         f"got {path!r} ({type(path).__name__})")
+    if not os.fspath(path):
+        raise ValueError("path is empty; give the directory of the store")
     return os.fspath(path)
 
 

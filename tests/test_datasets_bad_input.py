@@ -223,6 +223,9 @@ def test_a_file_is_not_a_store(tmp_path):
     assert file.read_text() == "not a store"
     with pytest.raises(TypeError, match="path"):
         open_dataset(None)
+    for call in (open_dataset, lambda p: generate_dataset(p, 2, workers=0)):
+        with pytest.raises(ValueError, match="path is empty"):
+            call("")
 
 
 @pytest.mark.parametrize("key", [1.5, "1", True, (0, 3), [[0, 1]], None, [0.5]])
