@@ -91,9 +91,11 @@ def _refuse_points(gal: Galaxy, px: float, n_points: float, velocity_bound: bool
     """The ValueError for a disk that needs more than MAX_POINTS quadrature points, naming the
     parameters that set their number: the velocity sampling or the size in pixels."""
     if velocity_bound:
+        speed = f"v_max_kms={gal.v_max_kms!r}" if isinstance(gal.rotation, str) else "this rotation"
         sigma = "a radial sigma_kms" if callable(gal.sigma_kms) else f"sigma_kms={gal.sigma_kms!r}"
-        cause = (f"v_max_kms={gal.v_max_kms!r} and {sigma}",
-                 "use a smaller v_max_kms (km/s) or a larger sigma_kms (km/s)")
+        cause = (f"{speed} and {sigma}",
+                 "use a slower rotation (v_max_kms, or the rotation table or callable, in km/s) or a "
+                 "larger sigma_kms (km/s)")
     else:
         cause = (f"r_eff_kpc={gal.r_eff_kpc!r} ({gal.r_eff_kpc / px:.3g} px at pixel_kpc={px!r}) "
                  f"at inclination_deg={gal.inclination_deg!r}",

@@ -270,3 +270,9 @@ def test_channels_too_narrow_for_double_precision_are_refused():
     # 1e-12 km/s channels at 2e5 km/s had identical edges: an OverflowError deep in the renderer
     with pytest.raises(ValueError, match=r"channel_kms=1e-12 is too narrow to resolve at v_center_kms=200000.0"):
         gl.Observation(v_center_kms=2e5, channel_kms=1e-12)
+
+
+def test_too_fast_rotation_curve_is_named_as_the_rotation():
+    obs = gl.Observation(**OBS)
+    message = refused(lambda: gl.simulate([gl.Galaxy(rotation=([0.0, 1.0], [0.0, 1e9]))], obs))
+    assert "a disk with this rotation and sigma_kms=40.0 needs" in message and "rotation table" in message
