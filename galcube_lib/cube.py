@@ -51,18 +51,16 @@ class Cube:
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        try:
-            data = np.asarray(self.data, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise TypeError("data must be a numeric (v, y, x) array, got "
-                            f"{type(self.data).__name__}") from None
+        data = _float32("data", self.data)
         if data.ndim != 3:
             raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
         object.__setattr__(self, "data", data)
+        if not isinstance(self.record, dict):
+            raise TypeError(f"record must be a dict, got {type(self.record).__name__}")
         for name in _EXTENSIONS:
             value = getattr(self, name.lower())
             if value is not None:
-                value = np.asarray(value, dtype=np.float32)
+                value = _float32(name.lower(), value)
                 if value.shape != data.shape:
                     raise ValueError(f"{name.lower()} has shape {value.shape}, data has {data.shape}")
                 object.__setattr__(self, name.lower(), value)
@@ -157,6 +155,13 @@ class Cube:
         with atomic_path(path) as tmp:
             fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
         return path
+
+
+def _float32(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric (v, y, x) array, got {type(value).__name__}") from None
 
 
 def _load(path: Path):
@@ -289,4 +294,7 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
                            "blanked_voxels": log.blanked, "notes": log.notes}}
     for text in log.warnings:
         warnings.warn(f"{path.name}: {text}", UserWarning, stacklevel=2)
-    return Cube(data, header, record=record, **extra)
+    try:
+        return Cube(data, header, record=record, **extra)
+    except (TypeError, ValueError) as err:   # a damaged galcube file: extensions or record
+        raise ValueError(f"{path}: {err}") from None

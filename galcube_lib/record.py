@@ -49,6 +49,8 @@ def scene_from_record(record: dict) -> tuple[list, Observation]:
 
     ``gl.simulate(*gl.scene_from_record(cube.record))`` re-creates the truth bit for bit.
     """
+    if not isinstance(record, dict):
+        raise TypeError(f"record must be a dict (cube.record), got {type(record).__name__}")
     if "components" not in record or "observation" not in record:
         raise ValueError("this record has no simulation parameters (a real observation?)")
     obs = dict(record["observation"])

@@ -321,3 +321,18 @@ def test_real_cube_functions_name_their_bad_arguments(small):
     for call, kind, message in checks:
         with pytest.raises(kind, match=message):
             call()
+
+
+def test_damaged_galcube_files_and_bad_cube_parts_are_named(small, tmp_path):
+    path = small.to_fits(tmp_path / "c.fits")
+    with fits.open(path) as hdul:
+        hdul["CLEAN"].data = hdul["CLEAN"].data[:, :4]
+        hdul.writeto(tmp_path / "bad.fits")
+    with pytest.raises(ValueError, match=r"bad\.fits: clean has shape"):
+        gl.read_fits(tmp_path / "bad.fits")
+    with pytest.raises(TypeError, match="clean must be a numeric"):
+        small.replace(clean="abc")
+    with pytest.raises(TypeError, match="record must be a dict"):
+        small.replace(record=[1, 2])
+    with pytest.raises(TypeError, match="record must be a dict"):
+        gl.scene_from_record(None)
