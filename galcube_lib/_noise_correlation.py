@@ -69,6 +69,9 @@ def spatial_autocorrelation(noise, max_lag_px: int | None = None, *,
     if x.ndim == 2:
         x = x[None]
     ny, nx = x.shape[1:]
+    if min(ny, nx) < 2:
+        raise ValueError(f"noise is {ny} x {nx} px: its spatial autocorrelation needs an image "
+                         "of at least 2 x 2 px")
     lag = max(1, min(ny, nx) // 4) if max_lag_px is None else check.integer(
         "max_lag_px", max_lag_px, 1, min(ny, nx) - 1)
     if check.boolean("negative", negative):

@@ -86,7 +86,7 @@ def sigma_mad(x, center: float | None = None) -> float:
     x = _finite(x)
     if x.size == 0:
         return float("nan")
-    c = float(np.median(x)) if center is None else float(center)
+    c = float(np.median(x)) if center is None else check.number("center", center)
     return float(MAD_TO_SIGMA * np.median(np.abs(x.astype(np.float64) - c)))
 
 

@@ -71,6 +71,10 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
         sigma0 = noise_level(x * g, method)
         return (sigma0 / g).astype(np.float32)
     ny, nx = x.shape[1:]
+    if min(ny, nx) < 4:
+        raise ValueError(f"data is {ny} x {nx} px: noise_map measures the noise in boxes of 2 px "
+                         "or more, at most half the image, and needs an image of at least 4 x 4 "
+                         "px; use noise_level for one value")
     if box_px is None:
         fwhm = correlation_fwhm_px(spatial_autocorrelation(x, negative=True))
         width = 1.0 if np.isnan(fwhm[0]) else math.sqrt(fwhm[0] * fwhm[1])
@@ -116,8 +120,9 @@ def describe_noise(data, beam_fwhm_px=None) -> dict:
         ``channel_sigma_max_over_min`` (spread of the per-channel sigma_negative);
         ``correlation_fwhm_major_px``, ``correlation_fwhm_minor_px``, ``correlation_pa_deg``
         and ``correlation_fwhm_px`` (their geometric mean) of the spatial noise
-        autocorrelation (NaN when spatially white); ``correlation_fwhm_over_beam`` (that
-        geometric mean over the beam's; sqrt(2) = 1.41 for white noise convolved with the beam;
+        autocorrelation (NaN when spatially white, or the image is one pixel wide);
+        ``correlation_fwhm_over_beam`` (that geometric mean over the beam's; sqrt(2) = 1.41
+        for white noise convolved with the beam;
         None without a beam); ``spectral_correlation_lag1`` and ``_lag2`` (None when the cube
         has too few channels).
     """
@@ -129,7 +134,8 @@ def describe_noise(data, beam_fwhm_px=None) -> dict:
         beam = [check.number("beam_fwhm_px", b, 0.0, None, lo_open=True) for b in beam]
     free = line_free_channels(x)
     per_channel = noise_level(x, per_channel=True)
-    major, minor, pa = correlation_fwhm_px(spatial_autocorrelation(x, negative=True))
+    major, minor, pa = (correlation_fwhm_px(spatial_autocorrelation(x, negative=True))
+                        if min(x.shape[1:]) > 1 else (math.nan,) * 3)
     width = math.sqrt(major * minor)
     lags = spectral_correlation(x, min(2, x.shape[0] - 1)) if x.shape[0] > 1 else []
     spectral = [float(r) for r in lags] + [None] * (2 - len(lags))

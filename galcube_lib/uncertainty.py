@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate as check
+from ._noise_level import real_array
 from .noise import realisations
 
 
@@ -59,10 +60,16 @@ def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
     """
     from tqdm.auto import tqdm
 
+    if not callable(denoise_fn):
+        raise TypeError(f"denoise_fn must be a function (array -> array), got "
+                        f"{type(denoise_fn).__name__}")
+    data, denoised = (real_array(name, a) for name, a in [("data", data), ("denoised", denoised)])
+    if denoised.shape != data.shape:
+        raise ValueError(f"denoised has shape {denoised.shape}; it must be the data's {data.shape}")
     n_samples = check.integer("n_samples", n_samples, 2)
     floor = check.number("floor", floor, 0.0)
     progress = check.boolean("progress", progress)
-    template = np.asarray(data, float) - denoised if noise is None else noise
+    template = data - denoised if noise is None else noise
     draws = realisations(template, data.shape, n_samples, rng)
     total = np.zeros(data.shape)
     total_sq = np.zeros(data.shape)

@@ -275,3 +275,38 @@ def test_train_arguments_are_named(tmp_path, kwargs, match):
     with pytest.raises(TypeError, match=match):
         train(tmp_path / "run", **kwargs)
     assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ noise estimates, uncertainty
+
+def test_images_too_small_for_a_spatial_measurement_say_so(noisy):
+    """Not "box_px=1 is outside the valid range [2, 1]" nor a 2 x 2 autocorrelation."""
+    from galcube_lib.noise_estimate import describe_noise, noise_map
+
+    with pytest.raises(ValueError, match=r"noise is 1 x 16 px: .* at least 2 x 2 px"):
+        spatial_autocorrelation(noisy.data[:, :1, :16])
+    with pytest.raises(ValueError, match=r"data is 3 x 3 px: noise_map .* at least 4 x 4 px"):
+        noise_map(noisy.data[:, :3, :3])
+    one = describe_noise(noisy.data[:, :1, :1])
+    assert np.isnan(one["correlation_fwhm_px"]) and one["sigma_negative"] > 0
+
+
+def test_sigma_mad_center_is_a_number(noisy):
+    from galcube_lib.noise_estimate import sigma_mad
+
+    with pytest.raises(TypeError, match="center must be a real number"):
+        sigma_mad(noisy.data, center="0")
+    with pytest.raises(ValueError, match="center=nan"):
+        sigma_mad(noisy.data, center=float("nan"))
+
+
+def test_resample_names_its_arguments(noisy):
+    from galcube_lib.uncertainty import resample
+
+    data = noisy.data
+    with pytest.raises(TypeError, match="denoise_fn must be a function"):
+        resample(3, data, data)
+    with pytest.raises(ValueError, match=r"denoised has shape \(4, 32, 32\); it must be the data's"):
+        resample(lambda a: a, data, data[:4])
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        resample(lambda a: a, data, data * 0.5, progress="no")
