@@ -115,7 +115,7 @@ def _simulate(prior, root, index, with_noise=True):
     scene = prior.draw(np.random.default_rng(scene_seed))
     clean = gl.simulate(scene.components, scene.observation)
     noisy = (_add_noise(clean, scene, noise_seed) if with_noise else None)
-    row = {"index": index, **scene.params(), "peak_snr": scene.peak_snr,
+    row = {"index": index, **scene.params(max_galaxies=prior.n_galaxies[1]), "peak_snr": scene.peak_snr,
            "seed_entropy": json.dumps(child.entropy),
            "seed_spawn_key": ",".join(map(str, child.spawn_key))}
     return row, clean, noisy

@@ -413,10 +413,9 @@ def reinjection_flux_noise(denoise_fn, noisy, aperture, noise, n_realisations=8,
     """
     if not callable(denoise_fn):
         raise TypeError("denoise_fn must be callable")
-    if int(n_realisations) < 2:
-        raise ValueError(f"n_realisations={n_realisations!r} is outside the valid range [2, inf)")
+    n_realisations = _validate.integer("n_realisations", n_realisations, 2)
     arr = _array(noisy, "noisy")
-    extras = realisations(noise, arr.shape, int(n_realisations), rng)
+    extras = realisations(noise, arr.shape, n_realisations, rng)
     scale = _scale(noisy, channel_kms, beam_area_px)
     flux = lambda cube: aperture_flux(cube, aperture) * scale
     fluxes = np.array([flux(_denoised_array(denoise_fn, arr + e, noisy)) for e in extras])

@@ -260,3 +260,14 @@ def test_simulated_dataset_is_deterministic_and_matches_the_store(reference):
     assert not torch.equal(SimulatedDataset(length=N, rng=SEED + 1)[5][1], clean)
     with pytest.raises(IndexError):
         ds[N]
+
+
+def test_a_prior_with_three_galaxies_keeps_all_three_in_the_table(tmp_path):
+    prior = gl.BenchmarkPrior(n_pix=32, n_chan=16, n_galaxies=(3, 3))
+    generate_dataset(tmp_path / "three", 1, rng=4, workers=1, prior=prior, progress=False)
+    params = open_dataset(tmp_path / "three").params
+    scene_seed, _ = np.random.SeedSequence(4).spawn(1)[0].spawn(2)
+    scene = prior.draw(np.random.default_rng(scene_seed))
+    assert params.loc[0, "n_galaxies"] == 3
+    assert [params.loc[0, f"g{i}_flux_jy_kms"] for i in range(3)] == pytest.approx(
+        [g.flux_jy_kms for g in scene.components])

@@ -178,6 +178,8 @@ def test_reinjection_by_hand():
     drawn = M.reinjection_flux_noise(lambda c: c, cube, apc, cube - 1.0, 6, rng=0)
     n_vox = apc.sum()
     assert 0.3 < drawn["flux_noise"] / math.sqrt(n_vox) < 3.0
+    with pytest.raises(TypeError, match="n_realisations"):     # was truncated to 2 silently
+        M.reinjection_flux_noise(lambda c: c, cube, apc, 0.5, 2.5)
 
 
 def test_reinjection_passes_cubes_to_the_denoiser(sim):
