@@ -126,6 +126,14 @@ def test_spectral_correlation_of_a_short_cube(noisy):
     assert spectral_correlation(noisy.data[:3]).shape == (2,)
     with pytest.raises(ValueError, match=r"needs a \(v, y, x\) cube with at least 2 channels"):
         noise2self(noisy.data[:1])
+    with pytest.raises(ValueError, match=r"too small for noise2self: it has 3 channels, and "
+                                         r"holding out every 4-th channel"):
+        noise2self(noisy.data[:3], steps=0)
+
+
+def test_an_automatic_box_on_a_single_spectrum_finds_no_emission(noisy):
+    with pytest.raises(ValueError, match="box='auto' found no emission"):
+        gl.denoise(noisy.crop(((0, 16), (5, 6), (7, 8))), "gaussian", box="auto")
 
 
 # ------------------------------------------------------------------ weights and devices

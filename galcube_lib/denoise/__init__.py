@@ -47,7 +47,8 @@ def method_function(method: str):
 def noise_blob_pixels(data: np.ndarray) -> int | None:
     """Pixels a noise blob covers: the area pi a b / (4 ln 2) of the Gaussian fitted to the
     spatial autocorrelation of the noise (measured on the negative parts of ``data``, so the
-    emission does not widen it); None when it cannot be fitted (spatially white noise).
+    emission does not widen it); None when it cannot be fitted (spatially white noise, or an
+    image one pixel wide).
 
     For white noise convolved with a beam this is twice the beam area (smooth_clip's default
     size cut); interferometric noise is correlated like the dirty beam, about one restoring
@@ -55,6 +56,8 @@ def noise_blob_pixels(data: np.ndarray) -> int | None:
     """
     from ..noise_estimate import correlation_fwhm_px, spatial_autocorrelation
 
+    if min(np.shape(data)[1:]) < 2:
+        return None
     major, minor, _ = correlation_fwhm_px(spatial_autocorrelation(data, negative=True))
     if not (np.isfinite(major) and np.isfinite(minor)):
         return None

@@ -113,8 +113,10 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     period = 4 * (2 * blind + 1) if period is None else check.integer(
         "period", period, 2 * blind + 2)
     if data.shape[0] < period:
-        raise ValueError(f"noise2self holds out every period={period}-th channel and needs at "
-                         f"least that many channels; the cube has {data.shape[0]}")
+        raise ValueError(f"the cube is too small for noise2self: it has {data.shape[0]} channels, "
+                         f"and holding out every {period}-th channel (period, with "
+                         f"blind_channels={blind} hidden on each side) needs at least {period}; "
+                         "use a cube with more channels, or set period and blind_channels")
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
     rng = check.integer("rng", rng, 0)
     uncertainty = check_samples("uncertainty", uncertainty)
