@@ -457,6 +457,7 @@ def test_three_widgets_in_chromium(voila_url):
                 shot("denoise_error", ".gc-test-denoise")
                 _denoise_run(page)
                 shot("denoise_run", ".gc-test-denoise")
+                shot("generator", ".gc-test-generator")
                 _generate_on_the_noise_tab(page)
                 shot("generated", ".gc-test-generator")
             except BaseException:

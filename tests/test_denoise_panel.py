@@ -2,6 +2,7 @@
 import inspect
 import warnings
 
+import ipywidgets as w
 import numpy as np
 import pytest
 
@@ -135,6 +136,11 @@ def test_every_option_is_described_on_hover_from_the_method_docstring(noisy):
         for name, widget in panel.option_widgets.items():
             assert widget.tooltip, (method, name)
             assert " ".join(widget.tooltip.split()) in " ".join(docs.split()), (method, name)
+        for row in panel.options_box.children:                 # checkboxes: their own label
+            if isinstance(row, w.HBox):
+                label, box = row.children
+                assert box.description == "" and box is panel.option_widgets[label.value]
+                assert label.tooltip == box.tooltip != ""
 
 
 @pytest.mark.parametrize("name", CUBES)

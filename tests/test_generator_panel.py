@@ -141,8 +141,10 @@ def _all_params(panel):
 def test_every_control_has_a_readable_label_and_its_docstring_on_hover(panel):
     seen = set()
     for source, param, widget in _all_params(panel):
-        label = widget.children[0] if param.kind == "pair" else widget
-        shown = label.value if param.kind == "pair" else widget.description
+        row = isinstance(widget, w.HBox)                   # a pair or a checkbox: its own label
+        label = widget.children[0] if row else widget
+        shown = label.value if row else widget.description
+        assert not row or all(c.tooltip == label.tooltip for c in widget.children[1:])
         name, _, doc = label.tooltip.partition(": ")
         assert name == param.name and doc, (param.name, label.tooltip)
         # the description (or, where the docstring gives none, the type) as the docstring has it
@@ -156,6 +158,9 @@ def test_every_control_has_a_readable_label_and_its_docstring_on_hover(panel):
     sersic = panel.controls["galaxy 1"]["sersic_n"]
     assert sersic.description == "Sersic index"
     assert sersic.tooltip == "sersic_n: Sersic index in (0.2, 10] (1 = exponential disk)."
+    hanning = panel.controls["observation"]["hanning"]
+    assert hanning.children[0].value == "Hanning smoothing" and hanning.children[1].description == ""
+    assert hanning.children[1].tooltip.startswith("hanning: Hanning-smooth the spectra")
 
 
 def test_the_selected_tab_and_open_section_survive_counts_and_generate(panel):
@@ -236,3 +241,14 @@ def _walk(widget):
 def test_every_label_fits_its_width(panel):
     list(_all_params(panel))                              # every kind of section laid out
     assert_labels_fit(panel.widget)
+
+
+def test_derived_values_are_shown_rounded(panel):
+    panel.generate_button.click()
+    obs = gl.Observation(n_pix=48, n_chan=16, channel_kms=60.0)
+    controls = panel.controls["observation"]
+    assert controls["pixel_arcsec"].disabled
+    assert controls["pixel_arcsec"].value == float(f"{obs.pixel_arcsec:.6g}") != obs.pixel_arcsec
+    boxes = controls["beam_fwhm_arcsec"].children[1:]
+    assert [b.value for b in boxes] == [float(f"{v:.6g}") for v in obs.beam_fwhm_arcsec]
+    assert panel.model.observation["pixel_arcsec"] == obs.pixel_arcsec     # the model keeps all digits

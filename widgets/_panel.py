@@ -7,6 +7,14 @@ import html
 import ipywidgets as w
 
 
+def labelled(text: str, tooltip: str, width: str, *controls) -> w.HBox:
+    """``controls`` after a label ``width`` wide that shows ``tooltip`` on hover, for controls
+    whose own description cannot: a pair of number boxes, or a checkbox (ipywidgets shows a
+    checkbox's tooltip only when it has no description)."""
+    layout = w.Layout(width=width, display="flex", justify_content="flex-end")   # as descriptions
+    return w.HBox([w.Label(text, tooltip=tooltip, layout=layout), *controls])
+
+
 class Panel:
     """Base of the panels; subclasses set ``widget`` (the root) after :meth:`_init_panel`."""
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import ipywidgets as w
 
 from ._denoise_model import REAL_FIGURES, TRUTH_FIGURES, DenoiseModel
-from ._panel import Panel
+from ._panel import Panel, labelled
 
 _STYLE = {"description_width": "190px"}   # the longest option name
-_VALUE_WIDGETS = {"bool": w.Checkbox, "int": w.IntText, "float": w.FloatText, "text": w.Text}
+_LABEL_WIDTH = "194px"                    # a checkbox's own label: the description and its gap
+_VALUE_WIDGETS = {"int": w.IntText, "float": w.FloatText, "text": w.Text}
 
 
 def _option_widget(option, value):
     """A control for one option; tuples and optional numbers are text boxes holding a Python
-    literal, empty for None."""
+    literal, empty for None; a checkbox's name is a label beside it (:func:`labelled`)."""
+    if option.kind == "bool":
+        return w.Checkbox(value=value, tooltip=option.doc, indent=False)
     common = dict(description=option.name, tooltip=option.doc, style=_STYLE)
     if option.kind == "choice":
         return w.Dropdown(options=option.choices, value=value, **common)
@@ -76,7 +79,9 @@ class DenoisePanel(Panel):
                                for name, opt in self.model.available.items()}
         for name, widget in self.option_widgets.items():
             widget.observe(lambda c, n=name: self._set(n, c["new"]), "value")
-        self.options_box.children = list(self.option_widgets.values())
+        self.options_box.children = [
+            labelled(name, widget.tooltip, _LABEL_WIDTH, widget) if isinstance(widget, w.Checkbox)
+            else widget for name, widget in self.option_widgets.items()]
 
     def _set(self, name: str, value) -> None:
         try:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipywidgets as w
 
 from ._generator_model import ALTERNATIVES, DIFFUSE, GeneratorModel
-from ._panel import Panel
+from ._panel import Panel, labelled
 
 _STYLE = {"description_width": "180px"}
+_LABEL_WIDTH = "184px"            # a row's own label: the description and its gap
 _TABS = ("Observation", "Galaxies", "Satellites", "Diffuse", "Noise")
 
 
@@ -24,22 +25,31 @@ def _parse_optional(text: str):
         return text
 
 
+def _derived(value):
+    """A value the library derived, as a disabled box shows it: 6 significant digits."""
+    return float(f"{value:.6g}")
+
+
 def _control(param, values: dict, disks, disabled: bool = False):
-    """A widget showing ``values[param.name]`` that writes changes back into ``values``."""
+    """A widget showing ``values[param.name]`` that writes changes back into ``values``; the
+    derived value of an alternative the user does not give (disabled) is rounded."""
     value = values[param.name]
     common = dict(description=param.label, tooltip=param.tooltip, style=_STYLE, disabled=disabled)
     if param.kind == "pair":
-        boxes = [w.FloatText(value=v, layout=w.Layout(width="90px"), disabled=disabled,
-                             tooltip=param.tooltip) for v in value]
+        boxes = [w.FloatText(value=_derived(v) if disabled else v, layout=w.Layout(width="90px"),
+                             disabled=disabled, tooltip=param.tooltip) for v in value]
 
         def write(_):
             values[param.name] = tuple(b.value for b in boxes)
         for box in boxes:
             box.observe(write, "value")
-        label = w.Label(param.label, tooltip=param.tooltip, layout=w.Layout(width="184px"))
-        return w.HBox([label, *boxes])
+        return labelled(param.label, param.tooltip, _LABEL_WIDTH, *boxes)
+    if param.kind == "bool":
+        box = w.Checkbox(value=value, tooltip=param.tooltip, indent=False, disabled=disabled)
+        box.observe(lambda c: values.__setitem__(param.name, c["new"]), "value")
+        return labelled(param.label, param.tooltip, _LABEL_WIDTH, box)
     if param.kind == "optional":
-        shown = "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+        shown = "" if value is None else f"{_derived(value):g}" if isinstance(value, float) else str(value)
         widget = w.Text(value=shown, placeholder="derived", **common)
         widget.observe(lambda c: values.__setitem__(param.name, _parse_optional(c["new"])), "value")
         return widget
@@ -47,8 +57,8 @@ def _control(param, values: dict, disks, disabled: bool = False):
         options = tuple(param.choices if param.kind == "choice" else disks)
         widget = w.Dropdown(options=options + (() if value in options else (value,)), value=value, **common)
     else:
-        kinds = {"int": w.IntText, "float": w.FloatText, "bool": w.Checkbox}
-        widget = kinds[param.kind](value=value, **common)
+        kinds = {"int": w.IntText, "float": w.FloatText}
+        widget = kinds[param.kind](value=_derived(value) if disabled else value, **common)
     widget.observe(lambda c: values.__setitem__(param.name, c["new"]), "value")
     return widget
 
@@ -69,8 +79,8 @@ class GeneratorPanel(Panel):
         The root widget.
     controls : dict
         ``{section: {parameter: widget}}``, sections "observation", "noise", "galaxy 1",
-        "galaxy 1 satellite 1", "halo 1", ... (a pair parameter's widget is an HBox of its
-        label and two number boxes).
+        "galaxy 1 satellite 1", "halo 1", ... (a pair or bool parameter's widget is an HBox of
+        its label and its two number boxes or checkbox).
     viewer : CubeViewer or None
         The last generated cube and its truth.
     """
