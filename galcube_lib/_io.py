@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import re
 import socket
@@ -11,8 +10,16 @@ import time
 from pathlib import Path
 
 STALE_SECONDS = 3600.0
-"""A temporary whose owner cannot be checked (another host, an older galcube) is debris once it
+"""A temporary whose writer cannot be checked (another host, an older galcube) is debris once it
 has not been modified for this long."""
+
+_TEMPORARY = re.compile(r"\.(?P<target>.+?)\.(?:(?P<host>\w+)-(?P<pid>\d+)\.)?[a-z0-9_]{8}\.tmp")
+"""Names of :func:`atomic_path`'s temporaries, ``.<target>.<host>-<pid>.<random>.tmp`` (older
+galcube versions: ``.<target>.<random>.tmp``)."""
+
+_CLEANED: set[tuple[int, str]] = set()
+"""(process, folder) pairs whose debris has been removed: once per process is enough, since
+debris comes from processes that have died."""
 
 
 def as_path(name: str, value) -> Path:
@@ -24,19 +31,17 @@ def as_path(name: str, value) -> Path:
 
 
 def _host() -> str:
-    """This host's name as it appears in the names of temporaries (no dots or dashes)."""
-    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())
+    """This host's name as it appears in the names of temporaries (letters, digits and _)."""
+    return re.sub(r"\W", "_", socket.gethostname(), flags=re.ASCII)
 
 
-def _is_stale(tmp: Path) -> bool:
-    """Whether a temporary left beside a target is debris: its writer (``host-pid`` in its name)
-    is a process of this host that no longer runs, or, when that cannot be checked, it is older
-    than ``STALE_SECONDS``."""
-    host, _, pid = tmp.name.split(".")[-3].rpartition("-")
-    if host == _host() and pid.isdigit():
+def _is_stale(tmp: Path, host: str | None, pid: str | None) -> bool:
+    """Whether a temporary is debris: its writer (``host``, ``pid``) is a process of this host that
+    no longer runs, or, when that cannot be checked, it is older than ``STALE_SECONDS``."""
+    if host == _host():
         try:
             os.kill(int(pid), 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):
             return True
         except PermissionError:   # it runs, as another user
             return False
@@ -47,15 +52,25 @@ def _is_stale(tmp: Path) -> bool:
         return False
 
 
-def remove_stale_temporaries(path) -> list[Path]:
-    """Remove the temporaries that killed writes of ``path`` left beside it; return them."""
-    path = Path(path)
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Remove the temporaries that killed atomic writes left in ``folder`` (see
+    :func:`_is_stale`); return them."""
     removed = []
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        if _is_stale(tmp):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            name = _TEMPORARY.fullmatch(entry.name)
+            if name and _is_stale(Path(entry.path), name["host"], name["pid"]):
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(Path(entry.path))
     return removed
+
+
+def _clean_once(folder: Path) -> None:
+    """:func:`remove_stale_temporaries` on the first write of this process into ``folder``."""
+    key = (os.getpid(), os.path.abspath(folder))
+    if key not in _CLEANED:
+        remove_stale_temporaries(folder)
+        _CLEANED.add(key)
 
 
 def _target_error(err: OSError, path: Path) -> OSError:
@@ -74,13 +89,14 @@ def atomic_path(path):
     """Yield a temporary path next to ``path``; on success it replaces ``path``.
 
     A reader never sees a half-written file, and a failed write leaves any old file as it was.
-    The temporary is ``.<name>.<host>-<pid>.<random>.tmp``; those of earlier writes of ``path``
-    that were killed are removed first (:func:`remove_stale_temporaries`). Errors about the
+    The temporary is ``.<name>.<host>-<pid>.<random>.tmp``. On this process's first write into a
+    folder, the temporaries that killed writes left there are removed
+    (:func:`remove_stale_temporaries`), those of writes in progress kept. Errors about the
     temporary (a folder that is not writable or does not exist, a full disk) name ``path``.
     """
     path = Path(path)
     try:
-        remove_stale_temporaries(path)
+        _clean_once(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp",
                                    dir=path.parent)
     except OSError as err:

@@ -63,26 +63,63 @@ def _dead_pid() -> int:
 def test_killed_write_debris_is_removed_by_the_next_write(small, tmp_path):
     target = tmp_path / "cube.fits"
     host = _io._host()
-    dead = tmp_path / f".cube.fits.{host}-{_dead_pid()}.abc_123.tmp"
-    alive = tmp_path / f".cube.fits.{host}-{os.getpid()}.def_456.tmp"     # a write in progress
-    foreign_new = tmp_path / ".cube.fits.otherhost-1.ghi789.tmp"         # cannot be checked: recent
-    foreign_old = tmp_path / ".cube.fits.otherhost-1.jkl012.tmp"         # cannot be checked: old
-    legacy_old = tmp_path / ".cube.fits.mno345.tmp"                      # before PIDs were in names
-    other_target = tmp_path / f".other.fits.{host}-{_dead_pid()}.pqr678.tmp"
-    for tmp in (dead, alive, foreign_new, foreign_old, legacy_old, other_target):
+    dead = tmp_path / f".cube.fits.{host}-{_dead_pid()}.abc_1234.tmp"
+    alive = tmp_path / f".cube.fits.{host}-{os.getpid()}.def_4567.tmp"     # a write in progress
+    foreign_new = tmp_path / ".cube.fits.otherhost-1.ghi78901.tmp"         # cannot be checked: recent
+    foreign_old = tmp_path / ".cube.fits.otherhost-1.jkl01234.tmp"         # cannot be checked: old
+    legacy_old = tmp_path / ".cube.fits.mno34567.tmp"                      # before PIDs were in names
+    other_target = tmp_path / f".other.fits.{host}-{_dead_pid()}.pqr67890.tmp"
+    not_ours = tmp_path / ".notes.tmp"                                      # someone else's file
+    for tmp in (dead, alive, foreign_new, foreign_old, legacy_old, other_target, not_ours):
         tmp.write_bytes(b"half a cube")
     old = time.time() - 2 * _io.STALE_SECONDS
-    for tmp in (foreign_old, legacy_old):
+    for tmp in (foreign_old, legacy_old, not_ours):
         os.utime(tmp, (old, old))
     small.to_fits(target)
     left = {p.name for p in tmp_path.iterdir()}
-    assert left == {"cube.fits", alive.name, foreign_new.name, other_target.name}
+    assert left == {"cube.fits", alive.name, foreign_new.name, not_ours.name}
+
+
+_KILLED_WRITER = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("galcube_io", sys.argv[1])
+io = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(io)
+with io.atomic_path(sys.argv[2]) as tmp:
+    tmp.write_bytes(b"half a cube")
+    print(tmp, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_debris_of_a_really_killed_writer_is_removed(small, tmp_path):
+    target = tmp_path / "cube.fits"
+    with subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, _io.__file__, str(target)],
+                          stdout=subprocess.PIPE, text=True) as writer:
+        debris = Path(writer.stdout.readline().strip())
+        assert debris.exists()
+        writer.kill()
+    assert debris.exists()                      # SIGKILL: no clean-up ran
+    small.to_fits(target)
+    assert [p.name for p in tmp_path.iterdir()] == ["cube.fits"]
+
+
+def test_a_folder_is_searched_for_debris_once_per_process(small, tmp_path, monkeypatch):
+    """Writing many files into one folder (a dataset's markers) must not list it every time."""
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(_io.os, "scandir", lambda folder: listed.append(folder) or scandir(folder))
+    for name in ("a.txt", "b.txt", "c.txt"):
+        _io.write_text(tmp_path / name, name)
+    assert listed == [tmp_path]
 
 
 def test_temporary_names_carry_host_and_pid(tmp_path):
     with _io.atomic_path(tmp_path / "x.txt") as tmp:
         assert tmp.name.startswith(f".x.txt.{_io._host()}-{os.getpid()}.")
-        assert not _io._is_stale(tmp)
+        name = _io._TEMPORARY.fullmatch(tmp.name)
+        assert (name["target"], name["host"], name["pid"]) == ("x.txt", _io._host(), str(os.getpid()))
+        assert not _io._is_stale(tmp, name["host"], name["pid"])
         tmp.write_text("ok")
     assert (tmp_path / "x.txt").read_text() == "ok"
 
