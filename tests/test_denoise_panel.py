@@ -169,3 +169,15 @@ def test_every_label_fits_its_width(noisy):
     for method in panel.model.methods:
         panel.method.value = method
         assert_labels_fit(panel.widget)
+
+
+def test_a_refused_value_still_in_its_box_stops_the_run(noisy):
+    panel = DenoisePanel(noisy)
+    panel.method.value = "pca"
+    panel.option_widgets["n_components"].value = "three"
+    assert "n_components" in panel.status.value and panel.model.options == {}
+    assert panel.run() is None                           # not a run with the default shown as "three"
+    assert panel.model.runs == [] and panel.progress.bar_style == "danger"
+    assert "n_components=&#x27;three&#x27; cannot be read" in panel.status.value
+    panel.option_widgets["n_components"].value = "2"
+    assert panel.run() is not None and panel.model.runs[-1].options == {"n_components": 2}

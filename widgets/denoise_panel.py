@@ -105,6 +105,8 @@ class DenoisePanel(Panel):
         # there as a traceback and swallowed, and the panel would never hear of it
         with self.output:
             try:
+                for name, widget in self.option_widgets.items():   # a refused value still shown
+                    self.model.set_option(name, widget.value)      # must not run as the default
                 den = self.model.run(progress=self._report, bars=self.bars.value)
             except Exception as exc:      # any failure; the library's own are ValueError/TypeError
                 clear = isinstance(exc, (ValueError, TypeError))
