@@ -100,8 +100,16 @@ def test_save_button(panel, tmp_path):
     panel.path.value = str(tmp_path / "out.fits")
     panel.save_button.click()
     assert "error: nothing to save" in panel.log.value and not (tmp_path / "out.fits").exists()
+    assert "generate a cube first" in panel.status.value
     panel.generate_button.click()
+    for path, why in (("  ", "the FITS path is empty: give a file name"),
+                      (tmp_path / "missing" / "out.fits", str(tmp_path / "missing"))):
+        panel.path.value = str(path)
+        panel.save_button.click()
+        assert why in panel.status.value and panel.log.value.splitlines()[-1].startswith("error:")
+    panel.path.value = str(tmp_path / "out.fits")
     panel.save_button.click()
+    assert panel.status.value == ""
     assert np.array_equal(gl.read_fits(tmp_path / "out.fits").data, panel.cube.data)
     assert panel.log.value.endswith(f"saved {tmp_path / 'out.fits'}")
 

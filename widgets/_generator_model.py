@@ -399,9 +399,13 @@ class GeneratorModel:
         ------
         RuntimeError
             When nothing has been generated yet.
+        ValueError
+            When ``path`` is empty.
         """
         if self.cube is None:
             raise RuntimeError("nothing to save: generate a cube first")
+        if not str(path).strip():
+            raise ValueError("the FITS path is empty: give a file name such as galcube_cube.fits")
         written = self.cube.to_fits(path)
         self.log.append(f"saved {written}")
         return written

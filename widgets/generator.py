@@ -221,4 +221,6 @@ class GeneratorPanel(Panel):
         except (RuntimeError, OSError, ValueError, TypeError) as exc:
             self.model.log.append(f"error: {exc}")
             self._error(exc)
+        else:
+            self.status.value = ""
         self._show_log()
