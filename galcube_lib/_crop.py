@@ -53,7 +53,8 @@ def crop(cube, box):
     for axis, s in zip((3, 2, 1), box):
         if f"CRPIX{axis}" in header:
             header[f"CRPIX{axis}"] = float(header[f"CRPIX{axis}"]) - s.start
-        header[f"NAXIS{axis}"] = s.stop - s.start
+        if f"NAXIS{axis}" in header:   # a header read from a file; simulated ones have none
+            header[f"NAXIS{axis}"] = s.stop - s.start
     arrays = {name: (None if getattr(cube, name) is None else getattr(cube, name)[box])
               for name in ("clean", "noise", "uncertainty", "gain")}
     return cube.replace(data=cube.data[box], header=header, **arrays)

@@ -131,8 +131,10 @@ def check_increments(header, n_axes: int = 3) -> None:
     for axis in axes:
         key = f"CDELT{axis}"
         if key not in header:
+            map_advice = "; for a map with no channel width, remove CTYPE3" if axis == 3 else ""
             raise ValueError(f"{key} is missing for {_increment_text(header, axis)}; add it to the "
-                             "header (in CUNIT units: deg for RA/DEC, m/s or Hz for the spectral axis)")
+                             "header (in CUNIT units: deg for RA/DEC, m/s or Hz for the spectral "
+                             f"axis){map_advice}")
         if float(header[key]) == 0:
             raise ValueError(f"{key} = 0 for {_increment_text(header, axis)}: the increment must be "
                              "non-zero; correct it in the header")

@@ -201,6 +201,25 @@ def test_missing_increment_is_an_error_naming_the_keyword(small, tmp_path, key):
         gl.read_fits(_foreign(tmp_path, small, **{key: None}))
 
 
+def test_cropped_cubes_are_written_and_read_back(small, tmp_path):
+    part = small.crop(((1, 4), (2, 14), (3, 13)))
+    back = gl.read_fits(part.to_fits(tmp_path / "part.fits"))
+    assert back.shape == (3, 12, 10) and np.array_equal(back.data, small.data[1:4, 2:14, 3:13])
+    assert back.velocity_kms == pytest.approx(small.velocity_kms[1:4])
+    again = back.crop(((0, 2), (0, 5), (0, 4)))            # a header read from a file: NAXISn set
+    assert again.header["NAXIS1"] == 4 and gl.read_fits(again.to_fits(tmp_path / "a.fits")).shape == (2, 5, 4)
+
+
+def test_a_one_channel_map_without_channel_width_reads_once_ctype3_is_removed(small, tmp_path):
+    one = small.crop(((0, 1), (0, 16), (0, 16)))
+    with pytest.raises(ValueError, match="CDELT3 is missing.*for a map with no channel width, remove CTYPE3"):
+        gl.read_fits(_foreign(tmp_path, one, CDELT3=None))
+    cube = gl.read_fits(_foreign(tmp_path, one, "m.fits", CDELT3=None, CTYPE3=None))
+    assert np.array_equal(np.nan_to_num(cube.data), one.data)     # exact zeros read as blanks
+    with pytest.raises(ValueError, match="no spectral axis"):
+        _ = cube.channel_kms
+
+
 @pytest.mark.parametrize("key", ["CDELT1", "CDELT2", "CDELT3"])
 def test_zero_increment_is_an_error_naming_the_keyword_not_wcsset(small, tmp_path, key):
     with pytest.raises(ValueError, match=rf"c\.fits: {key} = 0 ") as err:
