@@ -88,8 +88,9 @@ def ipython_shell():
     InteractiveShell.clear_instance()
 
 
-@pytest.mark.parametrize("name, value, culprit", [("k", -1.0, "k=-1.0 is outside the valid range (0, 100]"),
-                                                  ("n_reweight", -1, "n_reweight=-1 is outside the valid range [1, 20]")])
+@pytest.mark.parametrize("name, value, culprit", [
+    ("k", -1.0, "k=-1.0 is outside the valid range (0, 100]"),
+    ("n_reweight", -1, "n_reweight=-1 is outside the valid range [1, 20]")])
 def test_failed_run_shows_the_message_and_the_panel_stays_usable(noisy, ipython_shell, name, value,
                                                                  culprit):
     panel = DenoisePanel(noisy)

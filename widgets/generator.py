@@ -169,7 +169,8 @@ class GeneratorPanel(Panel):
         diffuse = [(f"{spec['kind'].lower()} {i + 1}", m.params("diffuse", spec["kind"]), spec)
                    for i, spec in enumerate(m.diffuse)]
         noise = self._form("noise", m.params("noise"), m.noise)
-        note = w.HTML("<i>satellite offset_kpc and v_sys_kms are relative to the host galaxy</i>")
+        note = w.HTML("<i>a satellite's centre offset and systemic velocity are relative to its "
+                      "host galaxy</i>")
         pages = [[self.given["pixel"], self.given["beam"], observation],
                  [self.n_galaxies, self._accordion(galaxies)],
                  [note, *satellites],
