@@ -17,6 +17,8 @@ from ._io import as_path, atomic_path
 from .record import record_json
 
 _EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
+_STRUCTURAL = re.compile(r"SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT")
+"""Keywords astropy writes for the array: stale or misplaced copies in a header are dropped."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,11 +146,13 @@ class Cube:
         if path.exists() and not _validate.boolean("overwrite", overwrite):
             raise FileExistsError(f"{path} exists and overwrite=False")
         _header.check_numeric_keywords(self.header)
-        hdus = [fits.PrimaryHDU(self.data, header=self.header)]
+        header = fits.Header([card for card in self.header.cards
+                              if not _STRUCTURAL.fullmatch(card.keyword)])
+        hdus = [fits.PrimaryHDU(self.data, header=header)]
         for name in _EXTENSIONS:
             value = getattr(self, name.lower())
             if value is not None:
-                hdus.append(fits.ImageHDU(value, header=self.header, name=name))
+                hdus.append(fits.ImageHDU(value, header=header, name=name))
         text = record_json(self.record)
         col = fits.Column(name="JSON", format=f"{max(1, len(text))}A", array=np.array([text]))
         hdus.append(fits.BinTableHDU.from_columns([col], name="RECORD"))

@@ -208,6 +208,10 @@ def test_cropped_cubes_are_written_and_read_back(small, tmp_path):
     assert back.velocity_kms == pytest.approx(small.velocity_kms[1:4])
     again = back.crop(((0, 2), (0, 5), (0, 4)))            # a header read from a file: NAXISn set
     assert again.header["NAXIS1"] == 4 and gl.read_fits(again.to_fits(tmp_path / "a.fits")).shape == (2, 5, 4)
+    header = small.header.copy()
+    header["NAXIS1"], header["BITPIX"] = 99, 16              # stale structural cards, out of place
+    back = gl.read_fits(small.replace(header=header).to_fits(tmp_path / "s.fits"))
+    assert back.shape == small.shape and back.header["BITPIX"] == -32
 
 
 def test_a_one_channel_map_without_channel_width_reads_once_ctype3_is_removed(small, tmp_path):
