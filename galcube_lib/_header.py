@@ -58,10 +58,12 @@ class ReadLog:
 
 def quiet_wcs(header):
     """``astropy.wcs.WCS(header)`` with wcslib's fixes applied (NCP, AIPS VELO-xxx, EPOCH, units)
-    and its FITSFixedWarning chatter about them silenced; missing or zero increments are first
-    refused by :func:`check_increments`."""
+    and its FITSFixedWarning chatter about them silenced. Keywords wcslib would replace by its
+    defaults without a word (non-finite values, missing or zero increments) are refused first
+    (:func:`check_numeric_keywords`, :func:`check_increments`)."""
     from astropy.wcs import WCS, FITSFixedWarning
 
+    check_numeric_keywords(header)
     check_increments(header)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
@@ -117,11 +119,11 @@ def _increment_text(header, axis: int) -> str:
     return f"axis {axis} ({ctype or 'untyped'}), whose FITS default increment 1 means {default}"
 
 
-def check_increments(header, n_axes: int = 3) -> None:
-    """The pixel and channel increments of the first ``n_axes`` axes are given and non-zero, and
-    the linear transformation (CDi_j, or PCi_j scaled by CDELTn) is not singular. A spectral axis
-    3 is checked only when CTYPE3 is set (a 2-D map has none)."""
-    axes = [a for a in range(1, n_axes + 1) if a < 3 or f"CTYPE{a}" in header]
+def check_increments(header) -> None:
+    """The pixel and channel increments of axes 1 to 3 are given and non-zero, and the linear
+    transformation (CDi_j, or PCi_j scaled by CDELTn) is not singular. Axis 3 is checked only
+    when CTYPE3 is set (a 2-D map has none)."""
+    axes = [1, 2, 3] if "CTYPE3" in header else [1, 2]
     if any(_MATRIX_KEY.match(key) and key.startswith("CD") for key in header):
         matrix = np.array([[float(header.get(f"CD{i}_{j}", 0.0)) for j in axes] for i in axes])
         if np.linalg.det(matrix) == 0:

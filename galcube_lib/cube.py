@@ -165,7 +165,8 @@ def _float32(name: str, value) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric (v, y, x) array, got {type(value).__name__}") from None
+        raise TypeError(f"{name} must be a numeric (v, y, x) array, got "
+                        f"{type(value).__name__}") from None
 
 
 def _load(path: Path):

@@ -396,3 +396,10 @@ def test_damaged_galcube_files_and_bad_cube_parts_are_named(small, tmp_path):
         small.replace(record=[1, 2])
     with pytest.raises(TypeError, match="record must be a dict"):
         gl.scene_from_record(None)
+
+
+def test_non_finite_keywords_of_an_in_memory_header_are_refused(small):
+    header = small.header.copy()
+    header["CRVAL1"] = "INF"                  # astropy refuses float('inf'), not the text
+    with pytest.raises(ValueError, match="CRVAL1 = 'INF' is not a finite number"):
+        _ = small.replace(header=header).wcs
