@@ -18,8 +18,7 @@ Conventions
   the line stays away from the band edges.
 * A decimated transform depends on the direction of the axis: it keeps every other sample,
   and reversing the spectrum turns the kept even samples into odd ones (IST with it alone
-  differed by up to 3.4 sigma when a 40-channel cube was reversed, 2.6 sigma for 39
-  channels). The 2D-1D transform therefore takes the CDF 9/7 transform of every spectrum
+  differed by up to 5 noise sigma when the channels of a benchmark cube were reversed). The 2D-1D transform therefore takes the CDF 9/7 transform of every spectrum
   *and* of the reversed spectrum, side by side, and its inverse averages the two
   reconstructions: a frame twice as redundant, whose thresholding is exactly symmetric
   under channel reversal.

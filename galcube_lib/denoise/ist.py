@@ -5,7 +5,9 @@ The cube is analysed with :func:`galcube_lib.wavelets.forward_2d1d` (a second-ge
 starlet on every channel, then a decimated CDF 9/7 or a starlet along the spectrum of every
 spatial band). The CDF 9/7 part is taken of the spectrum and of the reversed spectrum, so the
 result does not depend on the direction of the spectral axis (a decimated transform alone
-does: reversing the channels of a 40-channel cube changed its result by up to 3.4 sigma). Each band (j_xy, j_v) gets its own noise level, because beam-correlated noise
+does: reversing the channels changed its result by up to 5 noise sigma on 80 cubes of the
+benchmark population). The pair also denoises better: on those cubes the median normalised
+RMSE fell from 0.398 to 0.360 (lower on 92% of them), with the same flux (median 103%). Each band (j_xy, j_v) gets its own noise level, because beam-correlated noise
 is far from white in wavelet space (its power peaks at spatial scales 2-3, not 1): either the
 MAD of the data's own coefficients in that band (robust to the source, which fills few
 coefficients) or the standard deviation of a supplied noise realisation's coefficients.
