@@ -29,6 +29,12 @@ def test_galaxy_rejects_bad_parameters(kwargs, pattern):
         gl.Galaxy(**kwargs)
 
 
+@pytest.mark.parametrize("offset", [{1.0, 2.0}, "12", 3.0])
+def test_galaxy_offset_must_be_an_ordered_pair(offset):
+    with pytest.raises(TypeError, match="offset_kpc"):
+        gl.Galaxy(offset_kpc=offset)
+
+
 @pytest.mark.parametrize("kwargs, pattern", [
     (dict(n_pix=0), r"n_pix=0 .*\[8, 4096\]"),
     (dict(n_chan=0), r"n_chan=0"),

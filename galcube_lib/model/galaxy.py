@@ -24,10 +24,7 @@ def _check_dispersion(name: str, value):
 
 
 def _check_offset(name: str, value) -> tuple[float, float]:
-    try:
-        x, y = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} must be an (x, y) pair in kpc") from None
+    x, y = check.sequence(f"{name} (x, y in kpc)", value, 2)    # a set has no order: refused
     return (check.number(f"{name}[0]", x), check.number(f"{name}[1]", y))
 
 
