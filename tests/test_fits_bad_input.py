@@ -2,6 +2,7 @@
 keywords, moments of blank spaxels, records that JSON cannot hold, atomic writes that fail or
 were killed."""
 
+import math
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import galcube_lib as gl
 from galcube_lib import _io
@@ -403,3 +406,68 @@ def test_non_finite_keywords_of_an_in_memory_header_are_refused(small):
     header["CRVAL1"] = "INF"                  # astropy refuses float('inf'), not the text
     with pytest.raises(ValueError, match="CRVAL1 = 'INF' is not a finite number"):
         _ = small.replace(header=header).wcs
+
+
+# ----------------------------------------------------------------------------- fuzz
+
+FUZZ = settings(max_examples=12, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+WRONG = st.one_of(NON_FINITE, st.integers(), st.floats(0.1, 9.9), st.booleans(), st.none(),
+                  st.lists(st.integers(), max_size=3), st.sampled_from([object(), b"x.fits", 1j]))
+
+
+def _named_error(call, name):
+    start = time.perf_counter()
+    with pytest.raises((ValueError, TypeError)) as err:
+        call()
+    assert name in str(err.value), err.value
+    assert time.perf_counter() - start < 1.0
+
+
+@FUZZ
+@given(value=WRONG)
+def test_fuzz_paths(small, tmp_path, value):
+    from galcube_lib import real
+
+    _named_error(lambda: small.to_fits(value), "path")
+    _named_error(lambda: gl.read_fits(value), "path")
+    _named_error(lambda: real.write_moments(small, value), "path")
+
+
+@FUZZ
+@given(value=st.one_of(WRONG.filter(lambda v: not isinstance(v, bool)), st.sampled_from(["no", "yes"])))
+def test_fuzz_overwrite(small, tmp_path, value):
+    path = tmp_path / "c.fits"
+    if not path.exists():
+        small.to_fits(path)
+    _named_error(lambda: small.to_fits(path, overwrite=value), "overwrite")
+
+
+@FUZZ
+@given(value=st.one_of(WRONG, st.text(max_size=4),
+                       st.tuples(st.floats(allow_nan=True), st.integers(1, 3)).map(lambda r: (r, r, r)),
+                       st.tuples(st.integers(-9, -1), st.integers(1, 3)).map(lambda r: (r, r, r))))
+def test_fuzz_crop_box(small, value):
+    _named_error(lambda: small.crop(value), "box")
+
+
+@FUZZ
+@given(value=WRONG, name=st.sampled_from(["peak_snr", "n_null", "n_realisations", "n_placements",
+                                          "r_eff_beams", "grow_beams", "record"]))
+def test_fuzz_real_cube_and_record_arguments(small, value, name):
+    from galcube_lib import real
+
+    if isinstance(value, float) and math.isfinite(value) and name in ("peak_snr", "r_eff_beams",
+                                                                       "grow_beams"):
+        value = -value                                   # a finite positive number is valid
+    if isinstance(value, int) and not isinstance(value, bool) and name.startswith("n_"):
+        value = -abs(value) - 1
+    calls = {"peak_snr": lambda: real.inject(small, peak_snr=value),
+             "n_null": lambda: real.evaluate_real(small, n_null=value),
+             "n_realisations": lambda: real.evaluate_real(small, n_realisations=value),
+             "n_placements": lambda: real.evaluate_real(small, n_placements=value),
+             "r_eff_beams": lambda: real.default_galaxy(small, r_eff_beams=value),
+             "grow_beams": lambda: real.flux_aperture(small, grow_beams=value),
+             "record": lambda: gl.scene_from_record(value)}
+    _named_error(calls[name], name)
