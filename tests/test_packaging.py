@@ -72,19 +72,16 @@ def test_binder_postbuild_installs_the_package():
     assert res.returncode == 0, res.stderr
 
 
-def test_import_is_light_and_fast():
+def test_import_is_light():
     code = textwrap.dedent(f"""
-        import json, sys, time
-        t0 = time.perf_counter()
+        import json, sys
         import galcube_lib
-        dt = time.perf_counter() - t0
         heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})
-        print(json.dumps({{"seconds": dt, "heavy": heavy}}))
+        print(json.dumps({{"heavy": heavy}}))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert not res["heavy"], f"`import galcube_lib` pulled in heavy modules: {res['heavy']}"
-    assert res["seconds"] < 3.0, f"`import galcube_lib` took {res['seconds']:.2f} s"
 
 
 def _tour_block(readme):
