@@ -110,7 +110,7 @@ def atomic_path(path):
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the file gets the usual modes
             os.replace(tmp, path)
         except OSError as err:
-            if err.filename != tmp:
+            if err.filename not in (None, tmp):   # about another file the writer used
                 raise
             raise _target_error(err, path) from err
     except BaseException:

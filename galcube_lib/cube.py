@@ -254,8 +254,8 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
         ``(bmaj_arcsec, bmin_arcsec, pa_deg)`` FWHM beam; needed when the file has none, and
         overrides the file's beam when given.
     gain : str, path-like or array, optional
-        Primary-beam gain of a primary-beam corrected cube (a FITS file, whose header is ignored,
-        or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
+        Primary-beam gain of a primary-beam corrected cube (a FITS file, whose WCS must be valid
+        but is not compared with the cube's, or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
         attached as :attr:`Cube.gain`; where it is NaN or 0 the data become NaN.
 
     Returns

@@ -458,11 +458,9 @@ def test_fuzz_crop_box(small, value):
 def test_fuzz_real_cube_and_record_arguments(small, value, name):
     from galcube_lib import real
 
-    if isinstance(value, float) and math.isfinite(value) and name in ("peak_snr", "r_eff_beams",
-                                                                       "grow_beams"):
-        value = -value                                   # a finite positive number is valid
-    if isinstance(value, int) and not isinstance(value, bool) and name.startswith("n_"):
-        value = -abs(value) - 1
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if number and (name != "record" and not (name.startswith("n_") and isinstance(value, float))):
+        value = -abs(value) - 1                          # a positive size or count is valid
     calls = {"peak_snr": lambda: real.inject(small, peak_snr=value),
              "n_null": lambda: real.evaluate_real(small, n_null=value),
              "n_realisations": lambda: real.evaluate_real(small, n_realisations=value),
@@ -471,3 +469,13 @@ def test_fuzz_real_cube_and_record_arguments(small, value, name):
              "grow_beams": lambda: real.flux_aperture(small, grow_beams=value),
              "record": lambda: gl.scene_from_record(value)}
     _named_error(calls[name], name)
+
+
+def test_a_full_disk_names_the_target(tmp_path):
+    target = tmp_path / "cube.fits"
+    with pytest.raises(OSError, match=rf"cannot write {target}: No space left") as err:
+        with _io.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise OSError(28, "No space left on device")
+    assert err.value.errno == 28 and err.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
