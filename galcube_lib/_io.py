@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 STALE_SECONDS = 3600.0
-"""A temporary whose writer cannot be checked (another host, an older galcube) is debris once it
-has not been modified for this long."""
+"""A temporary not modified for this long is debris, whoever its writer (writes do not pause)."""
 
 _TEMPORARY = re.compile(r"\.(?P<target>.+?)\.(?:(?P<host>\w+)-(?P<pid>\d+)\.)?[a-z0-9_]{8}\.tmp")
 """Names of :func:`atomic_path`'s temporaries, ``.<target>.<host>-<pid>.<random>.tmp`` (older
@@ -37,15 +36,15 @@ def _host() -> str:
 
 def _is_stale(tmp: Path, host: str | None, pid: str | None) -> bool:
     """Whether a temporary is debris: its writer (``host``, ``pid``) is a process of this host that
-    no longer runs, or, when that cannot be checked, it is older than ``STALE_SECONDS``."""
+    no longer runs, or it has not been modified for ``STALE_SECONDS`` (a writer on another host,
+    an older galcube's, or a PID that a new process has taken)."""
     if host == _host():
         try:
             os.kill(int(pid), 0)
         except (ProcessLookupError, OverflowError):
             return True
         except PermissionError:   # it runs, as another user
-            return False
-        return False
+            pass
     try:
         return time.time() - tmp.stat().st_mtime > STALE_SECONDS
     except FileNotFoundError:     # its writer has just finished

@@ -68,15 +68,16 @@ def test_killed_write_debris_is_removed_by_the_next_write(small, tmp_path):
     host = _io._host()
     dead = tmp_path / f".cube.fits.{host}-{_dead_pid()}.abc_1234.tmp"
     alive = tmp_path / f".cube.fits.{host}-{os.getpid()}.def_4567.tmp"     # a write in progress
+    reused = tmp_path / f".cube.fits.{host}-{os.getpid()}.stu_7890.tmp"    # its PID taken since
     foreign_new = tmp_path / ".cube.fits.otherhost-1.ghi78901.tmp"         # cannot be checked: recent
     foreign_old = tmp_path / ".cube.fits.otherhost-1.jkl01234.tmp"         # cannot be checked: old
     legacy_old = tmp_path / ".cube.fits.mno34567.tmp"                      # before PIDs were in names
     other_target = tmp_path / f".other.fits.{host}-{_dead_pid()}.pqr67890.tmp"
     not_ours = tmp_path / ".notes.tmp"                                      # someone else's file
-    for tmp in (dead, alive, foreign_new, foreign_old, legacy_old, other_target, not_ours):
+    for tmp in (dead, alive, reused, foreign_new, foreign_old, legacy_old, other_target, not_ours):
         tmp.write_bytes(b"half a cube")
     old = time.time() - 2 * _io.STALE_SECONDS
-    for tmp in (foreign_old, legacy_old, not_ours):
+    for tmp in (reused, foreign_old, legacy_old, not_ours):
         os.utime(tmp, (old, old))
     small.to_fits(target)
     left = {p.name for p in tmp_path.iterdir()}
