@@ -75,7 +75,8 @@ def _clean_once(folder: Path) -> None:
 def _target_error(err: OSError, path: Path) -> OSError:
     """``err`` (about the temporary) told about the target ``path`` and its folder instead."""
     if isinstance(err, PermissionError):
-        advice = f"the folder {path.parent} is not writable; choose another folder or change its permissions"
+        advice = (f"the folder {path.parent} is not writable; choose another folder or change its "
+                  "permissions")
     elif isinstance(err, FileNotFoundError):
         advice = f"the folder {path.parent} does not exist; create it first"
     else:
