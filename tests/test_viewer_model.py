@@ -252,3 +252,16 @@ def test_export_fits_moment_view_writes_the_map_with_celestial_wcs(model, sim, t
     ra0, dec0 = WCS(sim["truth"].header).celestial.pixel_to_world_values(3, 40)
     assert math.isclose(ra, ra0) and math.isclose(dec, dec0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mom0.fits"]   # nothing left beside it
+
+
+def test_moment0_of_blank_spaxels_is_nan_even_when_the_mask_is_empty(sim):
+    noisy = sim["noisy"]
+    data = noisy.data.copy()
+    data[:, :, :10] = np.nan                                 # blank columns, e.g. off a mosaic
+    model = ViewerModel({"noisy": noisy.replace(data=data)})
+    model.view, model.mask_n_sigma = "mom0", 1e6              # nothing is that bright
+    m0 = model.image("noisy")
+    assert np.isnan(m0[:, :10]).all() and (m0[:, 10:] == 0).all()
+    model.mask_n_sigma = None                                 # no mask: the sum, blanks NaN
+    assert np.isnan(model.image("noisy")[:, :10]).all()
+    assert np.isfinite(model.image("noisy")[:, 10:]).all()

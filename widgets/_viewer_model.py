@@ -344,9 +344,10 @@ class ViewerModel:
         if name not in self._moments:
             k0, k1 = self.channel_range
             mask = None if self.mask is None else self.mask[k0:k1]
-            if mask is not None and not mask.any():
+            if mask is not None and not mask.any():   # nothing masked in: no emission, but
+                blank = ~np.isfinite(cube.data[k0:k1]).any(axis=0)      # blank spaxels stay NaN
                 empty = np.full(cube.shape[1:], np.nan)
-                self._moments[name] = (np.zeros(cube.shape[1:]), empty, empty)
+                self._moments[name] = (np.where(blank, np.nan, 0.0), empty, empty)
             else:
                 self._moments[name] = metrics.moments(cube.data[k0:k1], self._velocity[k0:k1], mask)
         return self._moments[name]
