@@ -47,10 +47,7 @@ def load(name_or_path):
     path = weights_path(name_or_path)
     import torch
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
-        raise _not_weights(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from err
+    state = _read(path, "cpu", _not_weights)
     if isinstance(state, dict) and "model" in state:  # a training checkpoint
         card = {"network": state.get("model_config", {}), "training": state.get("config", {}),
                 "step": state.get("step")}
@@ -77,6 +74,34 @@ def load_network(cls, name_or_path, **config):
                          f"{cls.__name__} network (weights of another model, or another "
                          f"configuration): {str(err).splitlines()[0][:200]}") from err
     return model, card
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """A training checkpoint (a run's ``last.pt`` or ``best.pt``) as its dict, tensors and plain
+    containers only; a ValueError naming a file that is not one."""
+    state = _read(Path(path), map_location, _not_checkpoint)
+    if not (isinstance(state, dict) and "model" in state):
+        raise _not_checkpoint(path, "it has no 'model' entry")
+    return state
+
+
+def _read(path: Path, map_location, error):
+    """``torch.load(path, weights_only=True)``; what torch raises for a file that is no torch
+    file becomes ``error(path, why)``."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
+        raise error(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from err
+
+
+def _not_checkpoint(path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a galcube training checkpoint ({why}); it is corrupt or in "
+                      "another format: delete it (the run then starts afresh) or pass the "
+                      "checkpoint a galcube training run wrote")
 
 
 def _not_weights(path: Path, why: str) -> ValueError:

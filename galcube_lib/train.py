@@ -294,7 +294,7 @@ def _run(rank, world, out, config, device, progress, port):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _training.lr_factor(s, config.steps))
         start, best, before = 0, math.inf, 0.0
         if (out / "last.pt").exists():
-            state = torch.load(out / "last.pt", map_location=device, weights_only=False)
+            state = _models.read_checkpoint(out / "last.pt", device)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -418,13 +418,11 @@ def export(run_dir, name: str = "unet3d", figures: dict | None = None,
     the uncertainty floor calibrated on ``n_calibration`` held-out cubes and ``figures``
     (e.g. benchmark results). ``previous``: the model card of the weights the run started
     from (``TrainConfig.init``), kept in the card so that the whole training is on record."""
-    import torch
-
     from ._version import __version__
     from .networks.unet3d import UNet3D
 
     run = Path(run_dir)
-    state = torch.load(run / "best.pt", map_location="cpu", weights_only=False)
+    state = _models.read_checkpoint(run / "best.pt")
     model = UNet3D(**state["model_config"])
     model.load_state_dict(state["model"])
     hist = history(run)

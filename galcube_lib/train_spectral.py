@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _models, _training
 from . import _validate as check
-from . import _training
 from .train import simulated_pair
 
 #: spawn-key prefixes of the validation spectra and the evaluation cubes
@@ -185,7 +185,7 @@ def train_spectral(out_dir, config: SpectralConfig | None = None, *, progress: b
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _training.lr_factor(s, config.steps))
     start, best, elapsed, cpu = 0, math.inf, 0.0, 0.0
     if (out / "last.pt").exists():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        state = _models.read_checkpoint(out / "last.pt")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -323,10 +323,9 @@ def ship(checkpoint, name="spectral", *, n_cubes: int = 20, seed: int = 0,
     """
     import torch
 
-    from . import _models
     from .networks.spectral import SpectralTransformer
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = _models.read_checkpoint(checkpoint)
     model = SpectralTransformer(**state["model_config"])
     model.load_state_dict(state["model"])
     history = Path(checkpoint).with_name("history.csv")

@@ -318,3 +318,15 @@ def test_resample_names_its_arguments(noisy):
         resample(lambda a: a, data, data[:4])
     with pytest.raises(TypeError, match="progress must be True or False"):
         resample(lambda a: a, data, data * 0.5, progress="no")
+
+
+def test_a_garbage_checkpoint_is_named(garbage, tmp_path):
+    """Resuming a run or shipping its checkpoint: not an UnpicklingError."""
+    from galcube_lib.train import export
+    from galcube_lib.train_spectral import ship
+
+    (tmp_path / "best.pt").write_bytes((garbage / "garbage.pt").read_bytes())
+    for call in (lambda: export(tmp_path), lambda: ship(tmp_path / "best.pt"),
+                 lambda: _models.read_checkpoint(garbage / "no_tensors.pt")):
+        with pytest.raises(ValueError, match=r"is not a galcube training checkpoint .* delete it"):
+            call()
