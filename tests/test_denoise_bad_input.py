@@ -77,6 +77,8 @@ def test_flags_of_the_public_noise_functions_are_booleans(noisy, call, name):
 def test_method_must_be_a_string(noisy):
     with pytest.raises(TypeError, match=r"method must be a string, one of 'gaussian'.*\['ist'\]"):
         gl.denoise(noisy, ["ist"])
+    with pytest.raises(TypeError, match="method must be a string"):   # before the box is sought
+        gl.denoise(noisy, ["ist"], box="auto")
 
 
 # ------------------------------------------------------------------ empty and tiny cubes

@@ -124,9 +124,9 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         ``uncertainty`` holds the per-voxel 1-sigma uncertainty when the method returned one.
     """
     _validate.cube("cube", cube)
+    func = method_function(method)
     if box is not None:
         return _denoise_box(cube, method, box, options)
-    func = method_function(method)
     params = inspect.signature(func).parameters
     allowed = [p for p in params if p not in CONTEXT and p != "data"]
     unknown = sorted(set(options) - set(allowed))
