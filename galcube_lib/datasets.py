@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from . import _validate as check
-from ._io import write_text
+from ._io import as_path, write_text
 from ._parallel import WORKER_ENV, check_workers, run_batches  # noqa: F401 (WORKER_ENV documented)
 
 FORMAT = "galcube-dataset/1"
@@ -47,9 +47,7 @@ class IncompleteCubeError(RuntimeError):
 
 
 def _check_path(path) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike (the store's directory), "
-                        f"got {path!r} ({type(path).__name__})")
+    as_path("path", path)
     if not os.fspath(path):
         raise ValueError("path is empty; give the directory of the store")
     return os.fspath(path)
