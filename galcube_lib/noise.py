@@ -47,7 +47,11 @@ def realisations(noise, shape, n_realisations: int, rng=None) -> list:
     """Noise cubes of ``shape``: given ones (a 4-D stack), or ``n_realisations`` drawn from a
     standard deviation (white) or from a noise cube (new Gaussian noise with its power spectra
     and spread)."""
-    arr = np.asarray(noise, dtype=float)
+    try:
+        arr = np.asarray(noise, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"noise must be a sigma (a number), a 3-D noise cube or a stack of "
+                        f"realisations, got {type(noise).__name__} {noise!r:.60}") from None
     if arr.ndim == 4:
         if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
             raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")

@@ -160,6 +160,8 @@ def test_noise_larger_than_memory_is_refused_before_drawing(clean, monkeypatch):
     (0.1, 2.5, TypeError, "n_realisations must be an integer"),
     (math.inf, 2, ValueError, "noise=inf is outside the valid range"),
     (-1.0, 2, ValueError, r"noise=-1.0 is outside the valid range \(0, inf\)"),
+    ("abc", 2, TypeError, "noise must be a sigma .* got str 'abc'"),
+    ({"sigma": 1.0}, 2, TypeError, "noise must be a sigma .* got dict"),
 ])
 def test_realisations_check_their_arguments(clean, noise, n, error, message):
     with pytest.raises(error, match=message):
