@@ -360,7 +360,7 @@ def side_by_side(*figures, cols=2) -> hv.Layout:
     frame = width - AXIS_PX - COLORBAR_PX
     fitted = [f.opts({"Image": {"frame_width": frame}} if f.traverse(lambda e: e, [hv.Image])
                      else {type(f).__name__: {"width": width}}, backend="bokeh", clone=True) for f in figures]
-    return _styled(hv.Layout(fitted).cols(cols), mpl={"sublabel_format": "", "hspace": 1.1, "vspace": 0.4})
+    return _styled(hv.Layout(fitted).cols(cols), mpl={"sublabel_format": "", "hspace": 1.1, "vspace": 0.6})
 
 
 class _WithPicture:
