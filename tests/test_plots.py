@@ -145,6 +145,11 @@ def test_pv_diagram_default_is_the_major_axis_receding_side_positive(cubes):
     assert receding.max() > 0 and (weights * vs).sum() / weights.sum() > 0   # positive offsets recede
 
 
+def test_pv_diagram_title_rounds_the_width(cubes):
+    title = opts(P.pv_diagram(cubes[0], width_px=4.59278), "matplotlib")["title"]
+    assert title.endswith("(width 4.59 px)")
+
+
 def test_side_by_side_keeps_named_pv_diagrams_in_one_row(cubes):
     clean, noisy = cubes
     row = P.side_by_side(P.pv_diagram(clean, name="truth"), P.pv_diagram(noisy, name="noisy"))

@@ -237,7 +237,7 @@ def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> 
     step, dv = cube.pixel_arcsec, cube.channel_kms
     bounds = (offsets[0] - step / 2, vel.min() - dv / 2, offsets[-1] + step / 2, vel.max() + dv / 2)
     unit = cube.header.get("BUNIT", "Jy/beam")
-    title = f"{name + ': ' if name else ''}PV along PA {pa_deg:.0f}° (width {width_px:g} px)"
+    title = f"{name + ': ' if name else ''}PV along PA {pa_deg:.0f}° (width {width_px:.3g} px)"
     image = hv.Image(pv[order], bounds=bounds, vdims=[hv.Dimension("intensity", unit=unit)],
                      kdims=[hv.Dimension("offset", label="offset along PA", unit="arcsec"), VELOCITY])
     return _styled(image, {"cmap": "inferno", "colorbar": True, "title": title,
