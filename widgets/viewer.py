@@ -272,7 +272,8 @@ class CubeViewer:
             self.status.value = f"wrote {written}"
 
     def _repr_mimebundle_(self, **kwargs):
-        # No static PNG beside the widget: rendering one takes seconds (matplotlib via HoloViews).
+        # No static PNG here: rendering one takes seconds (matplotlib via HoloViews); notebooks
+        # that are exported to HTML show the widget through widgets.plots.with_picture.
         load_bokehjs()
         bundle = self.widget._repr_mimebundle_(**kwargs)
         # what a static export (nbconvert HTML) shows instead of the live widget
@@ -309,11 +310,12 @@ def _static_view(model, pv_name: str, plots):
         if kind != "linear":
             image, limits, unit = m.stretched(image, limits, name), (0.0, 1.0), f"{kind} of {unit}"
         cmap = "RdBu_r" if m.diverging(name) else "inferno"
-        panels.append(plots.sky_image(image, m.cubes[name], hv.Dimension(m.view, unit=unit),
-                                       f"{m.title(name)} · {what}", cmap, limits))
+        quantity = "intensity" if m.view == "channel" else m.view
+        panels.append(plots.sky_image(image, m.cubes[name], hv.Dimension(quantity, unit=unit),
+                                       f"{m.title(name)}\n{what}", cmap, limits))
     x, y = m.pixel
     bunit = m.reference.header.get("BUNIT", "")
     panels.append(plots.spectra({n: m.spectrum(n) for n in m.names}, m.velocity_kms, m.channel,
                                 ylabel=f"pixel ({x}, {y}) [{bunit}]"))
     panels.append(plots.pv_diagram(m.cubes[pv_name], m.pv_center_yx, m.pv_pa_deg, m.pv_width_px))
-    return hv.Layout(panels).cols(max(len(m.names), 2)).opts(sublabel_format="", backend="matplotlib")
+    return plots.side_by_side(*panels, cols=max(len(m.names), 2))
