@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib.datasets import _compressors, _cube_seeds, generate_dataset
+from galcube_lib.datasets.store import _compressors, _cube_seeds, generate_dataset
 
 TARGET = 20_000
 OUT = Path(__file__).resolve().parent / "out"

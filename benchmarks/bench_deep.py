@@ -62,7 +62,7 @@ def main(argv=None):
         print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
 
     big = np.random.default_rng(1).standard_normal((120, 256, 256)).astype(np.float32)
-    from galcube_lib.denoise.unet import unet
+    from galcube_lib.denoise.deep.unet import unet
 
     fig["unet_tiled_120x256x256_s"], fig["unet_tiled_peak_rss_growth_mib"] = peak_rss_growth(
         lambda: unet(big))
@@ -76,7 +76,7 @@ def main(argv=None):
         sim = gl.simulate(scene.components, gl.Observation(n_pix=128, n_chan=53, channel_kms=30.0,
                                                           pixel_kpc=0.5, beam_fwhm_px=3.75))
         data, source = gl.add_noise(sim, peak_snr=5.0, rng=1).data, "simulated 53x128x128"
-    from galcube_lib.denoise.noise2self import noise2self
+    from galcube_lib.denoise.deep.noise2self import noise2self
 
     fig["noise2self_cube"] = source
     fig["noise2self_s"] = once(lambda: noise2self(data, progress=True))

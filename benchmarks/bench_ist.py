@@ -22,7 +22,7 @@ import numpy as np
 
 import galcube_lib as gl
 from galcube_lib.denoise.ist import default_scales, ist
-from galcube_lib.wavelets import forward_2d1d, inverse_2d1d
+from galcube_lib.denoise.wavelets import forward_2d1d, inverse_2d1d
 
 OUT = Path(__file__).resolve().parent / "out"
 

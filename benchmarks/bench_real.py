@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 import galcube_lib as gl
-from galcube_lib import real
+from galcube_lib.metrics import real
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "real"
 OUT = Path(__file__).resolve().parent / "out" / "real"

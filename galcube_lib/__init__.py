@@ -3,18 +3,19 @@
 ``import galcube_lib as gl`` is light: torch, dask and bokeh are imported only where used
 (the torch datasets ``StoreDataset`` and ``SimulatedDataset`` load on first access).
 """
-from ._version import __version__
-from . import bench, metrics, noise_estimate
-from .cube import Cube, read_fits
-from .denoise import denoise
-from .denoise.smooth_clip import smooth_clip_mask
-from .datasets import CubeStore, IncompleteCubeError, generate_dataset, open_dataset
-from .model.galaxy import Bridge, Galaxy, Halo, Tail
-from .model.prior import BenchmarkPrior, Scene, prior_from_dict
-from .noise import add_noise
-from .observation import Observation
-from .record import scene_from_record
-from .simulate import simulate
+from galcube_lib._version import __version__
+from galcube_lib import bench, metrics
+from galcube_lib.noise import estimate as noise_estimate
+from galcube_lib.io.cube import Cube, read_fits
+from galcube_lib.denoise import denoise
+from galcube_lib.denoise.smooth_clip import smooth_clip_mask
+from galcube_lib.datasets.store import CubeStore, IncompleteCubeError, generate_dataset, open_dataset
+from galcube_lib.sim.components import Bridge, Galaxy, Halo, Tail
+from galcube_lib.sim.prior import BenchmarkPrior, Scene, prior_from_dict
+from galcube_lib.noise.realise import add_noise
+from galcube_lib.sim.observation import Observation
+from galcube_lib.sim.scene_record import scene_from_record
+from galcube_lib.sim.simulate import simulate
 
 _TORCH_NAMES = ("StoreDataset", "SimulatedDataset")
 
@@ -27,7 +28,7 @@ __all__ = ["__version__", "Cube", "read_fits", "Galaxy", "Halo", "Bridge", "Tail
 
 def __getattr__(name):
     if name in _TORCH_NAMES:
-        from . import torch_data
+        from galcube_lib.datasets import torch_data
 
         return getattr(torch_data, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

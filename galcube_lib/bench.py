@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validate as check
-from ._parallel import check_workers, run_batches
+from galcube_lib._util import checks as check
+from galcube_lib._util.parallel import check_workers, run_batches
 
 SNR_BINS = ((2.5, 3.0), (3.0, 3.5), (3.5, 4.0), (4.0, 5.0), (5.0, 6.0), (6.0, 8.0), (8.0, 10.0))
 #: R_e range of each class, in beam radii (FWHM / 2)
@@ -155,7 +155,7 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
 def _methods(methods) -> tuple:
     """``methods`` as a tuple of known method names (one name alone is one method); unknown
     methods fail before any work starts."""
-    from .denoise import method_function
+    from galcube_lib.denoise import method_function
 
     try:
         methods = (methods,) if isinstance(methods, str) else tuple(methods)
@@ -242,7 +242,7 @@ def save(results, out_dir) -> dict:
     """Write results.csv, summary.csv, summary.json and curves.png into ``out_dir``."""
     from pathlib import Path
 
-    from ._io import atomic_path, write_text
+    from galcube_lib._util.files import atomic_path, write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

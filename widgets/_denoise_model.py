@@ -16,7 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib import _validate, real
+from galcube_lib._util import checks as _validate
+from galcube_lib.metrics import real
 from galcube_lib.denoise import CONTEXT, METHODS, method_function
 
 from ._docs import parameter_docs
@@ -29,7 +30,7 @@ TRUTH_FIGURES = {"flux_conservation": "flux conservation [%]", "nrmse": "normali
                  "mom0_ssim": "moment-0 SSIM",
                  "offsource_mean_flux_sigma": "off-source flux [sigma]",
                  "offsource_detection_fraction": "off-source detections"}
-#: figures of :func:`galcube_lib.real.evaluate_real` shown without a truth
+#: figures of :func:`galcube_lib.metrics.real.evaluate_real` shown without a truth
 REAL_FIGURES = {"flux_ratio_pct": "flux denoised/noisy [%]",
                 "flux_vs_moment_pct": "flux vs masked moment [%]",
                 "snr_gain_offsource": "SNR gain (off-source)", "snr_gain_null": "SNR gain (null)",
@@ -183,7 +184,7 @@ class DenoiseModel:
     truth : Cube or array, optional
         The noise-free truth; default ``cube.clean`` (None for a real cube). With a truth the
         figures are :func:`galcube_lib.metrics.evaluate`'s, without one
-        :func:`galcube_lib.real.evaluate_real`'s (with ``REAL_COUNTS``).
+        :func:`galcube_lib.metrics.real.evaluate_real`'s (with ``REAL_COUNTS``).
 
     Attributes
     ----------

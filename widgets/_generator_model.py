@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib import _validate
-from galcube_lib.model import rotation
-from galcube_lib.noise import KINDS
+from galcube_lib._util import checks as _validate
+from galcube_lib.sim import rotation
+from galcube_lib.noise.realise import KINDS
 
 from ._docs import parameter_docs
 

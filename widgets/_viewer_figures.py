@@ -24,7 +24,7 @@ from bokeh.models import (
 from bokeh.palettes import Category10_10, Inferno256, RdBu11, interp_palette
 from bokeh.plotting import figure
 
-from galcube_lib.observation import C_KMS
+from astropy.constants import c
 
 from ._viewer_model import RESIDUAL
 
@@ -173,7 +173,7 @@ class ViewerFigures:
         start, end = self.model.frequency_ghz([x.start, x.end])
         fig.extra_x_ranges = {"frequency": Range1d(float(start), float(end))}
         fig.add_layout(LinearAxis(x_range_name="frequency", axis_label="frequency (GHz)"), "above")
-        args = {"v": x, "f": fig.extra_x_ranges["frequency"], "c": C_KMS,
+        args = {"v": x, "f": fig.extra_x_ranges["frequency"], "c": c.to_value("km/s"),
                 "rest": self.model.rest_frequency_hz / 1e9}
         follow = CustomJS(args=args, code="f.start = rest * (1 - v.start / c); "
                                           "f.end = rest * (1 - v.end / c);")

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from astropy.coordinates import Angle
 
-from galcube_lib import _validate, display, metrics
-from galcube_lib._io import atomic_path
-from galcube_lib.cube import Cube
-from galcube_lib.real import moment_images
+from galcube_lib import metrics
+from galcube_lib._util import checks as _validate
+from galcube_lib.report import display
+from galcube_lib._util.files import atomic_path
+from galcube_lib.io.cube import Cube
+from galcube_lib.metrics.real import moment_images
 
 VIEWS = ("channel", "mom0", "mom1", "mom2")
 STRETCH_MODES = ("percentile", "zscale")
@@ -382,7 +384,7 @@ class ViewerModel:
     @property
     def emission(self) -> np.ndarray:
         """(v, y, x) voxels with emission in the velocity range's channels: those of the moment
-        mask when it is on, else :func:`galcube_lib.display.emission_mask` of the ``mask_from``
+        mask when it is on, else :func:`galcube_lib.report.display.emission_mask` of the ``mask_from``
         cube."""
         if self._emission is None:
             k0, k1 = self.channel_range
@@ -432,7 +434,7 @@ class ViewerModel:
 
     def palette(self, name, sequential, diverging, view=None) -> list:
         """The colours of panel ``name`` (in ``view``, default :attr:`view`): ``sequential`` or
-        ``diverging``, resampled for its stretch (:func:`galcube_lib.display.stretched_palette`),
+        ``diverging``, resampled for its stretch (:func:`galcube_lib.report.display.stretched_palette`),
         for a linear colour mapper over its limits."""
         return display.stretched_palette(diverging if self.diverging(name, view) else sequential,
                                          self.stretch_of(name, view))
@@ -502,7 +504,7 @@ class ViewerModel:
     @property
     def aperture_mask(self) -> np.ndarray:
         """(y, x) pixels of the region around the pixel (:attr:`aperture_shape`,
-        :attr:`aperture_radius_px`; see :func:`galcube_lib.display.region_mask`)."""
+        :attr:`aperture_radius_px`; see :func:`galcube_lib.report.display.region_mask`)."""
         return display.region_mask(self.reference.shape[1:], **self._region_args())
 
     @property
@@ -525,7 +527,7 @@ class ViewerModel:
 
     @property
     def beam(self) -> dict:
-        """The reference cube's beam ellipse (see :func:`galcube_lib.display.beam_ellipse`)."""
+        """The reference cube's beam ellipse (see :func:`galcube_lib.report.display.beam_ellipse`)."""
         return display.beam_ellipse(self.reference)
 
     @property
@@ -564,7 +566,7 @@ class ViewerModel:
 
     @property
     def contour_levels(self) -> list[float]:
-        """Contour levels of the traced map (:func:`galcube_lib.display.contour_levels`: 3, 6, 12,
+        """Contour levels of the traced map (:func:`galcube_lib.report.display.contour_levels`: 3, 6, 12,
         24 sigma, at least 10, 20, 40, 80 % of the peak); none when contours are off."""
         image = self.contour_image()
         return [] if image is None else display.contour_levels(image)
@@ -595,7 +597,7 @@ class ViewerModel:
 
         In the channel view the whole cube (:meth:`Cube.to_fits`); in a moment view the moment
         map over the velocity range with the mask, a 2-D image with the celestial WCS and beam
-        (:func:`galcube_lib.real.moment_images`).
+        (:func:`galcube_lib.metrics.real.moment_images`).
         """
         name = self.names[0] if name is None else name
         cube, path = self._cube(name), Path(path)

@@ -38,7 +38,7 @@ class DenoisePanel(Panel):
         The noisy cube.
     truth : Cube or array, optional
         The noise-free truth (default ``cube.clean``); without one the figures are the
-        real-data ones of :func:`galcube_lib.real.evaluate_real`.
+        real-data ones of :func:`galcube_lib.metrics.real.evaluate_real`.
 
     Attributes
     ----------

@@ -8,7 +8,7 @@ off. :func:`with_picture` gives a widget a PNG of its view for static exports. I
 module registers both plotting backends with HoloViews but does not call ``hv.extension`` or
 change the current one.
 
-Sky images use offsets from the cube's reference position (:func:`galcube_lib.display.sky_offsets_arcsec`)
+Sky images use offsets from the cube's reference position (:func:`galcube_lib.report.display.sky_offsets_arcsec`)
 with east to the left: the x axis (ΔRA, east positive) is inverted.
 """
 from __future__ import annotations
@@ -21,9 +21,11 @@ import holoviews.plotting.bokeh  # registers the backends, for their options
 import holoviews.plotting.mpl
 import numpy as np
 
-from galcube_lib import _validate, bench, display, metrics
-from galcube_lib._io import atomic_path
-from galcube_lib.cube import Cube
+from galcube_lib import bench, metrics
+from galcube_lib._util import checks as _validate
+from galcube_lib.report import display
+from galcube_lib._util.files import atomic_path
+from galcube_lib.io.cube import Cube
 
 __all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",
            "render_mpl", "sky_image", "spectra", "with_picture"]
@@ -110,7 +112,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     cube : Cube
     mask : bool array, optional
         (v, y, x) or (y, x) voxels to include (:func:`galcube_lib.metrics.moments`); default
-        :func:`galcube_lib.display.emission_mask`, so that noise does not scatter moments 1 and 2
+        :func:`galcube_lib.report.display.emission_mask`, so that noise does not scatter moments 1 and 2
         (all voxels for a single channel).
     velocity_range : (float, float), optional
         Only channels whose velocity lies in this closed range (km/s, either order).
@@ -202,13 +204,13 @@ def spectra(spectra, velocity_kms, channel=None, *, ylabel="flux density [Jy]", 
 
 
 def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> hv.Image:
-    """Position-velocity diagram along a position angle (:func:`galcube_lib.display.pv_slice`).
+    """Position-velocity diagram along a position angle (:func:`galcube_lib.report.display.pv_slice`).
 
     Parameters
     ----------
     cube : Cube
     center_yx : (float, float), optional
-        0-based pixel (y, x) of offset 0; default from :func:`galcube_lib.display.major_axis`.
+        0-based pixel (y, x) of offset 0; default from :func:`galcube_lib.report.display.major_axis`.
     pa_deg : float, optional
         North through east; default the major axis (positive offsets on the receding side).
     width_px : float, optional
@@ -255,9 +257,9 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
         One cube, or ``{name: Cube}`` of cubes with the same shape shown as rows (for example
         noisy and denoised): the first sets the channels and the colour scale of every row.
     n : int
-        Number of maps per cube (:func:`galcube_lib.display.line_channels`).
+        Number of maps per cube (:func:`galcube_lib.report.display.line_channels`).
     mode, percent
-        Colour limits over the first cube's maps (:func:`galcube_lib.display.stretch_limits`).
+        Colour limits over the first cube's maps (:func:`galcube_lib.report.display.stretch_limits`).
     mask : bool array, optional
         (v, y, x) emission that defines the line; default the first cube's emission.
     """

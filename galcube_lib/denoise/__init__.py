@@ -12,11 +12,12 @@ import inspect
 
 import numpy as np
 
-from .. import _validate
-from .._crop import as_box, crop, mask_box, pad
-from .._version import __version__
-from ..cube import Cube
-from .smooth_clip import smooth_clip_mask
+from galcube_lib._util.conventions import beam_area
+from galcube_lib._util import checks as _validate
+from galcube_lib.io.crop import as_box, crop, mask_box, pad
+from galcube_lib._version import __version__
+from galcube_lib.io.cube import Cube
+from galcube_lib.denoise.smooth_clip import smooth_clip_mask
 
 #: method name -> "module:function" of its array function
 METHODS = {
@@ -25,10 +26,10 @@ METHODS = {
     "ica": "ica:ica",
     "ist": "ist:ist",
     "smooth_clip": "smooth_clip:smooth_clip",
-    "unet": "unet:unet",
-    "noise2self": "noise2self:noise2self",
-    "spectral": "spectral:spectral",
-    "lcae": "lcae:lcae",
+    "unet": "deep.unet:unet",
+    "noise2self": "deep.noise2self:noise2self",
+    "spectral": "deep.spectral:spectral",
+    "lcae": "deep.lcae:lcae",
 }
 CONTEXT = ("beam_fwhm_px", "beam_pa_deg", "channel_kms")
 
@@ -54,14 +55,14 @@ def noise_blob_pixels(data: np.ndarray) -> int | None:
     size cut); interferometric noise is correlated like the dirty beam, about one restoring
     beam (0.9-1.4 beams on the shipped real cubes), so its blobs are smaller.
     """
-    from ..noise_estimate import correlation_fwhm_px, spatial_autocorrelation
+    from galcube_lib.noise.estimate import correlation_fwhm_px, spatial_autocorrelation
 
     if min(np.shape(data)[1:]) < 2:
         return None
     major, minor, _ = correlation_fwhm_px(spatial_autocorrelation(data, negative=True))
     if not (np.isfinite(major) and np.isfinite(minor)):
         return None
-    return int(np.ceil(np.pi * major * minor / (4 * np.log(2))))
+    return int(np.ceil(beam_area(major, minor)))
 
 
 def source_mask(cube: Cube, **options) -> np.ndarray:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .. import _validate as check
+from galcube_lib._util.conventions import MAD_TO_SIGMA
+from galcube_lib._util import checks as check
 
 VARIANCE_FALLBACK = 0.70   # published fallback: keep components explaining 70% of the variance
 SPECTRAL_SMOOTH_CHANNELS = 1.5  # sigma of the spectral part of the source-finding filter
@@ -20,7 +21,7 @@ def to_matrix(data: np.ndarray):
     mean = x.mean(axis=0)
     # Each channel in units of its noise (robust: MAD), not its total spread, which a bright
     # line would inflate and so down-weight the very channels that hold the signal.
-    scale = 1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)
+    scale = MAD_TO_SIGMA * np.median(np.abs(x - np.median(x, axis=0)), axis=0)
     scale[scale == 0] = 1.0
     return (x - mean) / scale, mean, scale
 

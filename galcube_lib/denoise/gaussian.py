@@ -11,10 +11,9 @@ import math
 import numpy as np
 from scipy import ndimage, signal
 
-from .. import _validate as check
-from .._render import _axes
+from galcube_lib._util.conventions import FWHM_PER_SIGMA, sky_axes
+from galcube_lib._util import checks as check
 
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: kernels are cut at this many standard deviations (their sum is then renormalised to 1)
 TRUNCATE = 4.0
 
@@ -50,7 +49,7 @@ def beam_kernel(fwhm_maj_px: float, fwhm_min_px: float, pa_deg: float = 0.0) -> 
     s_maj, s_min = fwhm_maj_px / FWHM_PER_SIGMA, fwhm_min_px / FWHM_PER_SIGMA
     half = max(1, math.ceil(TRUNCATE * max(s_maj, s_min)))
     y, x = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
-    (ux, uy), (wx, wy) = _axes(pa_deg)
+    (ux, uy), (wx, wy) = sky_axes(pa_deg)
     k_maj, k_min = x * ux + y * uy, x * wx + y * wy
     kernel = np.exp(-0.5 * ((k_maj / s_maj) ** 2 + (k_min / s_min) ** 2))
     return kernel / kernel.sum()

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _rng
-from .. import _validate as check
-from ._selection import check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix
+from galcube_lib._util import rng as _rng
+from galcube_lib._util import checks as check
+from galcube_lib.denoise._selection import (check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix)
 
 #: independent components separated by default
 N_SOURCES = 10

@@ -1,7 +1,7 @@
 """IST: iterative thresholding in a 2D-1D wavelet frame (Lahiry et al. 2026; Starck, Murtagh &
 Fadili, *Sparse Image and Signal Processing*, ch. 8).
 
-The cube is analysed with :func:`galcube_lib.wavelets.forward_2d1d` (a second-generation
+The cube is analysed with :func:`galcube_lib.denoise.wavelets.forward_2d1d` (a second-generation
 starlet on every channel, then a decimated CDF 9/7 or a starlet along the spectrum of every
 spatial band). The CDF 9/7 part is taken of the spectrum and of the reversed spectrum, so the
 result does not depend on the direction of the spectral axis (a decimated transform alone
@@ -39,9 +39,9 @@ import math
 
 import numpy as np
 
-from .. import _validate as check
-from .._noise_level import MAD_TO_SIGMA
-from ..wavelets import SPECTRAL, forward_2d1d, inverse_2d1d, max_starlet_scales
+from galcube_lib._util.conventions import MAD_TO_SIGMA
+from galcube_lib._util import checks as check
+from galcube_lib.denoise.wavelets import SPECTRAL, forward_2d1d, inverse_2d1d, max_starlet_scales
 
 MODES = ("soft", "hard")
 

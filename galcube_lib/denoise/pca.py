@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._selection import check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix
+from galcube_lib.denoise._selection import (check_count, choose_count, matrix_size, source_aperture, to_cube, to_matrix)
 
 #: largest component count the rule considers by default
 MAX_COMPONENTS = 15

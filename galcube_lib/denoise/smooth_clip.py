@@ -16,9 +16,10 @@ from numbers import Real
 import numpy as np
 from scipy import ndimage
 
-from .. import _validate as check
-from ..noise_estimate import sigma_mad, sigma_negative
-from .gaussian import _cube, beam_fwhm, beam_kernel, smooth_spatial
+from galcube_lib._util.conventions import beam_area
+from galcube_lib._util import checks as check
+from galcube_lib.noise.estimate import sigma_mad, sigma_negative
+from galcube_lib.denoise.gaussian import _cube, beam_fwhm, beam_kernel, smooth_spatial
 
 NOISE = ("negative", "mad")
 
@@ -82,7 +83,7 @@ def smooth_clip_mask(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0
     dxy = check.integer("dilate_xy", dilate_xy, 0, None)
     dv = check.integer("dilate_v", dilate_v, 0, None)
     if min_size is None:
-        min_size = int(np.ceil(2 * np.pi * bmaj * bmin / (4 * np.log(2))))
+        min_size = int(np.ceil(2 * beam_area(bmaj, bmin)))
     min_size = check.integer("min_size", min_size, 0, None)
     return_noise = check.boolean("return_noise", return_noise)
 

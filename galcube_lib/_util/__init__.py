@@ -1,0 +1,1 @@
+"""Private helpers shared by every stage: argument checks, random generators, atomic files, parallel runs."""

@@ -1,0 +1,1 @@
+"""Deep denoisers: networks, their shipped weights, the methods and their uncertainty."""

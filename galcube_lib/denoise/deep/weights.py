@@ -1,0 +1,158 @@
+"""Shipped network weights: ``data/models/<name>.pt`` (half-precision state dict) beside
+``<name>.json`` (the model card: network configuration, training, data and benchmark figures)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from galcube_lib._util.files import atomic_path, write_text
+
+#: where the shipped weights live; GALCUBE_MODELS overrides it
+MODELS_DIR = Path(__file__).resolve().parents[3] / "data" / "models"
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("GALCUBE_MODELS", MODELS_DIR))
+
+
+def weights_path(name_or_path) -> Path:
+    """The ``.pt`` file of a shipped model name (e.g. "unet3d") or an explicit path."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"weights must be a shipped model name or the path of a .pt file, got "
+                        f"{name_or_path!r} ({type(name_or_path).__name__})")
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = models_dir() / f"{name_or_path}.pt"
+    if path.suffix != ".pt" and len(path.parts) == 1 and shipped.is_file():
+        return shipped
+    advice = (f"pass weights=<path to a .pt file> or a shipped model name "
+              f"({', '.join(sorted(p.stem for p in models_dir().glob('*.pt'))) or 'none'}), or "
+              f"train them with galcube_lib.training.unet")
+    if path.suffix == ".pt" or len(path.parts) > 1:
+        raise FileNotFoundError(f"no weights file at {path}: {advice}")
+    raise ValueError(f"weights={name_or_path!r} is not a shipped model name: {advice}")
+
+
+def load(name_or_path):
+    """``(state_dict in float32, model card dict)`` of a shipped model or a ``.pt`` file.
+
+    Training checkpoints (``best.pt``/``last.pt`` of :func:`galcube_lib.training.unet.train`) load too;
+    their card is built from the configuration they carry. Only tensors and plain containers
+    are read (``torch.load(weights_only=True)``): a file that holds anything else, or is not a
+    torch file at all, is a ValueError naming it.
+    """
+    path = weights_path(name_or_path)
+    import torch
+
+    state = _read(path, "cpu", _not_weights)
+    if isinstance(state, dict) and "model" in state:  # a training checkpoint
+        card = {"network": state.get("model_config", {}), "training": state.get("config", {}),
+                "step": state.get("step")}
+        state = state["model"]
+    else:
+        card_path = path.with_suffix(".json")
+        card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    if not (isinstance(state, dict) and state
+            and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise _not_weights(path, "it holds no state dict of tensors")
+    return {k: v.float() for k, v in state.items()}, card
+
+
+def load_network(cls, name_or_path, **config):
+    """``(network, model card)``: an instance of the torch module ``cls``, built with
+    ``config`` (default the card's ``network`` entry), with the weights of ``name_or_path``."""
+    state, card = load(name_or_path)
+    config = config or card.get("network", {})
+    try:
+        model = cls(**config)
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"the weights in {weights_path(name_or_path)} do not fit the "
+                         f"{cls.__name__} network (weights of another model, or another "
+                         f"configuration): {str(err).splitlines()[0][:200]}") from err
+    return model, card
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """A training checkpoint (a run's ``last.pt`` or ``best.pt``) as its dict, tensors and plain
+    containers only; a ValueError naming a file that is not one."""
+    state = _read(Path(path), map_location, _not_checkpoint)
+    if not (isinstance(state, dict) and "model" in state):
+        raise _not_checkpoint(path, "it has no 'model' entry")
+    return state
+
+
+def _read(path: Path, map_location, error):
+    """``torch.load(path, weights_only=True)``; what torch raises for a file that is no torch
+    file becomes ``error(path, why)``."""
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises pickle, zip and runtime errors alike
+        raise error(path, f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from err
+
+
+def _not_checkpoint(path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a galcube training checkpoint ({why}); it is corrupt or in "
+                      "another format: delete it (the run then starts afresh) or pass the "
+                      "checkpoint a galcube training run wrote")
+
+
+def _not_weights(path: Path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a galcube weights file ({why}); it is corrupt or in "
+                      "another format: pass a .pt file written by galcube_lib.training.unet (a run's "
+                      "best.pt) or a shipped model name, and re-download or re-train it if it "
+                      "is damaged")
+
+
+def available_devices() -> list[str]:
+    """The torch devices of this machine: "cpu", then "cuda" and "cuda:N" when CUDA is
+    available, "mps" on Apple silicon."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        out.append("mps")
+    return out
+
+
+def device(value, *, auto: bool = False) -> str:
+    """``value`` as the name of a torch device this machine has (a ValueError naming the
+    available ones otherwise); with ``auto``, "auto" means CUDA when present, else the CPU."""
+    if not isinstance(value, str):
+        raise TypeError(f"device must be a string such as 'cpu', got {value!r} "
+                        f"({type(value).__name__})")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps" + ("|auto" if auto else ""), value):
+        raise ValueError(f"device={value!r} is not a torch device: use 'cpu', or 'cuda', "
+                         f"'cuda:N' or 'mps' where this machine has them"
+                         + (", or 'auto'" if auto else ""))
+    available = available_devices()  # imports torch: after the cheap checks
+    if value == "auto":
+        return "cuda" if "cuda" in available else "cpu"
+    if value not in available:
+        raise ValueError(f"device={value!r} is not available on this machine; use one of "
+                         f"{', '.join(map(repr, available + (['auto'] if auto else [])))}")
+    return value
+
+
+def save(model, name_or_path, card: dict) -> Path:
+    """Write a model's weights in half precision and its card, atomically."""
+    import torch
+
+    path = Path(name_or_path)
+    if path.suffix != ".pt":
+        path = models_dir() / f"{name_or_path}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    write_text(path.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
+    return path

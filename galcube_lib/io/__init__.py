@@ -1,0 +1,1 @@
+"""Cubes in and out: the Cube, FITS reading and writing, header normalisation, cropping, records."""

@@ -1,0 +1,307 @@
+"""The Cube container and its FITS input/output."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from galcube_lib.io import crop as _crop
+from galcube_lib.io import header as _header
+from galcube_lib._util import checks as _validate
+from galcube_lib._util.files import as_path, atomic_path
+from galcube_lib.io.records import record_json
+
+_EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")
+_STRUCTURAL = re.compile(r"SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT")
+"""Keywords astropy writes for the array: stale or misplaced copies in a header are dropped."""
+
+
+@dataclass(frozen=True, eq=False)
+class Cube:
+    """A spectral-line cube with its header, and for simulations its truth and noise.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        float32 (v, y, x) in the header's BUNIT (Jy/beam for simulations).
+    header : astropy.io.fits.Header
+        WCS (celestial and spectral axes), beam (BMAJ/BMIN/BPA) and units.
+    clean : numpy.ndarray or None
+        The noise-free truth (None for real observations).
+    noise : numpy.ndarray or None
+        The noise that was added (``data - clean``), None when unknown.
+    uncertainty : numpy.ndarray or None
+        Per-voxel 1-sigma uncertainty of ``data`` (set by denoisers that estimate one).
+    gain : numpy.ndarray or None
+        Primary-beam gain of a primary-beam corrected observation, in (0, 1] with NaN where
+        unknown: the noise of ``data`` is about sigma0 / gain (see :func:`read_fits`).
+    record : dict
+        Every parameter that made the cube: components, observation, noise, seeds, version.
+    """
+
+    data: np.ndarray
+    header: fits.Header
+    clean: np.ndarray | None = None
+    noise: np.ndarray | None = None
+    uncertainty: np.ndarray | None = None
+    gain: np.ndarray | None = None
+    record: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        data = _float32("data", self.data)
+        if data.ndim != 3:
+            raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
+        object.__setattr__(self, "data", data)
+        if not isinstance(self.record, dict):
+            raise TypeError(f"record must be a dict, got {type(self.record).__name__}")
+        for name in _EXTENSIONS:
+            value = getattr(self, name.lower())
+            if value is not None:
+                value = _float32(name.lower(), value)
+                if value.shape != data.shape:
+                    raise ValueError(f"{name.lower()} has shape {value.shape}, data has {data.shape}")
+                object.__setattr__(self, name.lower(), value)
+        object.__setattr__(self, "header", fits.Header(self.header))
+
+    def replace(self, **changes) -> Cube:
+        """A new Cube with some fields changed; this one is left as it is."""
+        return replace(self, **changes)
+
+    def crop(self, box) -> Cube:
+        """The part inside ``box`` = ((v0, v1), (y0, y1), (x0, x1)) (half-open index ranges) as a
+        new Cube, with its WCS shifted so that every voxel keeps its sky position and velocity."""
+        return _crop.crop(self, box)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(n_chan, ny, nx)."""
+        return self.data.shape
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean (v, y, x): True where ``data`` is finite (NaN marks blanks)."""
+        return np.isfinite(self.data)
+
+    @property
+    def velocity_kms(self) -> np.ndarray:
+        """Channel-centre velocities in km/s, radio convention, in the order of the data.
+
+        From the header's WCS (astropy.wcs): VRAD as it is, optical velocity (VOPT; AIPS VELO-xxx
+        without a radio VELREF) converted to radio, FREQ through RESTFRQ/RESTFREQ (a ValueError
+        naming RESTFRQ when there is none). A descending axis gives descending velocities.
+        """
+        return _header.velocity_kms(self.header, np.arange(self.shape[0]))
+
+    @property
+    def channel_kms(self) -> float:
+        """Channel width in km/s (positive), measured across the middle channel; also defined for
+        a one-channel cube."""
+        middle = (self.shape[0] - 1) / 2.0
+        low, high = _header.velocity_kms(self.header, [middle - 0.5, middle + 0.5])
+        width = float(abs(high - low))
+        if not (width > 0 and math.isfinite(width)):
+            raise ValueError(f"the channel width from the header is {width} km/s; check CDELT3, "
+                             "CRPIX3 and CRVAL3")
+        return width
+
+    @property
+    def pixel_arcsec(self) -> float:
+        """Pixel size in arcsec along y (from CDELT2 and PCi_2, or CDi_2)."""
+        return _header.pixel_deg(self.header) * 3600.0
+
+    @property
+    def beam_fwhm_px(self) -> tuple[float, float]:
+        """Beam FWHM (major, minor) in pixels."""
+        if "BMAJ" not in self.header or "BMIN" not in self.header:
+            raise ValueError("the header has no beam (BMAJ and BMIN, in degrees)")
+        scale = self.pixel_arcsec / 3600.0
+        return float(self.header["BMAJ"]) / scale, float(self.header["BMIN"]) / scale
+
+    @property
+    def beam_pa_deg(self) -> float:
+        """Beam position angle, north through east."""
+        return float(self.header.get("BPA", 0.0))
+
+    @property
+    def beam_area_px(self) -> float:
+        """Beam solid angle in pixels, pi bmaj bmin / (4 ln 2)."""
+        bmaj, bmin = self.beam_fwhm_px
+        return math.pi * bmaj * bmin / (4.0 * math.log(2.0))
+
+    @property
+    def wcs(self):
+        """The astropy WCS of the cube (wcslib's fixes for NCP, AIPS axes, EPOCH applied quietly)."""
+        return _header.quiet_wcs(self.header)
+
+    def to_fits(self, path, overwrite: bool = True) -> Path:
+        """Write the cube atomically: primary HDU = data; CLEAN, NOISE, UNCERTAINTY and GAIN image
+        extensions (those that are set); a RECORD table holding the parameter record as JSON
+        (numpy values converted; anything else JSON cannot hold is a TypeError naming its key)."""
+        path = as_path("path", path)
+        if path.exists() and not _validate.boolean("overwrite", overwrite):
+            raise FileExistsError(f"{path} exists and overwrite=False")
+        _header.check_numeric_keywords(self.header)
+        header = fits.Header([card for card in self.header.cards
+                              if not _STRUCTURAL.fullmatch(card.keyword)])
+        hdus = [fits.PrimaryHDU(self.data, header=header)]
+        for name in _EXTENSIONS:
+            value = getattr(self, name.lower())
+            if value is not None:
+                hdus.append(fits.ImageHDU(value, header=header, name=name))
+        text = record_json(self.record)
+        col = fits.Column(name="JSON", format=f"{max(1, len(text))}A", array=np.array([text]))
+        hdus.append(fits.BinTableHDU.from_columns([col], name="RECORD"))
+        with atomic_path(path) as tmp:
+            fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
+        return path
+
+
+def _float32(name: str, value) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a numeric (v, y, x) array, got "
+                        f"{type(value).__name__}") from None
+
+
+def _load(path: Path):
+    """Open ``path``: (data as float32 (v, y, x), header, extensions, record or None, BEAMS, log).
+
+    Errors name the file. Integer data are scaled (BSCALE/BZERO) with their BLANK value as NaN;
+    a BLANK keyword on float data is dropped (the FITS standard: NaN marks blanks on floats).
+    """
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the path of a FITS file in it")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")   # astropy's complaints are collected, not shown
+            with fits.open(path, memmap=False) as hdul:
+                bitpix, blank = hdul[0].header.get("BITPIX"), hdul[0].header.get("BLANK")
+                data = hdul[0].data
+                data = None if data is None else np.array(data)
+                header = hdul[0].header.copy()    # after .data: scaling has updated BITPIX/BSCALE
+                extra = {n.lower(): np.array(hdul[n].data) for n in _EXTENSIONS if n in hdul}
+                record = json.loads(hdul["RECORD"].data["JSON"][0]) if "RECORD" in hdul else None
+                beams = _header.read_beams_table(hdul["BEAMS"]) if "BEAMS" in hdul else None
+    except (OSError, TypeError, ValueError, IndexError, KeyError) as err:
+        raise ValueError(f"{path}: not a readable FITS file ({err})") from None
+    if data is None:
+        raise ValueError(f"{path}: the primary HDU holds no data")
+    damage = [str(w.message) for w in caught if re.search("corrupt|truncat", str(w.message), re.IGNORECASE)]
+    if damage:
+        raise ValueError(f"{path}: the file is truncated or corrupt ({damage[0].strip()})")
+    log = _header.ReadLog(header)
+    if blank is not None:
+        if bitpix > 0:   # astropy has turned the BLANK values into NaN
+            log.blanked += int(np.isnan(data).sum())
+            log.note(f"integer BLANK -> NaN ({int(np.isnan(data).sum())} voxels)")
+        else:
+            log.note("BLANK keyword on float data ignored (NaN marks blanks)")
+        header.remove("BLANK", ignore_missing=True)
+    original_shape = list(data.shape)
+    try:
+        _header.check_numeric_keywords(header)
+        data = _header.to_cube_axes(data.astype(np.float32), header, log)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    return data, header, extra, record, beams, original_shape, log
+
+
+def _gain_array(gain, shape) -> np.ndarray:
+    """``gain=`` of :func:`read_fits` (a FITS path or an array) as checked float32."""
+    if isinstance(gain, (str, os.PathLike)):
+        return _header.check_gain(_load(Path(gain))[0], shape, f"file {gain}")
+    try:
+        values = np.array(gain, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"gain must be a FITS path or an array, got {type(gain).__name__}") from None
+    return _header.check_gain(values, shape, "array")
+
+
+def read_fits(path, *, beam=None, gain=None) -> Cube:
+    """Read a cube written by :meth:`Cube.to_fits`, or a real observation's FITS cube.
+
+    galcube's own files come back as written. Other files are normalised, and every change is
+    listed in ``record["read"]["notes"]`` and as a HISTORY card; the header otherwise stays the
+    file's, so the cube can be written back:
+
+    - the array becomes (v, y, x): degenerate Stokes axes dropped wherever they sit, a 2-D map or a
+      single channel read as a one-channel cube;
+    - old conventions made explicit: B1950 (EPOCH without EQUINOX) gets EQUINOX and RADESYS FK4;
+      Miriad's VELO-xxx axes are marked radio (VELREF). NCP projections and AIPS axes are read by
+      wcslib (see :attr:`Cube.wcs`, :attr:`Cube.velocity_kms`);
+    - one beam in BMAJ/BMIN/BPA: ``beam=``, else the common beam of a CASA BEAMS table (with a
+      warning when the channels' beams differ by more than 1% in area), else the header's;
+    - blanks: NaN stays NaN; integer BLANK values and spaxels that are exactly 0 in every channel
+      (zero-filled outside a mosaic) become NaN;
+    - brightness: Jy/beam in any spelling becomes BUNIT 'Jy/beam'; K is converted to Jy/beam when
+      the frequency is known; blank or other units are kept with a warning.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The FITS file (``.fits.gz`` too).
+    beam : (float, float, float), optional
+        ``(bmaj_arcsec, bmin_arcsec, pa_deg)`` FWHM beam; needed when the file has none, and
+        overrides the file's beam when given.
+    gain : str, path-like or array, optional
+        Primary-beam gain of a primary-beam corrected cube (a FITS file, whose WCS must be valid
+        but is not compared with the cube's, or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
+        attached as :attr:`Cube.gain`; where it is NaN or 0 the data become NaN.
+
+    Returns
+    -------
+    Cube
+        float32 (v, y, x) data; for files not written by galcube, ``record["read"]`` holds
+        ``path``, ``original_shape``, ``blanked_voxels`` (voxels set to NaN here) and ``notes``.
+
+    Raises
+    ------
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        Naming the file, for an empty, corrupt or unusable one (more than one Stokes plane, 1-D,
+        no beam without ``beam=``), or naming ``gain`` for a gain of the wrong shape or range.
+    TypeError
+        For a ``beam`` or ``gain`` of the wrong kind.
+    """
+    path = as_path("path", path)
+    beam = _header.beam_argument(beam)
+    data, header, extra, record, beams, original_shape, log = _load(path)
+    foreign = record is None
+    try:
+        if foreign:
+            _header.fix_frames(header, log)
+            _header.blank_zero_spaxels(data, log)
+        _header.set_beam(header, beam, beams, log, required=foreign)
+        if foreign:
+            data = _header.to_jy_per_beam(data, header, log)
+            _header.warn_if_high_redshift(header, data.shape[0], log)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    if gain is not None:
+        extra["gain"] = _gain_array(gain, data.shape)
+        newly = np.isnan(extra["gain"]) & ~np.isnan(data)
+        data[newly] = np.nan
+        log.blanked += int(newly.sum())
+        log.note(f"primary-beam gain attached ({int(newly.sum())} voxels blanked where it is NaN or 0)")
+    if foreign:
+        record = {"read": {"path": str(path), "original_shape": original_shape,
+                           "blanked_voxels": log.blanked, "notes": log.notes}}
+    for text in log.warnings:
+        warnings.warn(f"{path.name}: {text}", UserWarning, stacklevel=2)
+    try:
+        return Cube(data, header, record=record, **extra)
+    except (TypeError, ValueError) as err:   # a damaged galcube file: extensions or record
+        raise ValueError(f"{path}: {err}") from None

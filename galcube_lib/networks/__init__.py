@@ -1,1 +1,0 @@
-"""PyTorch networks of the deep denoisers (imported only by the methods that use them)."""

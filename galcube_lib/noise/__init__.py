@@ -1,0 +1,1 @@
+"""Noise: realisations (``add_noise``), and estimates of its level, correlations and maps."""

@@ -1,0 +1,1 @@
+"""The simulator: galaxy components, profiles, rotation, observation, priors, rendering and ``simulate``."""

@@ -1,0 +1,156 @@
+"""Population priors: random scenes (galaxies + observation + SNR) for datasets and benchmarks."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from galcube_lib._util import rng as _rng
+from galcube_lib._util import checks as check
+from galcube_lib.sim.observation import Observation
+from galcube_lib.sim.components import Galaxy
+
+# The (low, high) ranges of BenchmarkPrior: where their ends may lie, (lo, hi, lo excluded).
+RANGES = {"sersic_n": (0.2, 10.0, True), "r_eff_beam_radii": (0.0, None, True),
+          "h_z_over_r_eff": (0.0, None, True), "sigma_kms": (0.0, None, True),
+          "v_max_kms": (0.0, None, False), "r_turn_over_r_eff": (0.0, None, True),
+          "companion_flux_ratio": (0.0, None, True), "companion_separation_px": (0.0, None, False),
+          "peak_snr": (0.0, None, True)}
+MAX_GALAXIES = 100   # galaxies one scene may hold
+GALAXY_FIELDS = ("sersic_n", "r_eff_kpc", "h_z_kpc", "flux_jy_kms", "inclination_deg", "pa_deg",
+                 "v_max_kms", "r_turn_kpc", "sigma_kms", "v_sys_kms")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One draw from a prior: what to simulate, how to observe it and how noisy to make it."""
+
+    components: list
+    observation: Observation
+    peak_snr: float
+    noise_kind: str = "beam"
+
+    def params(self, max_galaxies: int = 2) -> dict:
+        """Every drawn parameter as one flat row (NaN for galaxies this scene does not have)."""
+        if len(self.components) > max_galaxies:
+            raise ValueError(f"the scene has {len(self.components)} galaxies but max_galaxies="
+                             f"{max_galaxies!r}: give max_galaxies >= {len(self.components)} so that "
+                             "none is left out of the row")
+        obs = self.observation
+        beam_radius_px = obs.beam_fwhm_px[0] / 2.0
+        first = self.components[0]
+        row = {"n_galaxies": len(self.components), "peak_snr": self.peak_snr,
+               "noise_kind": self.noise_kind,
+               "r_eff_px": first.r_eff_kpc / obs.pixel_kpc,
+               "resolved": bool(first.r_eff_kpc / obs.pixel_kpc >= beam_radius_px)}
+        for k in range(max_galaxies):
+            gal = self.components[k] if k < len(self.components) else None
+            for name in GALAXY_FIELDS:
+                row[f"g{k}_{name}"] = getattr(gal, name) if gal else math.nan
+            for axis, name in enumerate(("x", "y")):
+                row[f"g{k}_offset_{name}_kpc"] = gal.offset_kpc[axis] if gal else math.nan
+        return row
+
+
+def _uniform(gen, bounds):
+    return float(gen.uniform(*bounds))
+
+
+@dataclass(frozen=True)
+class BenchmarkPrior:
+    """The toy population of the published benchmark (Lahiry et al. 2026).
+
+    40 channels x 96 x 96 px, 30 km/s channels over +-600 km/s, circular beam of 3.75 px FWHM,
+    1-2 disks of Sersic n 0.5-1.5 with R_e log-uniform from a quarter to four beam radii,
+    dispersion 30-50 km/s, isotropic inclinations, arctan rotation curves, peak SNR 2.5-10.
+    Every disk's line stays inside the band (|v_sys| + v_max sin i + 3 sigma <= its half-width
+    less one channel: 570 km/s).
+    Ranges are (low, high) tuples (n_galaxies at most 100); lengths in kpc at ``pixel_kpc`` per
+    pixel.
+    """
+
+    n_pix: int = 96
+    n_chan: int = 40
+    channel_kms: float = 30.0
+    beam_fwhm_px: float = 3.75
+    pixel_kpc: float = 0.5
+    n_galaxies: tuple = (1, 2)
+    sersic_n: tuple = (0.5, 1.5)
+    r_eff_beam_radii: tuple = (0.25, 4.0)
+    h_z_over_r_eff: tuple = (0.1, 0.3)
+    sigma_kms: tuple = (30.0, 50.0)
+    v_max_kms: tuple = (100.0, 300.0)
+    r_turn_over_r_eff: tuple = (0.1, 0.5)
+    companion_flux_ratio: tuple = (0.3, 1.0)
+    companion_separation_px: tuple = (8.0, 30.0)
+    companion_dv_kms: float = 200.0
+    peak_snr: tuple = (2.5, 10.0)
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        for name, (lo, hi, lo_open) in RANGES.items():
+            set_(name, check.interval(name, getattr(self, name), lo, hi, lo_open=lo_open))
+        set_("n_galaxies", check.interval("n_galaxies", self.n_galaxies, 1, MAX_GALAXIES, integral=True))
+        set_("companion_dv_kms", check.number("companion_dv_kms", self.companion_dv_kms, 0.0, None))
+        for name in ("beam_fwhm_px", "pixel_kpc"):   # optional in an Observation, not here
+            set_(name, check.number(name, getattr(self, name), 0.0, None, lo_open=True))
+        self.observation()   # checks n_pix, n_chan, channel_kms and the beam against them
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(n_chan, n_pix, n_pix) of every cube this prior draws."""
+        return (self.n_chan, self.n_pix, self.n_pix)
+
+    def observation(self) -> Observation:
+        """The fixed observing set-up of the population."""
+        return Observation(n_pix=self.n_pix, n_chan=self.n_chan, channel_kms=self.channel_kms,
+                           pixel_kpc=self.pixel_kpc, beam_fwhm_px=self.beam_fwhm_px)
+
+    def _disk(self, gen, flux, offset_kpc, v_sys_limit) -> Galaxy:
+        beam_radius_kpc = self.beam_fwhm_px / 2.0 * self.pixel_kpc
+        lo, hi = (math.log(b * beam_radius_kpc) for b in self.r_eff_beam_radii)
+        r_eff = math.exp(gen.uniform(lo, hi))
+        inc = math.degrees(math.acos(gen.uniform(0.0, 1.0)))
+        v_max = _uniform(gen, self.v_max_kms)
+        sigma = _uniform(gen, self.sigma_kms)
+        inside = self.n_chan * self.channel_kms / 2 - self.channel_kms   # 570 km/s by default
+        room = max(0.0, inside - v_max * math.sin(math.radians(inc)) - 3.0 * sigma)
+        limit = min(v_sys_limit, room)
+        return Galaxy(sersic_n=_uniform(gen, self.sersic_n), r_eff_kpc=r_eff,
+                      h_z_kpc=r_eff * _uniform(gen, self.h_z_over_r_eff), flux_jy_kms=flux,
+                      inclination_deg=inc, pa_deg=float(gen.uniform(-180.0, 180.0)),
+                      v_max_kms=v_max, rotation="arctan",
+                      r_turn_kpc=r_eff * _uniform(gen, self.r_turn_over_r_eff), sigma_kms=sigma,
+                      offset_kpc=offset_kpc, v_sys_kms=float(gen.uniform(-limit, limit)))
+
+    def draw(self, rng) -> Scene:
+        """Draw one scene; ``rng`` is a numpy Generator (or anything numpy.random.default_rng takes)."""
+        gen, _ = _rng.generator(rng)
+        n = int(gen.integers(self.n_galaxies[0], self.n_galaxies[1] + 1))
+        galaxies = [self._disk(gen, 1.0, (0.0, 0.0), 0.0)]
+        for _ in range(n - 1):
+            sep = _uniform(gen, self.companion_separation_px) * self.pixel_kpc
+            angle = gen.uniform(0.0, 2 * math.pi)
+            galaxies.append(self._disk(gen, _uniform(gen, self.companion_flux_ratio),
+                                       (sep * math.cos(angle), sep * math.sin(angle)),
+                                       self.companion_dv_kms))
+        return Scene(galaxies, self.observation(), _uniform(gen, self.peak_snr))
+
+    def to_dict(self) -> dict:
+        """A JSON-able description; :func:`prior_from_dict` rebuilds the prior."""
+        return {"name": type(self).__name__,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+
+
+PRIORS = {"BenchmarkPrior": BenchmarkPrior}
+
+
+def prior_from_dict(d: dict):
+    """Rebuild a prior from :meth:`BenchmarkPrior.to_dict` output."""
+    d = dict(d)
+    cls = PRIORS.get(d.pop("name", None))
+    if cls is None:
+        raise ValueError(f"unknown prior {d!r}; known: {', '.join(PRIORS)}")
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})

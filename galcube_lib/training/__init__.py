@@ -1,0 +1,1 @@
+"""Training the deep denoisers: one loop, used by every network."""

@@ -1,0 +1,50 @@
+"""Noise re-sampling uncertainty: exact answers for denoisers whose error is known."""
+import numpy as np
+import pytest
+
+import galcube_lib as gl
+from galcube_lib.denoise.deep.uncertainty import calibrate_floor, resample
+
+OBS = gl.Observation(n_pix=48, n_chan=24, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.75)
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    clean = gl.simulate([gl.Galaxy(r_eff_kpc=1.5, inclination_deg=40.0)], OBS)
+    return gl.add_noise(clean, peak_snr=4.0, kind="beam", rng=0)
+
+
+def test_identity_has_the_noise_as_its_uncertainty(noisy):
+    sigma = resample(lambda x: x, noisy.data, noisy.data, noise=noisy.noise, n_samples=16, rng=1)
+    true = noisy.noise.std()
+    assert np.median(sigma) == pytest.approx(true, rel=0.1)
+
+
+def test_a_method_that_returns_a_constant_is_uncertain_only_by_its_bias(noisy):
+    """f(x) = c: no scatter, and its bias f(d + n) - d = c - c = 0 -> zero uncertainty;
+    f(x) = x + b: scatter sigma and bias b -> sqrt(sigma^2 + b^2)."""
+    const = np.full(noisy.shape, 0.3, np.float32)
+    sigma = resample(lambda x: const, noisy.data, const, n_samples=4, rng=1)  # residual noise
+    assert np.abs(sigma).max() < 1e-6
+    b = 2 * noisy.noise.std()
+    sigma = resample(lambda x: x + b, noisy.data, noisy.data, noise=noisy.noise, n_samples=16,
+                     rng=1)
+    assert np.median(sigma) == pytest.approx(np.hypot(noisy.noise.std(), b), rel=0.1)
+
+
+def test_needs_two_samples_and_a_noise_model(noisy):
+    with pytest.raises(ValueError, match="n_samples"):
+        resample(lambda x: x, noisy.data, noisy.data, n_samples=1)
+    with pytest.raises(ValueError, match="no spread"):  # identity: the residual is all zero
+        resample(lambda x: x, noisy.data, noisy.data)
+
+
+def test_floor_calibration_reaches_the_asked_coverage():
+    gen = np.random.default_rng(0)
+    errors = np.abs(gen.standard_normal(20_000)) * 2.0     # true error spread 2
+    sigmas = np.full(errors.size, 1.0)                       # re-sampling says 1: too small
+    beta = calibrate_floor(errors, sigmas, np.ones(errors.size))
+    assert beta == pytest.approx(np.sqrt(4 - 1), rel=0.05)  # sqrt(1 + beta^2) = 2
+    total = np.sqrt(sigmas ** 2 + beta ** 2)
+    assert (errors <= total).mean() == pytest.approx(0.68, abs=0.005)
+    assert calibrate_floor(errors, sigmas * 10, np.ones(errors.size)) == 0.0

@@ -1,0 +1,84 @@
+"""The 3D U-Net: the published architecture, tiled inference, scale equivariance, and what the
+shipped weights do on the benchmark population."""
+import numpy as np
+import pytest
+import torch
+
+from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.denoise.deep.unet import load_unet, predict_tiled, unet
+from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    return _models.save(UNet3D(width=2), path, {"network": {"width": 2, "dropout": 0.0}})
+
+
+def test_architecture_is_the_published_one():
+    net = UNet3D(width=16)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv3d)]
+    ups = [m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose3d)]
+    # two 3x3x3 convolutions at each of 4 levels down, the bottleneck and 4 levels up, + head
+    assert sum(c.kernel_size == (3, 3, 3) for c in convs) == 2 * (4 + 1 + 4)
+    assert all(c.padding_mode == "reflect" for c in convs if c.kernel_size == (3, 3, 3))
+    assert len(ups) == 4 and all(u.stride == (2, 2, 2) for u in ups)
+    assert max(c.out_channels for c in convs) == 16 * 16
+    assert sum(isinstance(m, torch.nn.LeakyReLU) for m in net.modules()) == 2 * 9
+
+
+@pytest.mark.parametrize("shape", [(40, 96, 96), (5, 33, 47), (17, 16, 70)])
+def test_any_shape_goes_through(shape):
+    net = UNet3D(width=2).eval()
+    with torch.inference_mode():
+        out = net(torch.randn(1, 1, *shape))
+    assert out.shape == (1, 1, *shape)
+
+
+class Doubler(torch.nn.Module):
+    """A 'network' whose right answer is known everywhere: 2 x."""
+
+    def forward(self, x):
+        return 2 * x
+
+
+@pytest.mark.parametrize("tile,overlap", [((32, 32, 32), (8, 8, 8)), ((40, 64, 48), (0, 16, 5))])
+def test_tiles_blend_to_the_untiled_answer(tile, overlap):
+    x = np.random.default_rng(0).standard_normal((45, 70, 81)).astype(np.float32)
+    out = predict_tiled(Doubler(), x, tile, overlap)
+    np.testing.assert_allclose(out, 2 * x, rtol=1e-6, atol=1e-6)
+
+
+def test_scale_equivariant_and_matches_the_network(tiny_weights):
+    gen = np.random.default_rng(1)
+    x = gen.standard_normal((24, 40, 40)).astype(np.float32)
+    out = unet(x, weights=tiny_weights)
+    np.testing.assert_allclose(unet(x * 1e-3, weights=tiny_weights), out * 1e-3, rtol=1e-4,
+                               atol=1e-6 * np.abs(out).max())
+    model, _ = load_unet(tiny_weights)
+    s = np.sqrt(np.mean(x[x < 0] ** 2))
+    with torch.inference_mode():
+        direct = model(torch.from_numpy(x / s)[None, None])[0, 0].numpy() * s
+    np.testing.assert_allclose(out, direct, rtol=1e-5, atol=1e-5 * np.abs(direct).max())
+
+
+def test_fp16_shipping_keeps_the_weights(tiny_weights):
+    torch.manual_seed(0)
+    state, card = _models.load(tiny_weights)
+    original = UNet3D(width=2).state_dict()
+    assert card["network"]["width"] == 2
+    for k, v in original.items():
+        np.testing.assert_allclose(state[k].numpy(), v.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_options_are_checked(tiny_weights):
+    x = np.zeros((8, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="tile"):
+        unet(x, weights=tiny_weights, tile=(16, 64, 64))
+    with pytest.raises(ValueError, match="uncertainty"):
+        unet(x, weights=tiny_weights, uncertainty=1)
+    with pytest.raises(ValueError, match="weights='no_such_model' is not a shipped model name"):
+        unet(x, weights="no_such_model")
+    with pytest.raises(FileNotFoundError, match="no weights file at"):
+        unet(x, weights="no_such_file.pt")

@@ -1,0 +1,154 @@
+"""Training: data, normalisation, checkpoints, resuming and DistributedDataParallel."""
+import numpy as np
+import pytest
+import torch
+
+from galcube_lib.training import unet as tr
+from galcube_lib.denoise.deep.unet import load_unet
+
+TINY = dict(steps=4, width=2, batch_size=1, crop=(32, 32, 32), val_size=1, val_every=2, seed=3)
+
+
+def weights(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_pairs_are_normalised_by_the_noise_and_reproducible():
+    seq = np.random.SeedSequence(5)
+    noisy, clean = tr.simulated_pair(seq)
+    noise = noisy - clean
+    # in noise units: the noise has unit spread, the peak is the drawn peak SNR (2.5 - 10)
+    assert 0.9 < noise.std() < 1.1
+    assert 2.2 < clean.max() < 11
+    again = tr.simulated_pair(np.random.SeedSequence(5))
+    np.testing.assert_array_equal(noisy, again[0])
+
+
+def test_empty_samples_have_no_signal():
+    noisy, clean = tr.simulated_pair(np.random.SeedSequence(0), empty_fraction=1.0)
+    assert not clean.any() and 0.9 < noisy.std() < 1.1
+
+
+def test_training_samples_follow_the_configured_peak_snr():
+    # a full-size crop keeps the brightest voxel, whose value in noise units is the peak SNR
+    config = tr.TrainConfig(**{**TINY, "crop": (40, 96, 96), "batch_size": 4,
+                               "peak_snr": (3.0, 3.0), "empty_fraction": 0.0})
+    _, clean = tr.batch(config, step=0, first=0, count=4)
+    np.testing.assert_allclose(clean.max(axis=(1, 2, 3, 4)), 3.0, rtol=0.08)
+
+
+def test_batches_crop_and_flip_both_cubes_alike():
+    config = tr.TrainConfig(**TINY)
+    x, y = tr.batch(config, step=0, first=0, count=2)
+    assert x.shape == y.shape == (2, 1, 32, 32, 32) and x.dtype == np.float32
+    assert 0.8 < (x - y).std() < 1.2  # the crop of the noise is still unit noise
+    x1, _ = tr.batch(config, step=0, first=1, count=1)
+    np.testing.assert_array_equal(x1[0], x[1])  # sample j depends on (seed, step, j) only
+
+
+def test_flux_loss_penalises_a_uniform_offset_more_than_mse():
+    target = torch.zeros(2, 1, 8, 8, 8)
+    pred = target + 0.1
+    mse = tr.loss_fn(pred, target, 0.0)
+    assert float(mse) == pytest.approx(0.01)
+    # summed flux error 0.1 * 512 per sample, squared / 512 voxels = 5.12
+    assert float(tr.loss_fn(pred, target, 1.0)) == pytest.approx(0.01 + 5.12, rel=1e-5)
+
+
+def test_runs_are_reproducible_and_keep_their_best_checkpoint(tmp_path):
+    best = tr.train(tmp_path / "a", progress=False, **TINY)
+    tr.train(tmp_path / "b", progress=False, **TINY)
+    a, b = weights(tmp_path / "a" / "last.pt"), weights(tmp_path / "b" / "last.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    history = tr.history(tmp_path / "a")
+    assert best.name == "best.pt"
+    assert torch.load(best, weights_only=False)["best_val"] == pytest.approx(history["val_loss"].min())
+    model, card = load_unet(best)
+    assert card["network"]["width"] == 2 and card["training"]["steps"] == 4
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(tmp_path):
+    tr.train(tmp_path / "full", progress=False, **TINY)
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        _interrupt_after_step(out, 3)
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == 2
+    tr.train(out, progress=False, **TINY)
+    a, b = weights(tmp_path / "full" / "last.pt"), weights(out / "last.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    history = tr.history(out)
+    assert list(history["step"]) == [2, 4]
+
+
+def _interrupt_after_step(out, n):
+    """Run TINY but raise KeyboardInterrupt when step ``n`` asks for its batch."""
+    original = tr.batch
+
+    def batch(config, step, *args):
+        if step == n - 1:
+            raise KeyboardInterrupt
+        return original(config, step, *args)
+
+    tr.batch = batch
+    try:
+        tr.train(out, progress=False, **TINY)
+    finally:
+        tr.batch = original
+
+
+def test_two_processes_equal_one_with_twice_the_batch(tmp_path):
+    one = tmp_path / "one"
+    tr.train(one, progress=False, **{**TINY, "batch_size": 2, "steps": 2})
+    ddp = tmp_path / "ddp"
+    tr.train(ddp, processes=2, progress=False, **{**TINY, "batch_size": 1, "steps": 2},
+             device="cpu")
+    a, b = weights(one / "last.pt"), weights(ddp / "last.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
+
+
+def test_a_different_configuration_in_the_same_folder_is_refused(tmp_path):
+    tr.train(tmp_path, progress=False, **TINY)
+    with pytest.raises(ValueError, match="width"):
+        tr.train(tmp_path, progress=False, **{**TINY, "width": 4})
+
+
+@pytest.mark.parametrize("bad,match", [({"crop": (16, 32, 32)}, "crop"), ({"steps": 0}, "steps"),
+                                       ({"lr": -1.0}, "lr"), ({"clip_grad": 0.0}, "clip_grad"),
+                                       ({"peak_snr": (5.0, 2.0)}, "peak_snr")])
+def test_bad_configuration_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        tr.TrainConfig(**{**TINY, **bad})
+
+
+def test_device_must_exist():
+    with pytest.raises(ValueError, match="device"):
+        tr.train("unused", device="tpu", **TINY)
+
+
+def test_export_ships_the_best_checkpoint_with_its_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("GALCUBE_MODELS", str(tmp_path / "models"))
+    tr.train(tmp_path / "run", progress=False, **TINY)
+    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5}, n_calibration=2,
+                     previous={"name": "earlier", "best_step": 7, "figures": {"x": 1}})
+    assert path == tmp_path / "models" / "tiny.pt"
+    model, card = load_unet("tiny")
+    assert card["initialised_from"] == {"name": "earlier", "best_step": 7}
+    assert "peak SNR drawn in 2.5-10" in card["data"]
+    best = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert card["best_step"] == best["step"] and card["training"]["width"] == 2
+    assert card["figures"] == {"nrmse": 0.5} and card["wall_time_s"] > 0
+    assert card["uncertainty_floor"] >= 0
+    for k, v in best["model"].items():  # half precision keeps the weights to ~1e-3
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=2e-3, atol=1e-4)
+
+
+def test_training_can_start_from_earlier_weights(tmp_path):
+    first = tr.train(tmp_path / "first", progress=False, **TINY)
+    tr.train(tmp_path / "again", progress=False, **{**TINY, "steps": 1, "lr": 1e-7,
+                                                     "init": str(first)})
+    a, b = weights(first), weights(tmp_path / "again" / "last.pt")
+    for k in a:  # one step at a tiny learning rate barely moves the starting weights
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)

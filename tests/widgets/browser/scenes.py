@@ -1,0 +1,38 @@
+"""The cubes on the browser test's page, built by the notebook (widgets.ipynb) and by the test
+that checks what the page shows against them."""
+from pathlib import Path
+
+import numpy as np
+
+import galcube_lib as gl
+
+#: a real cube with a standard RA---SIN header (CDELT1 < 0: east at small x)
+REAL = Path(__file__).resolve().parents[3] / "data" / "real" / "ngc4324_carma_co10.fits.gz"
+#: how far east of the field's centre the sources are
+EAST_KPC = 6.0
+EAST_ARCSEC = 20.0
+
+
+def simulated() -> gl.Cube:
+    """A compact face-on disk EAST_KPC east of the centre (``offset_kpc`` -x is east), noise-free
+    so that the sky around it is exactly 0."""
+    obs = gl.Observation(n_pix=48, n_chan=16, channel_kms=40.0, pixel_kpc=0.5, beam_fwhm_px=3.0)
+    galaxy = gl.Galaxy(r_eff_kpc=1.0, inclination_deg=0.0, offset_kpc=(-EAST_KPC, 0.0))
+    return gl.simulate([galaxy], obs)
+
+
+def observed() -> gl.Cube:
+    """The real cube as observed."""
+    return gl.read_fits(REAL)
+
+
+def real_with_east_source() -> gl.Cube:
+    """The real cube's header and WCS holding only a beam-sized source EAST_ARCSEC east of the
+    central pixel, in every channel."""
+    cube = observed()
+    _, ny, nx = cube.shape
+    x = (nx - 1) / 2 - EAST_ARCSEC / cube.pixel_arcsec * np.sign(-cube.header["CDELT1"])
+    yy, xx = np.mgrid[:ny, :nx]
+    sigma = cube.beam_fwhm_px[1] / 2.3548
+    blob = np.exp(-((xx - x) ** 2 + (yy - (ny - 1) / 2) ** 2) / (2 * sigma ** 2))
+    return cube.replace(data=np.broadcast_to(blob, cube.shape).astype(np.float32), noise=None)
