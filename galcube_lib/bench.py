@@ -242,7 +242,7 @@ def save(results, out_dir) -> dict:
     """Write results.csv, summary.csv, summary.json and curves.png into ``out_dir``."""
     from pathlib import Path
 
-    from galcube_lib._util.files import atomic_path, write_text
+    from galcube_lib.io.files import atomic_path, write_text
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

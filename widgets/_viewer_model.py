@@ -15,7 +15,7 @@ from astropy.coordinates import Angle
 from galcube_lib import metrics
 from galcube_lib._util import checks as _validate
 from galcube_lib.report import display
-from galcube_lib._util.files import atomic_path
+from galcube_lib.io.files import atomic_path
 from galcube_lib.io.cube import Cube
 from galcube_lib.metrics.real import moment_images
 

@@ -24,7 +24,7 @@ import numpy as np
 from galcube_lib import bench, metrics
 from galcube_lib._util import checks as _validate
 from galcube_lib.report import display
-from galcube_lib._util.files import atomic_path
+from galcube_lib.io.files import atomic_path
 from galcube_lib.io.cube import Cube
 
 __all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 
 from galcube_lib._util import checks as check
-from galcube_lib._util.files import as_path, write_text
+from galcube_lib.io.files import as_path, write_text
 from galcube_lib._util.parallel import WORKER_ENV, check_workers, run_batches
 
 FORMAT = "galcube-dataset/1"

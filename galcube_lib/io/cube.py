@@ -15,7 +15,7 @@ from astropy.io import fits
 from galcube_lib.io import crop as _crop
 from galcube_lib.io import header as _header
 from galcube_lib._util import checks as _validate
-from galcube_lib._util.files import as_path, atomic_path
+from galcube_lib.io.files import as_path, atomic_path
 from galcube_lib.io.records import record_json
 
 _EXTENSIONS = ("CLEAN", "NOISE", "UNCERTAINTY", "GAIN")

@@ -22,7 +22,7 @@ from astropy.io import fits
 from galcube_lib import metrics
 from galcube_lib._util import rng as _rng
 from galcube_lib._util import checks as _validate
-from galcube_lib._util.files import as_path, atomic_path
+from galcube_lib.io.files import as_path, atomic_path
 from galcube_lib.io.cube import Cube
 from galcube_lib.denoise import denoise, source_box, source_mask
 from galcube_lib.denoise.smooth_clip import dilate

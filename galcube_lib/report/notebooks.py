@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from galcube_lib._util.files import write_text
+from galcube_lib.io.files import write_text
 
 __all__ = ["run_reports", "main"]
 

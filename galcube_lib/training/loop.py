@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from galcube_lib._util.files import atomic_path
+from galcube_lib.io.files import atomic_path
 
 
 def lr_factor(step: int, steps: int) -> float:

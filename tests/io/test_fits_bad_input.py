@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import galcube_lib as gl
-from galcube_lib._util import files as _io
+from galcube_lib.io import files as _io
 
 REAL = Path(__file__).parents[2] / "data" / "real" / "ngc4324_carma_co10.fits.gz"   # 1 arcsec pixels
 

@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from galcube_lib._util.files import atomic_path, write_text
+from galcube_lib.io.files import atomic_path, write_text
 
 #: where the shipped weights live; GALCUBE_MODELS overrides it
 MODELS_DIR = Path(__file__).resolve().parents[3] / "data" / "models"
