@@ -14,15 +14,34 @@ from scipy import ndimage
 from galcube_lib._util.conventions import MAD_TO_SIGMA
 from galcube_lib._util import checks as check
 
-#: 1 / Phi^-1(3/4): turns a median absolute deviation into a Gaussian standard deviation
-
-
 _LAYOUTS = {2: "a 2-D (y, x) map", 3: "a 3-D (v, y, x) cube"}
 
 
 def real_array(name: str, value, ndim=(3,)) -> np.ndarray:
-    """``value`` as a new float64 array, after checking its type, its number of dimensions (one
-    of ``ndim``) and that some of it is finite."""
+    """``value`` as a new float64 array, checked.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for error messages.
+    value : array_like
+        A real numeric array.
+    ndim : tuple of int, optional
+        The numbers of dimensions allowed, among 2 (a (y, x) map) and 3 (a (v, y, x) cube);
+        default (3,).
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 copy.
+
+    Raises
+    ------
+    TypeError
+        Not a real numeric array.
+    ValueError
+        Another number of dimensions, or no finite value.
+    """
     x = np.asarray(value)
     if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
         raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
@@ -90,24 +109,42 @@ def sigma_mad(x, center: float | None = None) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(x.astype(np.float64) - c)))
 
 
-METHODS = ("negative", "mad", "line_free")
+#: the names of the noise statistics (docs/conventions.md, Noise)
+NOISE_STATISTICS = ("negative", "mad", "line_free")
 
 
-def sigma_by(x, method: str) -> float:
-    """The noise of ``x`` by one of ``METHODS`` ("line_free": ``x`` holds only such channels)."""
-    if method == "negative":
+def sigma_by(x, noise_statistic: str) -> float:
+    """The noise standard deviation of ``x`` by one of ``NOISE_STATISTICS``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Values, any shape; NaN ignored.
+    noise_statistic : {"negative", "mad", "line_free"}
+        "negative": :func:`sigma_negative`; "mad": :func:`sigma_mad` about 0; "line_free":
+        the standard deviation (``x`` must hold only line-free channels).
+
+    Returns
+    -------
+    float
+        The estimate, in the units of ``x``; NaN when there are no values to use.
+    """
+    if noise_statistic == "negative":
         return sigma_negative(x)
-    if method == "mad":
+    if noise_statistic == "mad":
         return sigma_mad(x, center=0.0)
     return float(np.nanstd(x)) if np.isfinite(x).any() else math.nan
 
 
-def line_free_channels(data, *, k: float = 2.0, z: float = 1.5, guard: int = 1) -> np.ndarray:
+@check.renamed(k="n_sigma")
+def line_free_channels(data, *, n_sigma: float = 2.0, z: float = 1.5,
+                       guard: int = 1) -> np.ndarray:
     """Channels without line emission: those whose positive tail is no heavier than noise's.
 
     Noise is symmetric and emission positive. With x in units of its channel's noise
     (:func:`sigma_mad` about 0), each channel's tail excess
-    e = (sum(max(x - k, 0)**2) - sum(max(-x - k, 0)**2)) / sqrt(n) (n: its finite voxels;
+    e = (sum(max(x - n_sigma, 0)**2) - sum(max(-x - n_sigma, 0)**2)) / sqrt(n) (n: its finite
+    voxels;
     squared, so that bright compact emission weighs in) is symmetric about 0 for pure noise
     and larger with emission. The channels with e < 0 are noise-dominated and give the spread
     s = sqrt(mean(e**2 | e < 0)) of the pure-noise excesses; a channel holds emission when
@@ -126,8 +163,8 @@ def line_free_channels(data, *, k: float = 2.0, z: float = 1.5, guard: int = 1) 
     data : array_like
         (v, y, x) cube, continuum-subtracted; NaN voxels are ignored. Noise that varies
         spatially (primary-beam corrected cubes) should be whitened first (``data * gain``).
-    k : float
-        Tail threshold in units of the channel's noise (>= 0).
+    n_sigma : float
+        Tail threshold in units of the channel's noise (>= 0). (Formerly ``k``, deprecated.)
     z : float
         Detection threshold of a channel's excess, in units of the pure-noise spread (> 0).
     guard : int
@@ -141,15 +178,15 @@ def line_free_channels(data, *, k: float = 2.0, z: float = 1.5, guard: int = 1) 
         voxels are False.
     """
     x = real_array("data", data)
-    k = check.number("k", k, 0.0)
+    n_sigma = check.number("n_sigma", n_sigma, 0.0)
     z = check.number("z", z, 0.0, None, lo_open=True)
     guard = check.integer("guard", guard, 0)
     sigma = np.array([sigma_mad(channel, center=0.0) for channel in x])
     ok = sigma > 0
     u = x[ok] / sigma[ok, None, None]
     n = np.sum(np.isfinite(u), axis=(1, 2))
-    excess = (np.nansum(np.maximum(u - k, 0.0) ** 2, axis=(1, 2))
-              - np.nansum(np.maximum(-u - k, 0.0) ** 2, axis=(1, 2))) / np.sqrt(n)
+    excess = (np.nansum(np.maximum(u - n_sigma, 0.0) ** 2, axis=(1, 2))
+              - np.nansum(np.maximum(-u - n_sigma, 0.0) ** 2, axis=(1, 2))) / np.sqrt(n)
     line = np.ones(x.shape[0], bool)
     line[ok] = ~(excess <= z * sigma_negative(excess))  # NaN (no negative excess): all line
     if guard:
@@ -157,17 +194,18 @@ def line_free_channels(data, *, k: float = 2.0, z: float = 1.5, guard: int = 1) 
     return ~line
 
 
-def noise_level(data, method: str = "negative", per_channel: bool = False):
+@check.renamed(method="noise_statistic")
+def noise_level(data, noise_statistic: str = "negative", per_channel: bool = False):
     """Noise standard deviation of a cube, globally or per channel.
 
     Parameters
     ----------
     data : array_like
         (v, y, x) cube, continuum-subtracted; NaN voxels are ignored.
-    method : {"negative", "mad", "line_free"}
+    noise_statistic : {"negative", "mad", "line_free"}
         "negative": :func:`sigma_negative`, robust to positive emission; "mad": 1.4826 *
         median(|x|) (MAD about 0); "line_free": the standard deviation of the channels
-        :func:`line_free_channels` finds.
+        :func:`line_free_channels` finds. (Formerly ``method``, deprecated.)
     per_channel : bool
         One value per channel instead of one for the cube.
 
@@ -175,7 +213,7 @@ def noise_level(data, method: str = "negative", per_channel: bool = False):
     -------
     float or numpy.ndarray
         The estimate, or a float64 array of length n_chan (NaN for channels without the voxels
-        the method needs, e.g. line channels with "line_free").
+        the statistic needs, e.g. line channels with "line_free").
 
     Raises
     ------
@@ -183,20 +221,36 @@ def noise_level(data, method: str = "negative", per_channel: bool = False):
         For "line_free" when no channel is line-free.
     """
     x = real_array("data", data)
-    check.choice("method", method, METHODS)
+    check.choice("noise_statistic", noise_statistic, NOISE_STATISTICS)
     per_channel = check.boolean("per_channel", per_channel)
-    use = line_free_or_raise(x) if method == "line_free" else np.ones(x.shape[0], bool)
+    use = line_free_or_raise(x) if noise_statistic == "line_free" else np.ones(x.shape[0], bool)
     if not per_channel:
-        return sigma_by(x[use], method)
+        return sigma_by(x[use], noise_statistic)
     out = np.full(x.shape[0], np.nan)
-    out[use] = [sigma_by(channel, method) for channel in x[use]]
+    out[use] = [sigma_by(channel, noise_statistic) for channel in x[use]]
     return out
 
 
 def line_free_or_raise(x: np.ndarray) -> np.ndarray:
-    """:func:`line_free_channels`, or a ValueError pointing to "negative" when there are none."""
+    """The line-free channels of a cube, which must have some.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (v, y, x) cube.
+
+    Returns
+    -------
+    numpy.ndarray
+        :func:`line_free_channels` with its defaults: boolean per channel, True when line-free.
+
+    Raises
+    ------
+    ValueError
+        No channel is line-free (the message points to ``noise_statistic="negative"``).
+    """
     free = line_free_channels(x)
     if not free.any():
-        raise ValueError('method="line_free": no channel of this cube is line-free (the line '
-                         'fills the band); use method="negative"')
+        raise ValueError('noise_statistic="line_free": no channel of this cube is line-free '
+                         '(the line fills the band); use noise_statistic="negative"')
     return free

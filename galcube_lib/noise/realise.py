@@ -30,6 +30,20 @@ def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.n
 
     The 3-D power spectrum is modelled as separable: the spatial spectrum averaged over
     channels times the spectral one averaged over pixels, both interpolated onto the new grid.
+
+    Parameters
+    ----------
+    template : numpy.ndarray
+        A finite (v, y, x) noise cube, >= 2 along each axis.
+    shape : tuple of int
+        (v, y, x) shape of the noise to draw.
+    gen : numpy.random.Generator
+        Randomness; advanced.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 noise of ``shape``, zero mean; its level is not normalised (rescale it).
     """
     t = template - template.mean()
     p_xy = fft.fftshift(np.mean(np.abs(fft.fft2(t)) ** 2, axis=0))
@@ -44,9 +58,34 @@ def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.n
 
 
 def realisations(noise, shape, n_realisations: int, rng=None) -> list:
-    """Noise cubes of ``shape``: given ones (a 4-D stack), or ``n_realisations`` drawn from a
-    standard deviation (white) or from a noise cube (new Gaussian noise with its power spectra
-    and spread)."""
+    """Noise cubes of ``shape``: given, or drawn from a sigma or a noise cube.
+
+    Parameters
+    ----------
+    noise : float, numpy.ndarray
+        A sigma > 0 (white Gaussian noise, in data units), a finite 3-D noise cube (new
+        Gaussian noise with its spatial and spectral power spectra, rescaled to its standard
+        deviation) or a 4-D stack of >= 2 realisations of ``shape`` (returned as they are).
+    shape : tuple of int
+        (v, y, x) shape of each realisation.
+    n_realisations : int
+        How many to draw, >= 1 (ignored for a stack).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness (docs/conventions.md, Randomness).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The realisations, float64 of ``shape``.
+
+    Raises
+    ------
+    TypeError
+        ``noise`` is not numbers.
+    ValueError
+        A sigma <= 0, a stack of the wrong shape, a non-finite or constant noise cube, or
+        realisations that do not fit in memory.
+    """
     try:
         arr = np.asarray(noise, dtype=float)
     except (TypeError, ValueError):
@@ -80,7 +119,7 @@ def realisations(noise, shape, n_realisations: int, rng=None) -> list:
 
 def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None = None,
               kind="beam", rng=None) -> Cube:
-    """Return a new Cube with Gaussian noise added to ``cube.data``.
+    """Return a new Cube with Gaussian noise added to ``cube.data`` (docs/conventions.md, Noise).
 
     Parameters
     ----------
@@ -102,7 +141,27 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     Returns
     -------
     Cube
-        ``data = clean + noise``; ``noise`` and the noise parameters (in ``record["noise"]``) kept.
+        ``data = clean + noise``; ``noise`` and the noise parameters (in ``record["noise"]``,
+        and the header's ``NOISE``, ``NOISERMS``, ``PEAKSNR``) kept. The realisation's standard
+        deviation is exactly the requested sigma.
+
+    Raises
+    ------
+    ValueError
+        The cube already has noise, both or neither of ``peak_snr`` and ``rms_jy`` (for a named
+        kind), an unknown kind, a bad noise cube, or a level outside single precision.
+
+    Examples
+    --------
+    >>> cube = gl.simulate(gl.Galaxy(r_eff_kpc=1.0),
+    ...                    gl.Observation(n_pix=32, n_chan=16, channel_kms=40.0))
+    >>> noisy = gl.add_noise(cube, peak_snr=5, rng=0)
+    >>> bool(np.isclose(noisy.noise.std(), cube.data.max() / 5))
+    True
+    >>> noisy.record["noise"]["kind"], noisy.header["NOISE"]
+    ('beam', 'beam')
+    >>> bool(np.array_equal(gl.add_noise(cube, peak_snr=5, rng=0).data, noisy.data))
+    True
     """
     check.cube("cube", cube)
     if cube.noise is not None:

@@ -89,7 +89,23 @@ class Galaxy:
         set_("offset_kpc", _check_offset("offset_kpc", self.offset_kpc))
 
     def replace(self, **changes) -> "Galaxy":
-        """A copy with some parameters changed (validated again)."""
+        """A copy with some parameters changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            New values of Galaxy fields, by name.
+
+        Returns
+        -------
+        Galaxy
+            The copy; this Galaxy is unchanged.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A new value out of range or of the wrong type.
+        """
         return dataclasses.replace(self, **changes)
 
 
@@ -125,7 +141,14 @@ class Halo:
         self.disk()  # validates every parameter through Galaxy
 
     def disk(self) -> Galaxy:
-        """The halo as a Galaxy that rotates with its host."""
+        """The halo as a Galaxy that rotates with its host.
+
+        Returns
+        -------
+        Galaxy
+            The host with the halo's flux, R_e, Sersic index, scale height (4 times the
+            host's by default) and dispersion (the host's by default).
+        """
         return self.host.replace(
             flux_jy_kms=self.flux_jy_kms, r_eff_kpc=self.r_eff_kpc, sersic_n=self.sersic_n,
             h_z_kpc=4.0 * self.host.h_z_kpc if self.h_z_kpc is None else self.h_z_kpc,

@@ -177,7 +177,14 @@ class Observation:
         return self.rest_freq_ghz / (1.0 + self.redshift)
 
     def to_record(self) -> dict:
-        """All parameters as a JSON-able dict (resolved values, so it round-trips)."""
+        """All parameters as a JSON-able dict.
+
+        Returns
+        -------
+        dict
+            Every field by name, with resolved values (beams as [major, minor] lists), so that
+            ``Observation(**record)`` rebuilds this observation.
+        """
         rec = {f.name: getattr(self, f.name) for f in fields(self)}
         rec["beam_fwhm_px"] = list(self.beam_fwhm_px)
         rec["beam_fwhm_arcsec"] = list(self.beam_fwhm_arcsec)

@@ -24,7 +24,19 @@ GALAXY_FIELDS = ("sersic_n", "r_eff_kpc", "h_z_kpc", "flux_jy_kms", "inclination
 
 @dataclass(frozen=True)
 class Scene:
-    """One draw from a prior: what to simulate, how to observe it and how noisy to make it."""
+    """One draw from a prior: what to simulate, how to observe it and how noisy to make it.
+
+    Parameters
+    ----------
+    components : list
+        The Galaxy (and other) components; the first is the central disk.
+    observation : Observation
+        The observing set-up.
+    peak_snr : float
+        Peak SNR of the noisy cube, ``max(clean) / sigma`` (docs/conventions.md, SNR).
+    noise_kind : str, optional
+        The ``kind`` of :func:`add_noise` (default "beam").
+    """
 
     components: list
     observation: Observation
@@ -32,7 +44,26 @@ class Scene:
     noise_kind: str = "beam"
 
     def params(self, max_galaxies: int = 2) -> dict:
-        """Every drawn parameter as one flat row (NaN for galaxies this scene does not have)."""
+        """Every drawn parameter as one flat row.
+
+        Parameters
+        ----------
+        max_galaxies : int, optional
+            Galaxies the row has columns for (default 2), >= the scene's number.
+
+        Returns
+        -------
+        dict
+            ``n_galaxies``, ``peak_snr``, ``noise_kind``, ``r_eff_px`` and ``resolved`` (R_e of
+            the first disk >= half the beam's major FWHM) of the scene, and ``g<k>_<field>``
+            (the Galaxy fields, ``g<k>_offset_x_kpc``/``_y_kpc``) for k < ``max_galaxies``,
+            NaN for galaxies the scene does not have.
+
+        Raises
+        ------
+        ValueError
+            The scene has more than ``max_galaxies`` galaxies.
+        """
         if len(self.components) > max_galaxies:
             raise ValueError(f"the scene has {len(self.components)} galaxies but max_galaxies="
                              f"{max_galaxies!r}: give max_galaxies >= {len(self.components)} so that "
@@ -67,7 +98,42 @@ class BenchmarkPrior:
     Every disk's line stays inside the band (|v_sys| + v_max sin i + 3 sigma <= its half-width
     less one channel: 570 km/s).
     Ranges are (low, high) tuples (n_galaxies at most 100); lengths in kpc at ``pixel_kpc`` per
-    pixel.
+    pixel. Every value is checked when the prior is made (a ValueError names it).
+
+    Parameters
+    ----------
+    n_pix : int
+        Field side in px (default 96).
+    n_chan : int
+        Number of channels (default 40).
+    channel_kms : float
+        Channel width in km/s (default 30).
+    beam_fwhm_px : float
+        FWHM of the circular beam in px, > 0 (default 3.75).
+    pixel_kpc : float
+        Pixel size in kpc, > 0 (default 0.5).
+    n_galaxies : (int, int)
+        Fewest and most disks per scene, 1-100, drawn uniformly (default (1, 2)).
+    sersic_n : (float, float)
+        Range of the Sersic index, within (0.2, 10] (default (0.5, 1.5)).
+    r_eff_beam_radii : (float, float)
+        Range of R_e in beam radii (FWHM / 2), > 0, drawn log-uniformly (default (0.25, 4)).
+    h_z_over_r_eff : (float, float)
+        Range of the scale height over R_e, > 0 (default (0.1, 0.3)).
+    sigma_kms : (float, float)
+        Range of the velocity dispersion in km/s, > 0 (default (30, 50)).
+    v_max_kms : (float, float)
+        Range of the rotation speed in km/s, >= 0 (default (100, 300)).
+    r_turn_over_r_eff : (float, float)
+        Range of the arctan turn-over radius over R_e, > 0 (default (0.1, 0.5)).
+    companion_flux_ratio : (float, float)
+        Range of a companion's flux over the central disk's, > 0 (default (0.3, 1)).
+    companion_separation_px : (float, float)
+        Range of a companion's distance from the centre in px, >= 0 (default (8, 30)).
+    companion_dv_kms : float
+        Largest |v_sys| of a companion in km/s, >= 0 (default 200).
+    peak_snr : (float, float)
+        Range of the peak SNR, > 0, drawn uniformly (default (2.5, 10)).
     """
 
     n_pix: int = 96
@@ -103,7 +169,14 @@ class BenchmarkPrior:
         return (self.n_chan, self.n_pix, self.n_pix)
 
     def observation(self) -> Observation:
-        """The fixed observing set-up of the population."""
+        """The fixed observing set-up of the population.
+
+        Returns
+        -------
+        Observation
+            ``n_pix``, ``n_chan``, ``channel_kms``, ``pixel_kpc`` and ``beam_fwhm_px`` of the
+            prior, the other fields at their defaults.
+        """
         return Observation(n_pix=self.n_pix, n_chan=self.n_chan, channel_kms=self.channel_kms,
                            pixel_kpc=self.pixel_kpc, beam_fwhm_px=self.beam_fwhm_px)
 
@@ -125,7 +198,19 @@ class BenchmarkPrior:
                       offset_kpc=offset_kpc, v_sys_kms=float(gen.uniform(-limit, limit)))
 
     def draw(self, rng) -> Scene:
-        """Draw one scene; ``rng`` is a numpy Generator (or anything numpy.random.default_rng takes)."""
+        """Draw one scene.
+
+        Parameters
+        ----------
+        rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+            Randomness (docs/conventions.md, Randomness); a Generator is advanced.
+
+        Returns
+        -------
+        Scene
+            The disks (the first at the centre with flux 1 Jy km/s and v_sys 0, companions
+            with ``companion_flux_ratio`` of it), the observation and a peak SNR.
+        """
         gen, _ = _rng.generator(rng)
         n = int(gen.integers(self.n_galaxies[0], self.n_galaxies[1] + 1))
         galaxies = [self._disk(gen, 1.0, (0.0, 0.0), 0.0)]
@@ -138,7 +223,13 @@ class BenchmarkPrior:
         return Scene(galaxies, self.observation(), _uniform(gen, self.peak_snr))
 
     def to_dict(self) -> dict:
-        """A JSON-able description; :func:`prior_from_dict` rebuilds the prior."""
+        """A JSON-able description; :func:`prior_from_dict` rebuilds the prior.
+
+        Returns
+        -------
+        dict
+            ``{"name": "BenchmarkPrior", field: value, ...}``, tuples as lists.
+        """
         return {"name": type(self).__name__,
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
 
@@ -147,7 +238,23 @@ PRIORS = {"BenchmarkPrior": BenchmarkPrior}
 
 
 def prior_from_dict(d: dict):
-    """Rebuild a prior from :meth:`BenchmarkPrior.to_dict` output."""
+    """Rebuild a prior from :meth:`BenchmarkPrior.to_dict` output.
+
+    Parameters
+    ----------
+    d : dict
+        The description, with the prior's ``"name"``; unknown keys are ignored.
+
+    Returns
+    -------
+    BenchmarkPrior
+        The prior.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a field out of range.
+    """
     d = dict(d)
     cls = PRIORS.get(d.pop("name", None))
     if cls is None:

@@ -43,7 +43,23 @@ MAX_ENTRIES = 4_000_000  # samples x channels handled per deposit batch (memory 
 
 @dataclass
 class Samples:
-    """Point samples of line emission: positions in padded-grid pixels, velocity, dispersion, flux."""
+    """Point samples of line emission on the padded work grid.
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        Positions in padded-grid pixels.
+    v : numpy.ndarray
+        Line-of-sight velocities in km/s (radio, relative to the band centre).
+    sigma : numpy.ndarray
+        Line dispersions in km/s, > 0.
+    flux : numpy.ndarray
+        Line flux of each point in Jy km/s.
+    thickness_px : float
+        Laplace scale of the disk's thickness along the projected minor axis, in px (0: thin).
+    minor_angle : float
+        Direction of that axis, radians from +x.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -56,7 +72,23 @@ class Samples:
 
 @dataclass
 class Grid:
-    """The padded (v, y, x) work grid and the geometry that maps the sky onto it."""
+    """The padded (v, y, x) work grid and the geometry that maps the sky onto it.
+
+    Attributes
+    ----------
+    n_chan : int
+        Number of channels.
+    size : int
+        Padded side in px, a fast FFT length.
+    pad : int
+        Pixels of padding before the field.
+    edges_kms : numpy.ndarray
+        Channel edges in km/s, ``n_chan + 1`` of them, rising.
+    center : float
+        Padded-grid index of the field centre.
+    pixel_kpc : float
+        Pixel size in kpc.
+    """
 
     n_chan: int
     size: int         # padded side, a fast FFT length
@@ -67,6 +99,7 @@ class Grid:
 
     @property
     def channel_kms(self) -> float:
+        """Channel width in km/s (> 0)."""
         return float(self.edges_kms[1] - self.edges_kms[0])
 
 
@@ -103,8 +136,26 @@ def _refuse_points(gal: Galaxy, px: float, n_points: float, velocity_bound: bool
 def disk_samples(gal: Galaxy, grid: Grid, spacing: float) -> Samples:
     """Quadrature points of a thin disk, projected onto the padded grid.
 
-    Their number is checked before any of them is built: a disk that needs more than
-    MAX_POINTS is a ValueError naming the parameters to change.
+    Parameters
+    ----------
+    gal : Galaxy
+        The disk.
+    grid : Grid
+        The padded work grid.
+    spacing : float
+        Largest distance between neighbouring points on the sky, in px (> 0).
+
+    Returns
+    -------
+    Samples
+        The points, their fluxes summing to ``gal.flux_jy_kms`` (up to the 1e-5 beyond the
+        outermost ring), with the disk's thickness along its projected minor axis.
+
+    Raises
+    ------
+    ValueError
+        Checked before any point is built: the disk needs more than MAX_POINTS points; the
+        message names the parameters to change.
     """
     px = grid.pixel_kpc
     r_eff = gal.r_eff_kpc / px
@@ -204,7 +255,31 @@ def _dispersion(sigma, r_kpc: np.ndarray) -> np.ndarray:
 
 def stream_samples(path_xy: np.ndarray, v_kms: np.ndarray, weight: np.ndarray, flux: float,
                    width_px: float, sigma_kms: float, spacing: float) -> Samples:
-    """Points of a ribbon along a densely sampled path with a Gaussian cross-section."""
+    """Points of a ribbon along a densely sampled path with a Gaussian cross-section.
+
+    Parameters
+    ----------
+    path_xy : numpy.ndarray
+        (n, 2) points along the path, (x, y) in padded-grid pixels, n >= 2.
+    v_kms : numpy.ndarray
+        Line-of-sight velocity at each path point, km/s.
+    weight : numpy.ndarray
+        Relative flux at each path point, >= 0.
+    flux : float
+        Total line flux in Jy km/s.
+    width_px : float
+        FWHM of the cross-section in px, > 0.
+    sigma_kms : float
+        Line dispersion in km/s, > 0.
+    spacing : float
+        Largest spacing of the points across the ribbon, in px.
+
+    Returns
+    -------
+    Samples
+        An odd number (>= 3) of points across each path point, over +-4 sigma of the
+        cross-section, their fluxes summing to ``flux``.
+    """
     seg = np.diff(path_xy, axis=0)
     tangent = np.vstack([seg, seg[-1:]]) + np.vstack([seg[:1], seg])
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
@@ -248,7 +323,30 @@ def _arc(start: np.ndarray, heading: float, length: float, turn: float, n: int):
 
 
 def component_samples(comp, grid: Grid, spacing: float) -> Samples:
-    """Dispatch one sky component to its quadrature."""
+    """The quadrature points of one sky component.
+
+    Parameters
+    ----------
+    comp : Galaxy, Halo, Bridge or Tail
+        The component; a Halo is rendered as its disk, a Bridge as a circular arc between
+        its galaxies, a Tail as an arc from its host fading linearly to its end.
+    grid : Grid
+        The padded work grid.
+    spacing : float
+        Largest distance between neighbouring points on the sky, in px (> 0).
+
+    Returns
+    -------
+    Samples
+        The points.
+
+    Raises
+    ------
+    TypeError
+        ``comp`` is not a component.
+    ValueError
+        The component needs more than MAX_POINTS points.
+    """
     px = grid.pixel_kpc
     if isinstance(comp, Galaxy):
         return disk_samples(comp, grid, spacing)
@@ -285,11 +383,30 @@ def component_samples(comp, grid: Grid, spacing: float) -> Samples:
 def deposit(s: Samples, grid: Grid, name: str, held: int = 0) -> tuple[int, np.ndarray]:
     """Channel-integrate each point's Gaussian line and spread it over 4 pixels (CIC).
 
-    Returns ``(first, block)``: the first channel the points reach and a (channels, size, size)
-    block of flux density per pixel in Jy (each channel's line flux over the channel width)
-    covering every channel they reach. A block (and the Fourier stage after it, WORK_BYTES per
-    voxel) too large for this machine's memory, with ``held`` bytes already taken by the
-    caller, is refused, naming the component ``name``.
+    Parameters
+    ----------
+    s : Samples
+        The points; those outside the grid or with flux <= 0 are dropped.
+    grid : Grid
+        The padded work grid.
+    name : str
+        The component's name, for the memory error.
+    held : int, optional
+        Bytes the caller already holds (default 0).
+
+    Returns
+    -------
+    first : int
+        The first channel the points reach (0 when they reach none).
+    block : numpy.ndarray
+        (channels, size, size) flux density per pixel in Jy (each channel's line flux over
+        the channel width), covering every channel the points reach; empty when none.
+
+    Raises
+    ------
+    ValueError
+        The block (and the Fourier stage after it, WORK_BYTES per voxel) with ``held`` is
+        too large for this machine's memory; the message names ``name``.
     """
     n = grid.size
     keep = (s.x >= 0) & (s.x < n - 1) & (s.y >= 0) & (s.y < n - 1) & (s.flux > 0)
@@ -334,12 +451,38 @@ def deposit(s: Samples, grid: Grid, name: str, held: int = 0) -> tuple[int, np.n
 
 
 def frequencies(n: int):
-    """Spatial frequencies (cycles/px) of an rfft2 of an n x n grid, as broadcastable ky, kx."""
+    """Spatial frequencies of an rfft2 of an n x n grid.
+
+    Parameters
+    ----------
+    n : int
+        Side of the grid in px.
+
+    Returns
+    -------
+    ky : numpy.ndarray
+        (n, 1) frequencies along y, cycles/px.
+    kx : numpy.ndarray
+        (1, n // 2 + 1) frequencies along x, cycles/px.
+    """
     return fft.fftfreq(n)[:, None], fft.rfftfreq(n)[None, :]
 
 
 def thickness_transfer(s: Samples, ky, kx) -> np.ndarray | float:
-    """Fourier transform of the Laplace kernel of scale ``thickness_px`` along the minor axis."""
+    """Fourier transform of the Laplace kernel of scale ``thickness_px`` along the minor axis.
+
+    Parameters
+    ----------
+    s : Samples
+        The points, with ``thickness_px`` and ``minor_angle``.
+    ky, kx : numpy.ndarray
+        Frequencies in cycles/px, as :func:`frequencies` gives them.
+
+    Returns
+    -------
+    numpy.ndarray or float
+        The transfer function, 1 at k = 0; the float 1.0 for a thin disk.
+    """
     if s.thickness_px == 0:
         return 1.0
     k_minor = kx * math.cos(s.minor_angle) + ky * math.sin(s.minor_angle)
@@ -347,7 +490,23 @@ def thickness_transfer(s: Samples, ky, kx) -> np.ndarray | float:
 
 
 def gaussian_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
-    """Fourier transform of a unit-peak elliptical Gaussian beam (FWHM in px, PA north through east)."""
+    """Fourier transform of an elliptical Gaussian of unit integral.
+
+    Parameters
+    ----------
+    bmaj_px, bmin_px : float
+        Major and minor FWHM in px, > 0.
+    pa_deg : float
+        Position angle of the major axis in degrees, north through east
+        (docs/conventions.md, Angles).
+    ky, kx : numpy.ndarray
+        Frequencies in cycles/px, as :func:`frequencies` gives them.
+
+    Returns
+    -------
+    numpy.ndarray
+        The transfer function, 1 at k = 0, broadcast over ``ky`` and ``kx``.
+    """
     (ux, uy), (wx, wy) = sky_axes(pa_deg)
     s_maj, s_min = (b / FWHM_PER_SIGMA for b in (bmaj_px, bmin_px))
     k_maj, k_min = kx * ux + ky * uy, kx * wx + ky * wy
@@ -355,7 +514,23 @@ def gaussian_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> 
 
 
 def beam_transfer(bmaj_px: float, bmin_px: float, pa_deg: float, ky, kx) -> np.ndarray:
-    """Convolution with the beam normalised to peak 1 (so Jy/pixel becomes Jy/beam), times the
-    inverse of the CIC window."""
+    """Transfer function of the beam normalised to peak 1, over the CIC window.
+
+    Convolving Jy/pixel with it gives Jy/beam (docs/conventions.md, Beam).
+
+    Parameters
+    ----------
+    bmaj_px, bmin_px : float
+        Major and minor FWHM in px, > 0.
+    pa_deg : float
+        Position angle of the major axis in degrees, north through east.
+    ky, kx : numpy.ndarray
+        Frequencies in cycles/px, as :func:`frequencies` gives them.
+
+    Returns
+    -------
+    numpy.ndarray
+        The transfer function: ``beam_area_px`` at k = 0.
+    """
     area = beam_area(bmaj_px, bmin_px)
     return area * gaussian_transfer(bmaj_px, bmin_px, pa_deg, ky, kx) / (np.sinc(kx) * np.sinc(ky)) ** 2

@@ -11,7 +11,27 @@ NAMES = ("arctan", "flat", "solid_flat", "galcubecraft")
 
 
 def check_rotation(rotation):
-    """Validate a rotation specification; return it in canonical form (tables as float tuples)."""
+    """Validate a rotation specification and return it in canonical form.
+
+    Parameters
+    ----------
+    rotation : str, callable or (array_like, array_like)
+        A name in ``NAMES`` ("arctan", "flat", "solid_flat", "galcubecraft"), a callable
+        v(r_kpc) in km/s, or a table ``(r_kpc, v_kms)`` of two 1-D arrays of equal length
+        >= 2, radii finite, >= 0 and strictly increasing, velocities finite and >= 0 km/s.
+
+    Returns
+    -------
+    str, callable or (tuple of float, tuple of float)
+        The name or callable as given; a table as two tuples of floats.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, or a table of the wrong shape or values.
+    TypeError
+        Anything that is neither a name, a callable nor a pair of arrays.
+    """
     if isinstance(rotation, str):
         if rotation not in NAMES:
             raise ValueError(f"rotation={rotation!r} is not one of {', '.join(map(repr, NAMES))}, "
@@ -35,7 +55,28 @@ def check_rotation(rotation):
 
 def curve(rotation, *, v_max_kms: float, r_turn_kpc: float, r_eff_kpc: float,
           sersic_n: float) -> Callable[[np.ndarray], np.ndarray]:
-    """Return v(r_kpc) in km/s for a validated rotation specification."""
+    """The rotation curve v(r_kpc) in km/s of a validated rotation specification.
+
+    Parameters
+    ----------
+    rotation : str, callable or (tuple, tuple)
+        As returned by :func:`check_rotation`.
+    v_max_kms : float
+        Asymptotic (or flat) rotation speed in km/s, >= 0.
+    r_turn_kpc : float
+        Turn-over radius in kpc, > 0 ("arctan", "solid_flat").
+    r_eff_kpc : float
+        Half-light radius in kpc, > 0 ("galcubecraft" scales its power law by it).
+    sersic_n : float
+        Sersic index, > 0 ("galcubecraft").
+
+    Returns
+    -------
+    callable
+        ``v(r)``: speeds in km/s for an array of radii in kpc. A table is interpolated
+        linearly, rising from 0 at r = 0 and flat beyond its last radius; a callable's
+        values are checked by :func:`radial_values`.
+    """
     if rotation == "arctan":
         return lambda r: v_max_kms * (2.0 / np.pi) * np.arctan(r / r_turn_kpc)
     if rotation == "flat":
@@ -57,9 +98,33 @@ def curve(rotation, *, v_max_kms: float, r_turn_kpc: float, r_eff_kpc: float,
 
 
 def radial_values(name: str, profile: Callable, r_kpc: np.ndarray, *, positive: bool = False) -> np.ndarray:
-    """``profile(r_kpc)``, a user's callable ``rotation`` or ``sigma_kms``, checked: one finite
-    speed in km/s per radius (or one for all), >= 0, or > 0 if ``positive``. Anything else is
-    an error that names the parameter and shows what the callable returned."""
+    """``profile(r_kpc)``, a user's callable ``rotation`` or ``sigma_kms``, checked.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for error messages.
+    profile : callable
+        The user's function of radius in kpc, returning speeds in km/s.
+    r_kpc : numpy.ndarray
+        Radii in kpc.
+    positive : bool, optional
+        Require speeds > 0 (default False: >= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        One finite speed in km/s per radius, shaped like ``r_kpc`` (a scalar result is
+        broadcast).
+
+    Raises
+    ------
+    TypeError
+        The callable returned something that is not numbers.
+    ValueError
+        The wrong shape, a non-finite or a negative (or zero, if ``positive``) speed; the
+        message names the parameter and shows what the callable returned.
+    """
     out = profile(r_kpc)
     try:
         values = np.asarray(out, dtype=float)

@@ -8,7 +8,19 @@ from galcube_lib.sim.observation import Observation
 
 
 def component_record(comp) -> dict:
-    """A JSON-able description of a component; callables are recorded by their repr."""
+    """A JSON-able description of a component.
+
+    Parameters
+    ----------
+    comp : Galaxy, Halo, Bridge or Tail
+        The component (nested components, e.g. a Halo's disk, are described too).
+
+    Returns
+    -------
+    dict
+        ``{"type": class name, field: value, ...}``; tuples become lists and callables
+        ``{"callable": repr}`` (which cannot be rebuilt).
+    """
     def convert(value):
         if is_dataclass(value):
             return component_record(value)
@@ -21,7 +33,23 @@ def component_record(comp) -> dict:
 
 
 def component_from_record(rec: dict):
-    """Rebuild a component from :func:`component_record` output."""
+    """Rebuild a component from :func:`component_record` output.
+
+    Parameters
+    ----------
+    rec : dict
+        A component's record, with its ``"type"``.
+
+    Returns
+    -------
+    Galaxy, Halo, Bridge or Tail
+        The component, equal to the one recorded.
+
+    Raises
+    ------
+    ValueError
+        An unknown type, or a field that was a Python callable.
+    """
     cls = getattr(_galaxy, rec.get("type", ""), None)
     if cls not in _galaxy.COMPONENTS:
         raise ValueError(f"unknown component type {rec.get('type')!r}")
@@ -44,6 +72,26 @@ def scene_from_record(record: dict) -> tuple[list, Observation]:
     """The components and observation that made a cube, from ``cube.record``.
 
     ``gl.simulate(*gl.scene_from_record(cube.record))`` re-creates the truth bit for bit.
+
+    Parameters
+    ----------
+    record : dict
+        A simulated cube's ``cube.record``.
+
+    Returns
+    -------
+    components : list
+        The Galaxy, Halo, Bridge and Tail components, in order.
+    observation : Observation
+        The observation.
+
+    Raises
+    ------
+    TypeError
+        ``record`` is not a dict.
+    ValueError
+        The record has no simulation parameters (a real observation), or a component
+        cannot be rebuilt.
     """
     if not isinstance(record, dict):
         raise TypeError(f"record must be a dict (cube.record), got {type(record).__name__}")
