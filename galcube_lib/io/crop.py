@@ -7,8 +7,26 @@ from galcube_lib._util import checks as _validate
 
 
 def as_box(box, shape) -> tuple[slice, slice, slice]:
-    """``box`` = ((v0, v1), (y0, y1), (x0, x1)) half-open index ranges (or three slices),
-    checked against the cube's ``shape``."""
+    """A box of index ranges as three slices, checked against the cube's ``shape``.
+
+    Parameters
+    ----------
+    box : sequence of three (int, int) pairs or three slices
+        ((v0, v1), (y0, y1), (x0, x1)): half-open, 0-based index ranges; None (or a slice's
+        missing start or stop) means the edge of the cube.
+    shape : tuple of int
+        (v, y, x) shape of the cube.
+
+    Returns
+    -------
+    tuple of slice
+        (v, y, x) slices with ``0 <= start < stop <= n`` on each axis.
+
+    Raises
+    ------
+    ValueError
+        Not three ranges, or a range outside the cube or empty.
+    """
     try:
         pairs = [(s.start, s.stop) if isinstance(s, slice) else tuple(s) for s in box]
         if len(pairs) != 3 or any(len(p) != 2 for p in pairs):
@@ -28,9 +46,23 @@ def as_box(box, shape) -> tuple[slice, slice, slice]:
 
 
 def mask_box(mask: np.ndarray, margin, min_side: int):
-    """The bounding box of ``mask`` grown by ``margin`` (v, y, x) on each side, then to at
-    least ``min_side`` along every axis (as the cube allows), as three slices; None when the
-    mask is empty."""
+    """The bounding box of ``mask``, grown.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        (v, y, x) boolean mask.
+    margin : sequence of three int
+        Voxels added on each side along (v, y, x), >= 0 (cut at the cube's edges).
+    min_side : int
+        Smallest side of the box along every axis, in voxels (or the cube's side where that
+        is smaller); a shorter box is widened about its centre.
+
+    Returns
+    -------
+    tuple of slice or None
+        (v, y, x) slices; None when the mask is empty.
+    """
     if not mask.any():
         return None
     box = []
@@ -46,8 +78,27 @@ def mask_box(mask: np.ndarray, margin, min_side: int):
 
 
 def crop(cube, box):
-    """The part of ``cube`` inside ``box`` as a new Cube whose WCS still places every voxel on
-    the sky and the spectral axis (CRPIX shifted)."""
+    """The part of ``cube`` inside ``box``.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    box : sequence of three (int, int) pairs or three slices
+        ((v0, v1), (y0, y1), (x0, x1)) half-open index ranges, as :func:`as_box` takes them.
+
+    Returns
+    -------
+    Cube
+        A new Cube of ``data``, ``clean``, ``noise``, ``uncertainty`` and ``gain`` inside the
+        box, whose WCS still places every voxel on the sky and the spectral axis (CRPIX
+        shifted, NAXIS updated).
+
+    Raises
+    ------
+    ValueError
+        A box outside the cube.
+    """
     box = as_box(box, cube.shape)
     header = cube.header.copy()
     for axis, s in zip((3, 2, 1), box):
@@ -61,7 +112,24 @@ def crop(cube, box):
 
 
 def pad(values: np.ndarray, box, shape, fill: float) -> np.ndarray:
-    """``values`` placed at ``box`` in a float32 array of ``shape`` filled with ``fill``."""
+    """``values`` placed at ``box`` in a larger array: the inverse of a crop.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The values inside the box, of the box's shape.
+    box : sequence of three (int, int) pairs or three slices
+        Where they go, as :func:`as_box` takes it.
+    shape : tuple of int
+        (v, y, x) shape of the result.
+    fill : float
+        Value outside the box (e.g. NaN or 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of ``shape``.
+    """
     out = np.full(shape, fill, dtype=np.float32)
     out[as_box(box, shape)] = values
     return out

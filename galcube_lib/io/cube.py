@@ -71,12 +71,40 @@ class Cube:
         object.__setattr__(self, "header", fits.Header(self.header))
 
     def replace(self, **changes) -> Cube:
-        """A new Cube with some fields changed; this one is left as it is."""
+        """A new Cube with some fields changed; this one is left as it is.
+
+        Parameters
+        ----------
+        **changes
+            New values of the fields (``data``, ``header``, ``clean``, ``noise``,
+            ``uncertainty``, ``gain``, ``record``), checked as when a Cube is made.
+
+        Returns
+        -------
+        Cube
+            The new Cube.
+        """
         return replace(self, **changes)
 
     def crop(self, box) -> Cube:
-        """The part inside ``box`` = ((v0, v1), (y0, y1), (x0, x1)) (half-open index ranges) as a
-        new Cube, with its WCS shifted so that every voxel keeps its sky position and velocity."""
+        """The part of the cube inside a box.
+
+        Parameters
+        ----------
+        box : sequence of three (int, int) pairs or three slices
+            ((v0, v1), (y0, y1), (x0, x1)): half-open, 0-based index ranges inside the cube.
+
+        Returns
+        -------
+        Cube
+            A new Cube (data and every set extension cropped), with its WCS shifted so that
+            every voxel keeps its sky position and velocity.
+
+        Raises
+        ------
+        ValueError
+            A box outside the cube or empty.
+        """
         return _crop.crop(self, box)
 
     @property
@@ -141,9 +169,34 @@ class Cube:
         return _header.quiet_wcs(self.header)
 
     def to_fits(self, path, overwrite: bool = True) -> Path:
-        """Write the cube atomically: primary HDU = data; CLEAN, NOISE, UNCERTAINTY and GAIN image
-        extensions (those that are set); a RECORD table holding the parameter record as JSON
-        (numpy values converted; anything else JSON cannot hold is a TypeError naming its key)."""
+        """Write the cube to a FITS file, atomically (docs/conventions.md, Files).
+
+        Primary HDU = data with the header; CLEAN, NOISE, UNCERTAINTY and GAIN image extensions
+        (those that are set); a RECORD table holding the parameter record as JSON.
+        :func:`read_fits` reads all of it back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        overwrite : bool, optional
+            Replace an existing file (default True).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            The file exists and ``overwrite`` is False.
+        TypeError
+            A record value JSON cannot hold (numpy values are converted); the message names
+            its key.
+        ValueError
+            A header keyword with a non-finite number.
+        """
         path = as_path("path", path)
         if path.exists() and not _validate.boolean("overwrite", overwrite):
             raise FileExistsError(f"{path} exists and overwrite=False")
@@ -275,6 +328,23 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
         no beam without ``beam=``), or naming ``gain`` for a gain of the wrong shape or range.
     TypeError
         For a ``beam`` or ``gain`` of the wrong kind.
+
+    Examples
+    --------
+    A galcube cube comes back as it was written, truth, noise and record included:
+
+    >>> import pathlib, tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> cube = gl.simulate(gl.Galaxy(r_eff_kpc=1.0),
+    ...                    gl.Observation(n_pix=32, n_chan=16, channel_kms=40.0))
+    >>> noisy = gl.add_noise(cube, peak_snr=5, rng=0)
+    >>> path = noisy.to_fits(pathlib.Path(folder.name) / "galaxy.fits")
+    >>> back = gl.read_fits(path)
+    >>> bool(np.array_equal(back.data, noisy.data)), bool(np.array_equal(back.clean, cube.data))
+    (True, True)
+    >>> back.record == noisy.record, back.header["BUNIT"], round(back.channel_kms, 6)
+    (True, 'Jy/beam', 40.0)
+    >>> folder.cleanup()
     """
     path = as_path("path", path)
     beam = _header.beam_argument(beam)

@@ -22,7 +22,25 @@ debris comes from processes that have died."""
 
 
 def as_path(name: str, value) -> Path:
-    """``value`` (a str or os.PathLike) as a Path; anything else is a TypeError naming ``name``."""
+    """A file path argument as a Path.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : str or os.PathLike
+        The path (bytes are refused).
+
+    Returns
+    -------
+    pathlib.Path
+        ``Path(value)``.
+
+    Raises
+    ------
+    TypeError
+        Anything else; the message names ``name``.
+    """
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"{name} must be a file path (str or os.PathLike), got {value!r} "
                         f"({type(value).__name__})")
@@ -52,8 +70,21 @@ def _is_stale(tmp: Path, host: str | None, pid: str | None) -> bool:
 
 
 def remove_stale_temporaries(folder) -> list[Path]:
-    """Remove the temporaries that killed atomic writes left in ``folder`` (see
-    :func:`_is_stale`); return them."""
+    """Remove the temporaries that killed atomic writes left in ``folder``.
+
+    A temporary is debris when its writer is a process of this host that no longer runs, or
+    it has not been modified for ``STALE_SECONDS`` (docs/conventions.md, Files).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder; one that cannot be read is left alone.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporaries removed.
+    """
     removed = []
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
@@ -93,6 +124,22 @@ def atomic_path(path):
     folder, the temporaries that killed writes left there are removed
     (:func:`remove_stale_temporaries`), those of writes in progress kept. Errors about the
     temporary (a folder that is not writable or does not exist, a full disk) name ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target file.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary to write; it is renamed over ``path`` when the ``with`` block ends
+        without an exception, and removed otherwise.
+
+    Raises
+    ------
+    OSError
+        The temporary cannot be made, written or renamed; the message names ``path``.
     """
     path = Path(path)
     try:
@@ -119,6 +166,14 @@ def atomic_path(path):
 
 
 def write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    """Write ``text`` to ``path`` atomically (UTF-8), as :func:`atomic_path` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target file.
+    text : str
+        The text.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -40,7 +40,22 @@ _AIPS_FRAMES = {"LSR": 1, "HEL": 2, "OBS": 3}               # VELREF codes; +256
 
 
 class ReadLog:
-    """What reading one file did: notes (each also a HISTORY card), warnings, blanked voxels."""
+    """What reading one file did: notes (each also a HISTORY card), warnings, blanked voxels.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header being normalised; notes are added to it as HISTORY cards.
+
+    Attributes
+    ----------
+    notes : list of str
+        What was changed, in order.
+    warnings : list of str
+        What the reader should be warned about.
+    blanked : int
+        Voxels set to NaN.
+    """
 
     def __init__(self, header):
         self.header = header
@@ -49,18 +64,50 @@ class ReadLog:
         self.blanked = 0
 
     def note(self, text: str) -> None:
+        """Record a change: in ``notes`` and as a HISTORY card "galcube read_fits: <text>".
+
+        Parameters
+        ----------
+        text : str
+            What was changed.
+        """
         self.notes.append(text)
         self.header.add_history(f"galcube read_fits: {text}")
 
     def warning(self, text: str) -> None:
+        """Record a warning, for :func:`read_fits` to issue.
+
+        Parameters
+        ----------
+        text : str
+            The warning.
+        """
         self.warnings.append(text)
 
 
 def quiet_wcs(header):
-    """``astropy.wcs.WCS(header)`` with wcslib's fixes applied (NCP, AIPS VELO-xxx, EPOCH, units)
-    and its FITSFixedWarning chatter about them silenced. Keywords wcslib would replace by its
-    defaults without a word (non-finite values, missing or zero increments) are refused first
-    (:func:`check_numeric_keywords`, :func:`check_increments`)."""
+    """``astropy.wcs.WCS(header)`` with wcslib's fixes applied, quietly.
+
+    wcslib's fixes (NCP, AIPS VELO-xxx, EPOCH, units) are applied and its FITSFixedWarning
+    chatter about them silenced. Keywords wcslib would replace by its defaults without a word
+    (non-finite values, missing or zero increments) are refused first
+    (:func:`check_numeric_keywords`, :func:`check_increments`).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header.
+
+    Returns
+    -------
+    astropy.wcs.WCS
+        The WCS.
+
+    Raises
+    ------
+    ValueError
+        A keyword wcslib cannot use; the message names what to correct.
+    """
     from astropy.wcs import WCS, FITSFixedWarning
 
     check_numeric_keywords(header)
@@ -96,9 +143,22 @@ def _card_value(card):
 
 
 def check_numeric_keywords(header) -> None:
-    """Every WCS (CRVALn, CDELTn, CRPIXn, CROTAn, PCi_j, CDi_j, PVi_m), rest-frequency, beam and
-    epoch keyword present must be a finite number: wcslib would silently put its default in place
-    of ``INF``, ``NAN`` or text (RA 0, a 1 deg pixel, a 1 m/s channel)."""
+    """Check that the header's numeric keywords are finite numbers.
+
+    Every WCS (CRVALn, CDELTn, CRPIXn, CROTAn, PCi_j, CDi_j, PVi_m), rest-frequency, beam and
+    epoch keyword present must be one: wcslib would silently put its default in place of
+    ``INF``, ``NAN`` or text (RA 0, a 1 deg pixel, a 1 m/s channel).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header.
+
+    Raises
+    ------
+    ValueError
+        Naming the first keyword that is not a finite number.
+    """
     for card in header.cards:
         key = card.keyword
         if not (_NUMERIC_AXIS_KEY.match(key) or key in _NUMERIC_KEYS):
@@ -120,9 +180,22 @@ def _increment_text(header, axis: int) -> str:
 
 
 def check_increments(header) -> None:
-    """The pixel and channel increments of axes 1 to 3 are given and non-zero, and the linear
-    transformation (CDi_j, or PCi_j scaled by CDELTn) is not singular. Axis 3 is checked only
-    when CTYPE3 is set (a 2-D map has none)."""
+    """Check that the pixel and channel increments are given and the transformation invertible.
+
+    The increments of axes 1 to 3 must be given and non-zero, and the linear transformation
+    (CDi_j, or PCi_j scaled by CDELTn) not singular. Axis 3 is checked only when CTYPE3 is set
+    (a 2-D map has none).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header.
+
+    Raises
+    ------
+    ValueError
+        A missing or zero increment, or a singular matrix.
+    """
     axes = [1, 2, 3] if "CTYPE3" in header else [1, 2]
     if any(_MATRIX_KEY.match(key) and key.startswith("CD") for key in header):
         matrix = np.array([[float(header.get(f"CD{i}_{j}", 0.0)) for j in axes] for i in axes])
@@ -181,7 +254,28 @@ def to_cube_axes(data: np.ndarray, header, log: ReadLog) -> np.ndarray:
     """Shape the primary array as (v, y, x) with the spectral axis as FITS axis 3.
 
     Degenerate Stokes axes are dropped wherever they sit (CASA writes RA, DEC, STOKES, FREQ), as are
-    other degenerate axes beyond the third; a (y, x) map becomes a one-channel cube.
+    other degenerate axes beyond the third; a (y, x) map becomes a one-channel cube. The header
+    is changed to match (axes dropped and renumbered).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The primary array, in numpy order (FITS axes reversed).
+    header : astropy.io.fits.Header
+        Its header, changed in place.
+    log : ReadLog
+        Where the change is noted.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (v, y, x) array (a view of ``data``).
+
+    Raises
+    ------
+    ValueError
+        More than one Stokes plane, data that are not 2-D or 3-D after dropping, or a spectral
+        axis that is not FITS axis 3.
     """
     for axis in range(data.ndim, 0, -1):   # FITS numbering; numpy axis = ndim - axis
         if str(header.get(f"CTYPE{axis}", "")).strip().upper().startswith("STOKES"):
@@ -226,6 +320,23 @@ def velocity_kms(header, pixels) -> np.ndarray:
     VRAD is taken as it is; optical velocity (VOPT, and AIPS VELO-xxx without a radio VELREF, which
     wcslib reads as VOPT) becomes radio, v_radio = c v_opt / (c + v_opt); FREQ needs the rest
     frequency (RESTFRQ or RESTFREQ). Absent CUNIT3 means m/s or Hz (the FITS default).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A header with a spectral axis 3.
+    pixels : array_like
+        0-based channel positions (fractions allowed).
+
+    Returns
+    -------
+    numpy.ndarray
+        Radio velocities in km/s, one per pixel, in the data's order.
+
+    Raises
+    ------
+    ValueError
+        No spectral axis 3, an unsupported CTYPE3, or a FREQ axis without a rest frequency.
     """
     axis = _spectral_axis(header)
     ctype = axis.wcs.ctype[0]
@@ -249,8 +360,21 @@ def velocity_kms(header, pixels) -> np.ndarray:
 
 
 def frequency_hz(header, pixels):
-    """Observed frequencies (Hz) of axis 3 at 0-based ``pixels``, or None when they are unknown
-    (a velocity axis without a rest frequency)."""
+    """Observed frequencies of axis 3 at 0-based channel ``pixels``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A header with a spectral axis 3.
+    pixels : array_like
+        0-based channel positions.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Frequencies in Hz (a velocity axis through the rest frequency, radio convention);
+        None when they are unknown (a velocity axis without a rest frequency).
+    """
     axis = _spectral_axis(header)
     if axis.wcs.ctype[0].startswith("FREQ"):
         value = axis.pixel_to_world_values(np.asarray(pixels, dtype=float)) * u.Unit(axis.wcs.cunit[0])
@@ -262,8 +386,20 @@ def frequency_hz(header, pixels):
 
 
 def warn_if_high_redshift(header, n_chan: int, log: ReadLog) -> None:
-    """Warn when radio velocities are far from zero: the rest frequency is the line's own, so
-    channel widths in km/s are (1 + z) times narrower than in the source's frame."""
+    """Warn when radio velocities are far from zero.
+
+    Above 0.1 c the rest frequency is the line's rest-frame one, so channel widths in km/s
+    are (1 + z) times narrower than in the source's frame.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header; nothing happens when it gives no velocities.
+    n_chan : int
+        Number of channels.
+    log : ReadLog
+        Where the warning is recorded.
+    """
     try:
         speed = float(np.median(velocity_kms(header, np.arange(n_chan))))
     except ValueError:   # no velocities at all: velocity_kms says why when they are asked for
@@ -284,6 +420,13 @@ def fix_frames(header, log: ReadLog) -> None:
     EPOCH < 1984 without EQUINOX/RADESYS is B1950: EQUINOX and RADESYS = FK4 are added. Miriad's
     VELO-xxx axes are radio velocities, but wcslib follows AIPS and reads VELO-xxx without VELREF as
     optical, so Miriad files get the radio VELREF; other VELO-xxx without VELREF stay optical.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header, changed in place.
+    log : ReadLog
+        Where the change is noted.
     """
     epoch = header.get("EPOCH")
     if epoch is not None and "EQUINOX" not in header and float(epoch) < 1984.0:
@@ -303,7 +446,26 @@ def fix_frames(header, log: ReadLog) -> None:
 # ----------------------------------------------------------------------------- beam
 
 def beam_argument(beam):
-    """Check ``beam=(bmaj_arcsec, bmin_arcsec, pa_deg)``; None passes through."""
+    """Check the ``beam`` argument of :func:`read_fits`.
+
+    Parameters
+    ----------
+    beam : (float, float, float) or None
+        ``(bmaj_arcsec, bmin_arcsec, pa_deg)``: FWHM in arcsec, 0 < bmin <= bmaj, and a
+        finite position angle in degrees.
+
+    Returns
+    -------
+    tuple of float or None
+        The three numbers; None when ``beam`` is None.
+
+    Raises
+    ------
+    TypeError
+        Not three numbers.
+    ValueError
+        Non-finite values or not 0 < bmin <= bmaj.
+    """
     if beam is None:
         return None
     try:
@@ -339,6 +501,25 @@ def set_beam(header, beam, beams, log: ReadLog, *, required: bool) -> None:
     (a primary-header beam beside the table is a summary of unknown kind, so the table wins); then
     BMAJ/BMIN in the header; then an AIPS ``CLEAN BMAJ=`` HISTORY card. The data are not convolved.
     The beam is then checked against the pixels and the field (:func:`check_beam_size`).
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header, changed in place.
+    beam : tuple of float or None
+        ``(bmaj_arcsec, bmin_arcsec, pa_deg)`` from :func:`beam_argument`.
+    beams : radio_beam.Beams or None
+        The per-channel beams of a BEAMS table (:func:`read_beams_table`).
+    log : ReadLog
+        Where the change is noted.
+    required : bool
+        Whether a cube without any beam is an error (files not written by galcube).
+
+    Raises
+    ------
+    ValueError
+        No beam when one is required, no common beam for the table, or an implausible beam
+        size.
     """
     advice = _choose_beam(header, beam, beams, log)
     if advice is not None:
@@ -390,7 +571,23 @@ def _choose_beam(header, beam, beams, log: ReadLog):
 
 
 def pixel_deg(header) -> float:
-    """Pixel size along y in degrees: the length of the CDi_2 column, or CDELT2 times that of PCi_2."""
+    """Pixel size along y in degrees: the length of the CDi_2 column, or CDELT2 times that of PCi_2.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The header.
+
+    Returns
+    -------
+    float
+        The pixel size in degrees, > 0.
+
+    Raises
+    ------
+    ValueError
+        CDELT2 (or CD2_2) is missing, zero or not a finite number.
+    """
     try:
         if "CD1_2" in header or "CD2_2" in header:
             size = math.hypot(float(header.get("CD1_2", 0.0)), float(header.get("CD2_2", 0.0)))
@@ -406,10 +603,23 @@ def pixel_deg(header) -> float:
 
 
 def check_beam_size(header, advice: str) -> None:
-    """A ValueError (ending with ``advice``) when the header beam's minor axis is under
-    ``MIN_BEAM_PX`` pixels or its major axis over ``MAX_BEAM_FIELDS`` times the field: a beam in
-    the wrong unit (degrees for arcsec, arcsec for degrees), which would scale every flux by the
-    square of the mistake."""
+    """Refuse a beam given in the wrong unit (degrees for arcsec, arcsec for degrees).
+
+    Such a beam would scale every flux by the square of the mistake.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A header with BMAJ and BMIN in degrees and a pixel size.
+    advice : str
+        What to do about it, the end of the error message.
+
+    Raises
+    ------
+    ValueError
+        The beam's minor axis is under ``MIN_BEAM_PX`` pixels or its major axis over
+        ``MAX_BEAM_FIELDS`` times the field.
+    """
     pixel = pixel_deg(header)
     bmaj, bmin = sorted((float(header["BMAJ"]), float(header["BMIN"])), reverse=True)
     field = max(int(header.get("NAXIS1", 1)), int(header.get("NAXIS2", 1)))
@@ -423,8 +633,24 @@ def check_beam_size(header, advice: str) -> None:
 
 
 def read_beams_table(hdu):
-    """radio_beam.Beams of a CASA BEAMS table (TUNITn honoured), its unusable rows (zero or NaN,
-    written for flagged channels) left out; None when no row is usable."""
+    """The beams of a CASA BEAMS table (TUNITn honoured).
+
+    Parameters
+    ----------
+    hdu : astropy.io.fits.BinTableHDU
+        The BEAMS table.
+
+    Returns
+    -------
+    radio_beam.Beams or None
+        The beams, its unusable rows (zero or NaN, written for flagged channels) left out;
+        None when no row is usable.
+
+    Raises
+    ------
+    ValueError
+        The table lacks the columns radio_beam needs.
+    """
     from radio_beam import Beams
 
     try:
@@ -439,8 +665,17 @@ def read_beams_table(hdu):
 # ----------------------------------------------------------------------------- data
 
 def blank_zero_spaxels(data: np.ndarray, log: ReadLog) -> None:
-    """Spaxels exactly 0 in every channel (outside a mosaic's footprint) become NaN, in place on
-    the reader's own copy: they are a mask, never signal."""
+    """Spaxels exactly 0 in every channel (outside a mosaic's footprint) become NaN.
+
+    They are a mask, never signal. NaN channels do not count against a spaxel.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) data, changed in place (the reader's own copy).
+    log : ReadLog
+        Where the blanked voxels are counted and noted.
+    """
     zero = data == 0
     spaxels = np.all(zero | np.isnan(data), axis=0) & np.any(zero, axis=0)
     if spaxels.any():
@@ -451,8 +686,28 @@ def blank_zero_spaxels(data: np.ndarray, log: ReadLog) -> None:
 
 
 def check_gain(gain: np.ndarray, shape, name: str) -> np.ndarray:
-    """The primary-beam gain as float32 with NaN where it is NaN or 0; finite values must lie in
-    [0, GAIN_MAX]."""
+    """The primary-beam gain, checked.
+
+    Parameters
+    ----------
+    gain : numpy.ndarray
+        The gain, of the cube's shape; finite values in [0, ``GAIN_MAX``] (0 and NaN mark
+        blanks).
+    shape : tuple of int
+        (v, y, x) shape of the cube (Stokes axis dropped).
+    name : str
+        How to name the gain in error messages (e.g. its file).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 gain, NaN where it was NaN or <= 0.
+
+    Raises
+    ------
+    ValueError
+        The wrong shape, or finite values outside [0, ``GAIN_MAX``].
+    """
     gain = np.array(gain, dtype=np.float32)
     if gain.shape != tuple(shape):
         raise ValueError(f"gain {name} has shape {gain.shape}; the cube (Stokes axis dropped) has "
@@ -472,6 +727,21 @@ def to_jy_per_beam(data: np.ndarray, header, log: ReadLog) -> np.ndarray:
     Rayleigh-Jeans ``astropy.units.brightness_temperature`` for the header beam's solid angle
     pi bmaj bmin / (4 ln 2), channel by channel at the observed frequency; without a frequency
     (no FREQ axis, no rest frequency) it is kept with a warning, as are blank and other units.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) data in the header's BUNIT.
+    header : astropy.io.fits.Header
+        The header with its beam; BUNIT is changed in place when converted.
+    log : ReadLog
+        Where the change is noted.
+
+    Returns
+    -------
+    numpy.ndarray
+        The data in Jy/beam (a new float32 array after a conversion from K), or ``data``
+        itself when the units are kept.
     """
     text = str(header.get("BUNIT", "")).strip()
     if _JY_PER_BEAM.fullmatch(text.lower().replace(" ", "")):

@@ -8,8 +8,24 @@ import numpy as np
 
 
 def record_json(record: dict) -> str:
-    """``record`` as JSON text. numpy arrays and scalars become lists and numbers, paths strings;
-    anything else JSON cannot hold is a TypeError naming its key."""
+    """``record`` as JSON text.
+
+    Parameters
+    ----------
+    record : dict
+        Numbers, strings, booleans, None, lists, tuples and dicts (keys strings or numbers);
+        numpy arrays and scalars become lists and numbers, paths strings.
+
+    Returns
+    -------
+    str
+        The JSON text.
+
+    Raises
+    ------
+    TypeError
+        A value or key JSON cannot hold; the message names its key.
+    """
     return json.dumps(_jsonable(record, "record"))
 
 
