@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib.datasets.store import _compressors, _cube_seeds, generate_dataset
+from galcube_lib.datasets.draw import cube_seeds
+from galcube_lib.datasets.generate import _compressors, generate_dataset
 
 TARGET = 20_000
 OUT = Path(__file__).resolve().parent / "out"
@@ -39,7 +40,7 @@ def profile(k, store_noisy):
                                     fill_value=np.nan, compressors=_compressors())
                   for name in ("clean", "noisy")[:1 + store_noisy]]
         for i in range(k):
-            _, scene_seed, noise_seed = _cube_seeds(root, i)
+            _, scene_seed, noise_seed = cube_seeds(root, i)
             t0 = time.perf_counter()
             scene = prior.draw(np.random.default_rng(scene_seed))
             t1 = time.perf_counter()

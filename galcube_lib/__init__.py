@@ -9,7 +9,7 @@ from galcube_lib.noise import estimate as noise_estimate
 from galcube_lib.io.cube import Cube, read_fits
 from galcube_lib.denoise import denoise
 from galcube_lib.denoise.smooth_clip import smooth_clip_mask
-from galcube_lib.datasets.store import CubeStore, IncompleteCubeError, generate_dataset, open_dataset
+from galcube_lib.datasets import CubeStore, IncompleteCubeError, generate_dataset, open_dataset
 from galcube_lib.sim.components import Bridge, Galaxy, Halo, Tail
 from galcube_lib.sim.prior import BenchmarkPrior, Scene, prior_from_dict
 from galcube_lib.noise.realise import add_noise

@@ -12,20 +12,34 @@ def generator(rng) -> tuple[np.random.Generator, dict]:
     """Return ``(Generator, record)`` for ``rng``; never touches numpy's global state.
 
     ``rng=None`` draws fresh entropy from the OS and records it, so even an unseeded call is
-    reproducible from its record.
+    reproducible from its record. Anything but the four forms is a TypeError naming ``rng``.
     """
     if isinstance(rng, np.random.Generator):
         return rng, {"bit_generator": type(rng.bit_generator).__name__,
                      "state": rng.bit_generator.state}
-    integral = isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)   # True is no seed
-    if rng is None or integral or isinstance(rng, np.random.SeedSequence):
-        if integral and rng < 0:
-            raise ValueError(f"rng={rng!r} is outside the valid range [0, inf)")
-        seq = rng if isinstance(rng, np.random.SeedSequence) else np.random.SeedSequence(rng)
-        return np.random.default_rng(seq), {"entropy": int(seq.entropy) if not isinstance(seq.entropy, (list, tuple)) else list(seq.entropy),
-                                            "spawn_key": list(seq.spawn_key)}
-    raise TypeError(f"rng must be an int, None, a numpy SeedSequence or Generator, got {rng!r:.60} "
-                    f"({type(rng).__name__})")
+    seq = _seed_sequence(rng, "an int, None, a numpy SeedSequence or Generator")
+    entropy = list(seq.entropy) if isinstance(seq.entropy, (list, tuple)) else int(seq.entropy)
+    return np.random.default_rng(seq), {"entropy": entropy, "spawn_key": list(seq.spawn_key)}
+
+
+def seed_sequence(rng) -> np.random.SeedSequence:
+    """The SeedSequence of ``rng`` (None: fresh entropy, an int >= 0 or a SeedSequence), for
+    work split into items that are each seeded by a child of it, whatever the order or the
+    worker. A Generator is refused: its stream cannot be split reproducibly."""
+    if isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be an int >= 0, None or a numpy SeedSequence, got a Generator: "
+                        f"a Generator cannot be split reproducibly per item; give its seed")
+    return _seed_sequence(rng, "an int >= 0, None or a numpy SeedSequence")
+
+
+def _seed_sequence(rng, forms: str) -> np.random.SeedSequence:
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if rng is not None and (isinstance(rng, bool) or not isinstance(rng, (int, np.integer))):
+        raise TypeError(f"rng must be {forms}, got {rng!r:.60} ({type(rng).__name__})")  # True is no seed
+    if rng is not None and rng < 0:
+        raise ValueError(f"rng={rng!r} is outside the valid range [0, inf)")
+    return np.random.SeedSequence(rng)
 
 
 def from_record(record: dict) -> np.random.Generator:

@@ -11,7 +11,9 @@ import torch
 from torch.utils.data import Dataset
 
 from galcube_lib._util import checks as check
-from galcube_lib.datasets.store import CubeStore, _check_prior, _root_seed, _simulate, open_dataset
+from galcube_lib._util.rng import seed_sequence
+from galcube_lib.datasets.draw import check_prior, simulate_cube
+from galcube_lib.datasets.store import CubeStore, open_dataset
 
 
 class StoreDataset(Dataset):
@@ -59,13 +61,14 @@ class SimulatedDataset(Dataset):
     length : int
         Number of items, >= 1.
     rng : int, None or numpy.random.SeedSequence
-        Root seed; None draws fresh entropy, kept in ``self.seed``.
+        Root seed; None draws fresh entropy, kept in ``self.seed``. A Generator is refused,
+        as by ``generate_dataset``: items must not depend on the order they are read in.
     """
 
     def __init__(self, prior=None, *, length, rng=0):
         self.length = check.integer("length", length, 1)
-        self.seed = _root_seed(rng)
-        self.prior = _check_prior(prior)
+        self.seed = seed_sequence(rng)
+        self.prior = check_prior(prior)
 
     def __len__(self):
         return self.length
@@ -75,6 +78,6 @@ class SimulatedDataset(Dataset):
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} "
                              f"items")
-        _, clean, noisy = _simulate(self.prior, self.seed, index % self.length)
+        _, clean, noisy = simulate_cube(self.prior, self.seed, index % self.length)
         return (torch.from_numpy(noisy.data)[None],
                 torch.from_numpy(clean.data)[None])

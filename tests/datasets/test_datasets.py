@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import galcube_lib as gl
-from galcube_lib.datasets.store import IncompleteCubeError, generate_dataset, open_dataset
+from galcube_lib.datasets import IncompleteCubeError, generate_dataset, open_dataset
 
 N = 8
 SEED = 123
@@ -113,10 +113,10 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path):
     # Slow each cube down so the kill lands part-way through.
     code = textwrap.dedent(f"""
         import time
-        import galcube_lib as gl
-        from galcube_lib.datasets.store import generate_dataset
-        simulate = gl.simulate
-        gl.simulate = lambda *a, **k: (time.sleep(0.4), simulate(*a, **k))[1]
+        from galcube_lib.datasets import draw
+        from galcube_lib.datasets.generate import generate_dataset
+        simulate = draw.simulate
+        draw.simulate = lambda *a, **k: (time.sleep(0.4), simulate(*a, **k))[1]
         generate_dataset({str(path)!r}, {N}, rng={SEED}, workers=1, progress=False)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code])
@@ -210,7 +210,7 @@ def test_paths_that_are_not_stores(tmp_path):
 
 
 def test_import_galcube_lib_stays_light():
-    code = "import sys, galcube_lib.datasets.store; print(sorted(m for m in sys.modules " \
+    code = "import sys, galcube_lib.datasets; print(sorted(m for m in sys.modules " \
            "if m.split('.')[0] in ('torch', 'dask', 'distributed', 'zarr', 'bokeh')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

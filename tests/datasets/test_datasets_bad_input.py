@@ -15,8 +15,8 @@ import pytest
 
 from galcube_lib import bench
 from galcube_lib._util import parallel as _parallel
-from galcube_lib.datasets.store import (MAX_CUBES, IncompleteCubeError, _writer_lock, generate_dataset,
-                                  open_dataset)
+from galcube_lib.datasets.generate import _writer_lock, generate_dataset
+from galcube_lib.datasets.store import MAX_CUBES, IncompleteCubeError, open_dataset
 
 SEED = 7
 
@@ -113,7 +113,7 @@ def test_a_second_writer_is_refused_naming_the_path(store):
 def test_the_lock_of_a_killed_writer_is_not_stale(store):
     code = textwrap.dedent(f"""
         import time
-        from galcube_lib.datasets.store import _writer_lock
+        from galcube_lib.datasets.generate import _writer_lock
         with _writer_lock({store!r}):
             print("locked", flush=True)
             time.sleep(60)
@@ -198,6 +198,9 @@ def test_nothing_to_do_starts_no_cluster(monkeypatch):
     ({"n_cubes": MAX_CUBES + 1}, ValueError, "n_cubes"),
     ({"rng": 1.5}, TypeError, "rng"),
     ({"rng": "seed"}, TypeError, "rng"),
+    ({"rng": -1}, ValueError, r"rng=-1 is outside the valid range \[0, inf\)"),
+    ({"rng": True}, TypeError, "rng"),
+    ({"rng": np.random.default_rng(0)}, TypeError, "rng .*Generator cannot be split reproducibly"),
     ({"workers": 4 * (os.cpu_count() or 1) + 1}, ValueError, "workers"),
     ({"workers": 2.0}, TypeError, "workers"),
     ({"prior": "benchmark"}, TypeError, "prior"),
@@ -251,6 +254,8 @@ def test_torch_datasets_check_their_arguments(pristine):
         SimulatedDataset("benchmark", length=2)
     with pytest.raises(TypeError, match="rng"):
         SimulatedDataset(length=2, rng=0.5)
+    with pytest.raises(TypeError, match="rng .*Generator cannot be split reproducibly"):
+        SimulatedDataset(length=2, rng=np.random.default_rng(0))
     for key in (1.5, "0"):
         with pytest.raises(TypeError, match="index"):
             SimulatedDataset(length=2)[key]
