@@ -35,7 +35,25 @@ CONTEXT = ("beam_fwhm_px", "beam_pa_deg", "channel_kms")
 
 
 def method_function(method: str):
-    """The array function implementing ``method``."""
+    """The array function implementing ``method``.
+
+    Parameters
+    ----------
+    method : str
+        A name in ``METHODS``; its module is imported now.
+
+    Returns
+    -------
+    callable
+        ``func(data, *, <context>, **options)`` (see the module docstring).
+
+    Raises
+    ------
+    TypeError
+        ``method`` is not a string.
+    ValueError
+        An unknown method.
+    """
     if not isinstance(method, str):
         raise TypeError(f"method must be a string, one of {', '.join(map(repr, METHODS))}; got "
                         f"{method!r} ({type(method).__name__})")
@@ -46,14 +64,24 @@ def method_function(method: str):
 
 
 def noise_blob_pixels(data: np.ndarray) -> int | None:
-    """Pixels a noise blob covers: the area pi a b / (4 ln 2) of the Gaussian fitted to the
-    spatial autocorrelation of the noise (measured on the negative parts of ``data``, so the
-    emission does not widen it); None when it cannot be fitted (spatially white noise, or an
-    image one pixel wide).
+    """Pixels a noise blob covers, from the noise's spatial autocorrelation.
 
     For white noise convolved with a beam this is twice the beam area (smooth_clip's default
     size cut); interferometric noise is correlated like the dirty beam, about one restoring
     beam (0.9-1.4 beams on the shipped real cubes), so its blobs are smaller.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) cube; the autocorrelation is measured on its negative parts, so the
+        emission does not widen it (docs/conventions.md, Noise).
+
+    Returns
+    -------
+    int or None
+        The area pi a b / (4 ln 2) in pixels, rounded up, of the Gaussian (FWHM a, b)
+        fitted to the autocorrelation; None when it cannot be fitted (spatially white noise,
+        or an image one pixel wide).
     """
     from galcube_lib.noise.estimate import correlation_fwhm_px, spatial_autocorrelation
 
@@ -66,11 +94,25 @@ def noise_blob_pixels(data: np.ndarray) -> int | None:
 
 
 def source_mask(cube: Cube, **options) -> np.ndarray:
-    """The smooth-and-clip source mask of a cube (NaN voxels blank; flat-noise data x gain for
-    a primary-beam corrected cube), with the cube's beam; ``options`` go to
-    :func:`galcube_lib.smooth_clip_mask`. Its size cut ``min_size`` defaults to
-    :func:`noise_blob_pixels` of the cube, so that it follows the measured noise correlation
-    rather than the restoring beam."""
+    """The smooth-and-clip source mask of a cube, with the cube's beam.
+
+    NaN voxels count as blank (0); a primary-beam corrected cube is masked in flat-noise
+    units, data x gain.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    **options
+        Options of :func:`galcube_lib.smooth_clip_mask`. Its size cut ``min_size`` defaults
+        to :func:`noise_blob_pixels` of the cube, so that it follows the measured noise
+        correlation rather than the restoring beam.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x) mask, True on the emission.
+    """
     flat = cube.data if cube.gain is None else cube.data * cube.gain
     if "min_size" not in options:
         options["min_size"] = noise_blob_pixels(flat)
@@ -80,11 +122,31 @@ def source_mask(cube: Cube, **options) -> np.ndarray:
 
 
 def source_box(cube: Cube, mask=None) -> tuple[slice, slice, slice]:
-    """A box around the emission: the bounding box of ``mask`` (default :func:`source_mask`)
-    grown by 8 channels and 8 beam FWHM (at least 16 px) on each side, and to at least 64
-    along each axis. The margin is generous because the methods measure the noise inside the
-    box: with a 16 px margin and 32-channel boxes IST kept 72% and 84% of the flux of two
-    SNR-5 test cubes, against 91% and 105% on the whole cubes."""
+    """A box around the emission, for ``denoise(..., box="auto")``.
+
+    The bounding box of ``mask`` grown by 8 channels and 8 beam FWHM (at least 16 px) on each
+    side, and to at least 64 along each axis (as the cube allows). The margin is generous
+    because the methods measure the noise inside the box: with a 16 px margin and 32-channel
+    boxes IST kept 72% and 84% of the flux of two SNR-5 test cubes, against 91% and 105% on
+    the whole cubes.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    mask : array_like, optional
+        Boolean (v, y, x) emission mask of the cube's shape; :func:`source_mask` by default.
+
+    Returns
+    -------
+    tuple of slice
+        (v, y, x) slices.
+
+    Raises
+    ------
+    ValueError
+        A mask of the wrong shape, or an empty one.
+    """
     mask = source_mask(cube) if mask is None else np.asarray(mask, dtype=bool)
     if mask.shape != cube.shape:
         raise ValueError(f"mask has shape {mask.shape}, the cube has {cube.shape}")
@@ -115,6 +177,8 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         the smooth_clip mask with a margin. None (default) denoises the whole cube.
     **options
         Options of that method (see its function's docstring); unknown options are an error.
+        An option's deprecated old name (e.g. ist's ``k`` for ``n_sigma``) still works, with
+        a DeprecationWarning.
         The deep methods take ``uncertainty=n`` (noise re-samplings) for an uncertainty cube.
 
     Returns
@@ -123,9 +187,29 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         The denoised data, NaN where the input was NaN. ``clean`` (the truth, when known) and
         the header are kept; ``record["denoise"]`` and a HISTORY card name the method and options;
         ``uncertainty`` holds the per-voxel 1-sigma uncertainty when the method returned one.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An unknown method or option, an option of the wrong type or range (naming it), a cube
+        with no finite voxel or a constant one, or an empty ``box="auto"``.
+
+    Examples
+    --------
+    >>> cube = gl.simulate(gl.Galaxy(r_eff_kpc=1.0),
+    ...                    gl.Observation(n_pix=32, n_chan=16, channel_kms=40.0))
+    >>> noisy = gl.add_noise(cube, peak_snr=5, rng=0)
+    >>> smooth = gl.denoise(noisy, "gaussian", spectral_fwhm_channels=1.0)
+    >>> smooth.record["denoise"]
+    {'method': 'gaussian', 'options': {'spectral_fwhm_channels': 1.0}}
+    >>> rmse = lambda c: float(np.sqrt(np.mean((c.data - cube.data) ** 2)))
+    >>> rmse(smooth) < rmse(noisy), rmse(gl.denoise(noisy)) < rmse(noisy)   # gaussian, IST
+    (True, True)
     """
     _validate.cube("cube", cube)
     func = method_function(method)
+    # options renamed to the project's names (checks.renamed) keep working, with a warning
+    options = _validate.rename_keywords(options, getattr(func, "__renamed__", {}), "denoise")
     if box is not None:
         return _denoise_box(cube, method, box, options)
     params = inspect.signature(func).parameters
@@ -144,6 +228,7 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     _check_content(flat, finite)
     data = np.where(finite, flat, 0.0).astype(np.float32)
     result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
+    # the deep methods with an uncertainty option return Denoised(data, uncertainty), always
     out, sigma = result if isinstance(result, tuple) else (result, None)
     out = np.where(finite, np.asarray(out, dtype=np.float32) / gain, np.float32(np.nan))
     if sigma is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from galcube_lib._util.conventions import FWHM_PER_SIGMA, sky_axes
 from galcube_lib._util import checks as check
@@ -19,7 +19,23 @@ TRUNCATE = 4.0
 
 
 def beam_fwhm(beam_fwhm_px) -> tuple[float, float]:
-    """Check ``beam_fwhm_px`` (one FWHM or (bmaj, bmin), in px) and return (bmaj, bmin)."""
+    """Check a beam FWHM argument.
+
+    Parameters
+    ----------
+    beam_fwhm_px : float or (float, float)
+        One FWHM (a circular beam) or (bmaj, bmin), in px, each > 0.
+
+    Returns
+    -------
+    tuple of float
+        (bmaj, bmin) in px.
+
+    Raises
+    ------
+    ValueError
+        Not one or two numbers > 0.
+    """
     if np.ndim(beam_fwhm_px) == 0:
         b = check.number("beam_fwhm_px", beam_fwhm_px, 0.0, None, lo_open=True)
         return b, b
@@ -56,7 +72,18 @@ def beam_kernel(fwhm_maj_px: float, fwhm_min_px: float, pa_deg: float = 0.0) -> 
 
 
 def spectral_kernel(fwhm_channels: float) -> np.ndarray:
-    """Sampled 1-D Gaussian of unit sum (odd length, centred) with the given FWHM in channels."""
+    """Sampled 1-D Gaussian of unit sum, odd length, centred.
+
+    Parameters
+    ----------
+    fwhm_channels : float
+        FWHM in channels, > 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 kernel, cut at ``TRUNCATE`` standard deviations (at least 3 samples).
+    """
     s = fwhm_channels / FWHM_PER_SIGMA
     half = max(1, math.ceil(TRUNCATE * s))
     v = np.arange(-half, half + 1, dtype=np.float64)
@@ -65,13 +92,41 @@ def spectral_kernel(fwhm_channels: float) -> np.ndarray:
 
 
 def smooth_spatial(data: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve every channel of ``data`` (v, y, x) with the 2-D ``kernel`` (zeros outside)."""
+    """Convolve every channel of a cube with a 2-D kernel (zeros outside the cube).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) cube.
+    kernel : numpy.ndarray
+        (ny, nx) kernel with odd sides, centred.
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed cube, same shape and dtype.
+    """
+    from scipy import signal  # slow to import: only when a cube is smoothed
+
     out = signal.fftconvolve(data, kernel[None].astype(data.dtype), mode="same", axes=(1, 2))
     return out.astype(data.dtype, copy=False)
 
 
 def smooth_spectral(data: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve every spectrum of ``data`` (v, y, x) with the 1-D ``kernel`` (zeros outside)."""
+    """Convolve every spectrum of a cube with a 1-D kernel (zeros outside the cube).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) cube.
+    kernel : numpy.ndarray
+        1-D kernel of odd length, centred.
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed cube, same shape and dtype.
+    """
     return ndimage.convolve1d(data, kernel.astype(data.dtype), axis=0, mode="constant", cval=0.0)
 
 

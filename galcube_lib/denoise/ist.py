@@ -11,22 +11,23 @@ RMSE fell from 0.398 to 0.360 (lower on 92% of them), with the same flux (median
 is far from white in wavelet space (its power peaks at spatial scales 2-3, not 1): either the
 MAD of the data's own coefficients in that band (robust to the source, which fills few
 coefficients) or the standard deviation of a supplied noise realisation's coefficients.
-Coefficients are thresholded at k sigma of their band (k + 1 on the finest spatial scale);
-the band that is coarse both spatially and spectrally is kept as it is. A coefficient is also
-kept where a finer spatial scale of the same voxel is significant (``inherit_support``).
+Coefficients are thresholded at n_sigma times the sigma of their band (n_sigma + 1 on the
+finest spatial scale); the band that is coarse both spatially and spectrally is kept as it is.
+A coefficient is also kept where a finer spatial scale of the same voxel is significant
+(``inherit_support``).
 
 Two schemes:
 
 ``mode="soft"``
     Reweighted soft thresholding: the data's coefficients are soft-thresholded at
-    w * k * sigma, with weights w = 1 / (1 + |beta| / (k sigma)) taken from the previous
-    round's thresholded coefficients beta (so strong coefficients lose almost nothing and the
-    soft-threshold bias fades), and the reconstruction is projected on positive values. Then a
-    few residual iterations add back the weighted-soft-thresholded residual (the published
-    "de-biasing" step), again projected on positive values.
+    w * n_sigma * sigma, with weights w = 1 / (1 + |beta| / (n_sigma sigma)) taken from the
+    previous round's thresholded coefficients beta (so strong coefficients lose almost nothing
+    and the soft-threshold bias fades), and the reconstruction is projected on positive values.
+    Then a few residual iterations add back the weighted-soft-thresholded residual (the
+    published "de-biasing" step), again projected on positive values.
 ``mode="hard"`` (default)
-    The multiresolution support M = {|alpha| > k sigma} of the data's coefficients is fixed,
-    and x <- max(0, x + W^-1 M W (data - x)) is iterated from x = max(0, W^-1 M W data).
+    The multiresolution support M = {|alpha| > n_sigma sigma} of the data's coefficients is
+    fixed, and x <- max(0, x + W^-1 M W (data - x)) is iterated from x = max(0, W^-1 M W data).
 
 Both stop when the norm of the residual data - x reaches a plateau (relative change below
 ``tol``) or after ``n_iter`` residual iterations. Each residual iteration costs one forward
@@ -54,6 +55,21 @@ def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]
     Spectrally: floor(log2 v) - 2, between 1 and 3 (3 for 40 channels: a coarse part 5-8
     channels wide, wider than the benchmark's line widths); 0 (no spectral transform) for a
     one-channel map.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (v, y, x) shape of the cube.
+    beam_fwhm_px : float or (float, float), optional
+        Beam FWHM in px; its largest value is used (3 px when None).
+    spectral : {"bior", "starlet"}, optional
+        The spectral transform; "starlet" also limits the spectral scales by the number of
+        channels (default "bior").
+
+    Returns
+    -------
+    tuple of int
+        (n_scales_xy, n_scales_v).
     """
     nv, ny, nx = shape
     bmaj = 3.0 if beam_fwhm_px is None else float(max(beam_fwhm_px))
@@ -84,7 +100,8 @@ def _soft(a: np.ndarray, t) -> np.ndarray:
     return np.sign(a) * np.maximum(np.abs(a) - t, 0)
 
 
-def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
+@check.renamed(k="n_sigma")
+def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = True,
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
         noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
         positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
@@ -98,12 +115,12 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         Finite noisy cube.
     beam_fwhm_px : float or (float, float), optional
         Beam FWHM (bmaj, bmin) in pixels; only used to choose the default ``n_scales_xy``.
-    k : float
+    n_sigma : float
         Threshold in units of each band's noise sigma, in (0, 100]; default 3.5 (on the
-        benchmark population, 10 cubes per bin, k = 5 keeps only 56% of the aperture flux at
-        peak SNR (4, 5] and 69% at (5, 6]).
+        benchmark population, 10 cubes per bin, n_sigma = 5 keeps only 56% of the aperture flux at
+        peak SNR (4, 5] and 69% at (5, 6]). (Formerly ``k``, deprecated.)
     finest_extra : bool
-        Add 1 to ``k`` on the finest spatial scale (default True), where there is little
+        Add 1 to ``n_sigma`` on the finest spatial scale (default True), where there is little
         signal after the beam and most false detections would fall.
     n_scales_xy : int, optional
         Spatial starlet detail scales, in [1, 12]; default from the image size and the beam
@@ -158,7 +175,7 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
     y = a.astype(np.float32)
     if not np.all(np.isfinite(y)):
         raise ValueError("data must be finite (NaN/inf voxels found)")
-    k = check.number("k", k, 0.0, 100.0, lo_open=True)
+    n_sigma = check.number("n_sigma", n_sigma, 0.0, 100.0, lo_open=True)
     finest_extra, positivity, inherit_support, keep_coarse, progress = (
         check.boolean(name, value) for name, value in
         [("finest_extra", finest_extra), ("positivity", positivity),
@@ -201,7 +218,7 @@ def ist(data, *, beam_fwhm_px=None, k: float = 3.5, finest_extra: bool = True,
         sigmas = _band_sigmas(fwd(noise.astype(np.float32)), False, valid_xy)
     else:
         sigmas = _band_sigmas(alpha, True, valid_xy)
-    ks = np.full((n_scales_xy + 1, 1, 1, 1), k)
+    ks = np.full((n_scales_xy + 1, 1, 1, 1), n_sigma)
     if finest_extra:
         ks[0] += 1.0
     lam = [(ks * s).astype(np.float32) for s in sigmas]

@@ -75,8 +75,19 @@ def _smooth_xy(a: np.ndarray, step: int) -> np.ndarray:
 
 
 def max_starlet_scales(n: int) -> int:
-    """Largest useful number of starlet detail scales for ``n`` samples: the coarsest filter
-    (support 4 * 2**(J-1) + 1) still fits in the data."""
+    """Largest useful number of starlet detail scales for ``n`` samples.
+
+    Parameters
+    ----------
+    n : int
+        Samples along the axis, >= 1.
+
+    Returns
+    -------
+    int
+        The largest J >= 1 whose coarsest filter (support 4 * 2**(J-1) + 1) still fits in
+        ``n`` samples (1 when none does).
+    """
     n = check.integer("n", n, 1)
     j = 1
     while 4 * 2 ** j + 1 <= n:
@@ -145,15 +156,42 @@ def starlet2d(data, n_scales: int, *, generation: int = 2) -> np.ndarray:
 
 
 def istarlet2d(coeffs, *, generation: int = 2) -> np.ndarray:
-    """Inverse of :func:`starlet2d` (exact)."""
+    """Inverse of :func:`starlet2d` (exact).
+
+    Parameters
+    ----------
+    coeffs : array_like, shape (J + 1, ..., y, x)
+        Detail planes from fine to coarse, then the coarse plane.
+    generation : {1, 2}, optional
+        The starlet generation of the forward transform (default 2; see :func:`starlet2d`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (..., y, x)
+        The reconstruction.
+    """
     return _istarlet(coeffs, _smooth_xy, _check_generation(generation))
 
 
 def starlet1d(data, n_scales: int, *, axis: int = 0, generation: int = 2) -> np.ndarray:
-    """Starlet transform along one axis (default 0, the spectral axis of a (v, y, x) cube).
+    """Starlet transform along one axis.
 
-    Returns an array with a new leading axis of length ``n_scales + 1`` (details fine to
-    coarse, then the coarse part). See :func:`starlet2d` for ``generation``.
+    Parameters
+    ----------
+    data : array_like
+        Any array.
+    n_scales : int
+        Number of detail scales J (>= 1).
+    axis : int, optional
+        The axis (default 0, the spectral axis of a (v, y, x) cube).
+    generation : {1, 2}, optional
+        As for :func:`starlet2d` (default 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new leading axis of length ``n_scales + 1`` (details fine to coarse, then the
+        coarse part) before the axes of ``data``.
     """
     a = _float(data)
     axis = check.integer("axis", axis, -a.ndim, a.ndim - 1) % a.ndim
@@ -162,7 +200,22 @@ def starlet1d(data, n_scales: int, *, axis: int = 0, generation: int = 2) -> np.
 
 
 def istarlet1d(coeffs, *, axis: int = 0, generation: int = 2) -> np.ndarray:
-    """Inverse of :func:`starlet1d`; ``axis`` refers to the reconstructed array's axes."""
+    """Inverse of :func:`starlet1d` (exact).
+
+    Parameters
+    ----------
+    coeffs : array_like
+        :func:`starlet1d`'s output: scales along the leading axis.
+    axis : int, optional
+        The transformed axis, among the reconstructed array's axes (default 0).
+    generation : {1, 2}, optional
+        The starlet generation of the forward transform (default 2; see :func:`starlet2d`).
+
+    Returns
+    -------
+    numpy.ndarray
+        The reconstruction, ``coeffs`` without its leading axis.
+    """
     w = _float(coeffs)
     axis = check.integer("axis", axis, -(w.ndim - 1), w.ndim - 2) % (w.ndim - 1)
     return _istarlet(w, lambda c, s: _smooth(c, axis, s), _check_generation(generation))
@@ -171,8 +224,25 @@ def istarlet1d(coeffs, *, axis: int = 0, generation: int = 2) -> np.ndarray:
 def bior1d(data, n_scales: int, *, axis: int = 0) -> list[np.ndarray]:
     """Decimated CDF 9/7 (PyWavelets ``bior4.4``, periodization) transform along ``axis``.
 
-    Returns a list of ``n_scales + 1`` arrays: the detail coefficients from fine to coarse,
-    then the approximation. Along ``axis`` level j has ceil(n / 2**(j+1)) coefficients.
+    Parameters
+    ----------
+    data : array_like
+        Any array.
+    n_scales : int
+        Number of levels, >= 1 with 2**n_scales <= the samples along ``axis``.
+    axis : int, optional
+        The axis (default 0).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``n_scales + 1`` arrays: the detail coefficients from fine to coarse, then the
+        approximation. Along ``axis`` level j has ceil(n / 2**(j+1)) coefficients.
+
+    Raises
+    ------
+    ValueError
+        Too many levels for the samples.
     """
     import pywt
 
@@ -191,7 +261,23 @@ def bior1d(data, n_scales: int, *, axis: int = 0) -> list[np.ndarray]:
 
 
 def ibior1d(coeffs, length: int, *, axis: int = 0) -> np.ndarray:
-    """Inverse of :func:`bior1d`; ``length`` is the original number of samples along ``axis``."""
+    """Inverse of :func:`bior1d` (exact to float round-off).
+
+    Parameters
+    ----------
+    coeffs : list of array_like
+        :func:`bior1d`'s output.
+    length : int
+        The original number of samples along ``axis``, >= 1.
+    axis : int, optional
+        The transformed axis (default 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        The reconstruction, ``length`` samples along ``axis``, in the dtype of the
+        coefficients.
+    """
     import pywt
 
     coeffs = [_float(c) for c in coeffs]
@@ -214,6 +300,23 @@ class Bands2D1D:
     block. For ``spectral="starlet"`` every n_v(j_v) equals v; for "bior" it is twice
     (spectrum and reversed spectrum, side by side) the ceil(v / 2**(j_v+1)) coefficients of a
     level.
+
+    Attributes
+    ----------
+    blocks : list of numpy.ndarray
+        One block per spectral scale, as above.
+    shape : tuple of int
+        (v, y, x) shape of the transformed cube.
+    n_scales_xy : int
+        Spatial detail scales.
+    n_scales_v : int
+        Spectral detail scales (0: one block, no spectral transform).
+    spectral : {"bior", "starlet"}
+        The spectral transform.
+    generation : {1, 2}
+        The starlet generation (default 2).
+    keys : list of (int, int)
+        Every band's (j_xy, j_v), spectral scale by spectral scale.
     """
 
     blocks: list
@@ -237,11 +340,33 @@ class Bands2D1D:
         self.blocks[jv][jxy] = value
 
     def is_coarse(self, key) -> bool:
-        """True for the band that is coarse both spatially and spectrally."""
+        """Whether a band is coarse both spatially and spectrally.
+
+        Parameters
+        ----------
+        key : (int, int)
+            The band's (j_xy, j_v).
+
+        Returns
+        -------
+        bool
+            True only for (n_scales_xy, n_scales_v).
+        """
         return key == (self.n_scales_xy, self.n_scales_v)
 
     def replace(self, blocks) -> "Bands2D1D":
-        """A new set of bands with the same layout and new ``blocks``."""
+        """A new set of bands with the same layout and new blocks.
+
+        Parameters
+        ----------
+        blocks : sequence of numpy.ndarray
+            The new blocks, shaped as this set's.
+
+        Returns
+        -------
+        Bands2D1D
+            The new set; this one is unchanged.
+        """
         return Bands2D1D(list(blocks), self.shape, self.n_scales_xy, self.n_scales_v,
                          self.spectral, self.generation)
 
@@ -287,7 +412,25 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
 
 
 def inverse_2d1d(bands: Bands2D1D) -> np.ndarray:
-    """Inverse of :func:`forward_2d1d` (exact to float round-off)."""
+    """Inverse of :func:`forward_2d1d` (exact to float round-off).
+
+    For "bior" the reconstructions from the spectrum and the reversed spectrum are averaged.
+
+    Parameters
+    ----------
+    bands : Bands2D1D
+        The coefficients.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (v, y, x) cube, in the dtype of the coefficients.
+
+    Raises
+    ------
+    TypeError
+        ``bands`` is not a Bands2D1D.
+    """
     if not isinstance(bands, Bands2D1D):
         raise TypeError(f"bands must be a Bands2D1D, got {type(bands).__name__}")
     if bands.n_scales_v == 0:
