@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from galcube_lib._util.conventions import MAD_TO_SIGMA
+from galcube_lib._util.conventions import FWHM_PER_SIGMA, MAD_TO_SIGMA
 from galcube_lib._util import checks as check
 
 VARIANCE_FALLBACK = 0.70   # published fallback: keep components explaining 70% of the variance
@@ -43,7 +43,7 @@ def source_aperture(data: np.ndarray, beam_fwhm_px, aperture=None) -> np.ndarray
             raise ValueError(f"aperture must be a (y, x) or (v, y, x) boolean mask of the cube's "
                              f"spatial shape {shape} with pixels both inside and outside it")
         return mask
-    sigma = max(beam_fwhm_px) / 2.3548200450309493
+    sigma = max(beam_fwhm_px) / FWHM_PER_SIGMA
     smoothed = ndimage.gaussian_filter(data, (SPECTRAL_SMOOTH_CHANNELS, sigma, sigma))
     _, yc, xc = np.unravel_index(np.argmax(smoothed), data.shape)
     y, x = np.indices(shape)

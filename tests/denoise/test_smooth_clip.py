@@ -5,7 +5,7 @@ from scipy import ndimage
 
 import galcube_lib as gl
 from galcube_lib.denoise import denoise
-from galcube_lib.denoise.smooth_clip import dilate, smooth_clip, smooth_clip_mask
+from galcube_lib.denoise.smooth_clip import dilate, smooth_clip, smooth_clip_mask, smooth_clip_sigmas
 from galcube_lib.noise.estimate import sigma_mad, sigma_negative
 
 BEAM = 3.75
@@ -57,7 +57,7 @@ def test_mask_holds_most_of_the_flux(clean, snr, kw, fraction):
     # At peak SNR 5 in beam-correlated noise a third of this disk's flux lies in voxels under
     # 1 sigma, so no threshold mask holds 90% of it; at SNR 10 a 4-sigma mask does.
     got = [flux_fraction(smooth_clip_mask(gl.add_noise(clean, peak_snr=snr, kind="beam", rng=s).data,
-                                          beam_fwhm_px=BEAM, threshold=4.0, **kw), clean.data)
+                                          beam_fwhm_px=BEAM, n_sigma=4.0, **kw), clean.data)
            for s in (0, 1)]
     assert min(got) > fraction
 
@@ -68,11 +68,11 @@ def test_few_false_voxels_far_from_the_source(clean, far_from_source):
     assert np.mean(false) < 1e-3
 
 
-@pytest.mark.parametrize("threshold, limit", [(5.0, 1e-4), (4.0, 1e-3)])
-def test_pure_noise_gives_a_nearly_empty_mask(clean, threshold, limit):
+@pytest.mark.parametrize("n_sigma, limit", [(5.0, 1e-4), (4.0, 1e-3)])
+def test_pure_noise_gives_a_nearly_empty_mask(clean, n_sigma, limit):
     # mean over realisations: at 4 sigma an occasional smoothed noise peak is detected
     fractions = [smooth_clip_mask(gl.add_noise(clean, peak_snr=5, kind="beam", rng=s).noise.astype(np.float32),
-                                  beam_fwhm_px=BEAM, threshold=threshold).mean() for s in range(6)]
+                                  beam_fwhm_px=BEAM, n_sigma=n_sigma).mean() for s in range(6)]
     assert np.mean(fractions) < limit
 
 
@@ -80,9 +80,9 @@ def test_negative_detections_are_left_out_of_the_mask():
     rng = np.random.default_rng(2)
     data = rng.normal(0.0, 1.0, (20, 48, 48)).astype(np.float32)
     data[8:12, 20:28, 20:28] -= 20.0
-    assert not smooth_clip_mask(data, beam_fwhm_px=2.0, threshold=5.0).any()
+    assert not smooth_clip_mask(data, beam_fwhm_px=2.0, n_sigma=5.0).any()
     data[8:12, 20:28, 20:28] += 40.0
-    assert smooth_clip_mask(data, beam_fwhm_px=2.0, threshold=5.0)[8:12, 20:28, 20:28].all()
+    assert smooth_clip_mask(data, beam_fwhm_px=2.0, n_sigma=5.0)[8:12, 20:28, 20:28].all()
 
 
 # --- replacement ---------------------------------------------------------------------------------
@@ -93,8 +93,8 @@ def test_replacement_keeps_bright_sources_from_flooding_the_mask():
     noisy = gl.add_noise(bright, peak_snr=2000, kind="beam", rng=0)
     noise = noisy.noise
     faint = bright.data < 0.5 * noise.std()        # voxels whose true emission is below the noise
-    mask, sigmas = smooth_clip_mask(noisy.data, beam_fwhm_px=4.0, dilate_xy=0, dilate_v=0,
-                                    return_noise=True)
+    mask = smooth_clip_mask(noisy.data, beam_fwhm_px=4.0, dilate_xy=0, dilate_v=0)
+    sigmas = smooth_clip_sigmas(noisy.data, beam_fwhm_px=4.0)
     flooded = smooth_clip_mask(noisy.data, beam_fwhm_px=4.0, dilate_xy=0, dilate_v=0, replace=None)
     assert (flooded & faint).sum() > 5 * (mask & faint).sum()
     assert flooded.sum() > 2 * mask.sum()
@@ -140,26 +140,62 @@ def test_min_size_drops_small_groups():
 
 def test_output_is_data_times_mask(clean):
     noisy = gl.add_noise(clean, peak_snr=6, kind="beam", rng=4)
-    mask = smooth_clip_mask(noisy.data, beam_fwhm_px=noisy.beam_fwhm_px, threshold=4.5)
-    out = smooth_clip(noisy.data, beam_fwhm_px=noisy.beam_fwhm_px, threshold=4.5)
+    mask = smooth_clip_mask(noisy.data, beam_fwhm_px=noisy.beam_fwhm_px, n_sigma=4.5)
+    out = smooth_clip(noisy.data, beam_fwhm_px=noisy.beam_fwhm_px, n_sigma=4.5)
     assert out.dtype == np.float32 and mask.dtype == bool and mask.any()
     assert np.array_equal(out, noisy.data * mask)
-    den = denoise(noisy, method="smooth_clip", threshold=4.5)
+    den = denoise(noisy, method="smooth_clip", n_sigma=4.5)
     assert np.array_equal(den.data, out)
+
+
+def test_old_option_names_still_work_with_a_deprecation_warning(clean):
+    noisy = gl.add_noise(clean, peak_snr=6, kind="beam", rng=4)
+    new = {"n_sigma": 4.5, "noise_statistic": "mad"}
+    old = {"threshold": 4.5, "noise": "mad"}
+    mask = smooth_clip_mask(noisy.data, beam_fwhm_px=BEAM, **new)
+    assert mask.any()
+    for func, expected in [(smooth_clip_mask, mask), (smooth_clip, noisy.data * mask),
+                           (smooth_clip_sigmas, smooth_clip_sigmas(noisy.data, beam_fwhm_px=BEAM, **new))]:
+        with pytest.warns(DeprecationWarning) as warned:
+            got = func(noisy.data, beam_fwhm_px=BEAM, **old)
+        assert [str(w.message) for w in warned] == [
+            f"{func.__name__}(): threshold= is deprecated, use n_sigma=",
+            f"{func.__name__}(): noise= is deprecated, use noise_statistic="]
+        assert (got == expected) if isinstance(got, dict) else np.array_equal(got, expected)
+    with pytest.warns(DeprecationWarning) as warned:
+        den = denoise(noisy, method="smooth_clip", **old)
+    assert [str(w.message) for w in warned] == ["denoise(): threshold= is deprecated, use n_sigma=",
+                                                "denoise(): noise= is deprecated, use noise_statistic="]
+    assert np.array_equal(den.data, noisy.data * mask)
+    assert den.record["denoise"]["options"] == new          # recorded under the new names
+    with pytest.raises(TypeError, match="both n_sigma= and its deprecated old name threshold="):
+        smooth_clip_mask(noisy.data, beam_fwhm_px=BEAM, n_sigma=4.0, threshold=4.0)
+
+
+def test_sigmas_have_one_return_type():
+    sigmas = smooth_clip_sigmas(np.zeros((4, 8, 8), np.float32), beam_fwhm_px=2.0)
+    assert sigmas == {}                                # nothing measured: still a dict
+    data = np.random.default_rng(1).normal(0.0, 3.0, (16, 32, 32)).astype(np.float32)
+    sigmas = smooth_clip_sigmas(data, beam_fwhm_px=2.0, spatial_kernels_beams=(0,),
+                                spectral_kernels_channels=(0, 3))
+    assert sorted(sigmas) == [(0.0, 0), (0.0, 3)]
+    assert sigmas[(0.0, 0)] == pytest.approx(3.0, rel=0.03)
+    # a 3-channel boxcar of white noise has sigma / sqrt(3) (the two edge channels aside)
+    assert sigmas[(0.0, 3)] == pytest.approx(3.0 / np.sqrt(3.0), rel=0.05)
 
 
 def test_blank_voxels_stay_out_of_the_noise(clean):
     noisy = gl.add_noise(clean, peak_snr=6, kind="beam", rng=5)
-    _, sig = smooth_clip_mask(noisy.data, beam_fwhm_px=BEAM, noise="mad", return_noise=True)
+    sig = smooth_clip_sigmas(noisy.data, beam_fwhm_px=BEAM, noise_statistic="mad")
     blanked = noisy.data.copy()
     blanked[:, :, :30] = 0.0                          # zero-filled edge, as denoise passes NaN
-    _, sig_blank = smooth_clip_mask(blanked, beam_fwhm_px=BEAM, noise="mad", return_noise=True)
+    sig_blank = smooth_clip_sigmas(blanked, beam_fwhm_px=BEAM, noise_statistic="mad")
     assert sig_blank[(0.0, 0)] == pytest.approx(sig[(0.0, 0)], rel=0.05)
 
 
 @pytest.mark.parametrize("kw, name", [
-    ({"threshold": 0.0}, "threshold"), ({"threshold": np.inf}, "threshold"),
-    ({"noise": "std"}, "noise"), ({"replace": -1.0}, "replace"),
+    ({"n_sigma": 0.0}, "n_sigma"), ({"n_sigma": np.inf}, "n_sigma"),
+    ({"noise_statistic": "std"}, "noise_statistic"), ({"replace": -1.0}, "replace"),
     ({"dilate_xy": -1}, "dilate_xy"), ({"dilate_v": -2}, "dilate_v"), ({"min_size": -3}, "min_size"),
     ({"spatial_kernels_beams": (0, -1)}, "spatial_kernels_beams"),
     ({"spatial_kernels_beams": ()}, "spatial_kernels_beams"),
