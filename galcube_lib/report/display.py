@@ -1,7 +1,7 @@
 """What displays of a cube need: colour limits, sky offsets, beam and scale bar, position-velocity cuts.
 
 Plain numpy/scipy/astropy, no plotting: the widgets and the report's figures draw with these.
-Conventions (DESIGN.md): arrays are (v, y, x); position angles run from north (+y) through east
+Conventions (docs/conventions.md, Axes and array order, Angles): arrays are (v, y, x); position angles run from north (+y) through east
 (-x); a display shows north up and east to the LEFT, so sky offsets toward the east are positive
 and decrease with the x index.
 """
@@ -77,10 +77,27 @@ def stretch_limits(image, mode="percentile", percent=99.5) -> tuple[float, float
 
 
 def diverging_limits(image, centre=None, mode="percentile", percent=99.5) -> tuple[float, float]:
-    """Colour limits symmetric about ``centre`` that hold the :func:`stretch_limits` range, for a
-    diverging colour map (a residual about 0, a velocity field about the systemic velocity).
+    """Colour limits symmetric about ``centre`` that hold the :func:`stretch_limits` range.
 
-    ``centre`` defaults to the median of the finite values (0 when there are none).
+    For a diverging colour map (a residual about 0, a velocity field about the systemic
+    velocity).
+
+    Parameters
+    ----------
+    image : array_like
+        Any shape; NaN and inf are ignored.
+    centre : float, optional
+        The middle of the colour map; the median of the finite values by default (0 when
+        there are none).
+    mode : {"percentile", "zscale"}
+        As for :func:`stretch_limits`.
+    percent : float
+        As for :func:`stretch_limits`, in (0, 100].
+
+    Returns
+    -------
+    (float, float)
+        ``(centre - h, centre + h)`` with h > 0 (0.5 when the range is empty).
     """
     values = _floats("image", image)
     values = values[np.isfinite(values)]
@@ -94,12 +111,31 @@ def diverging_limits(image, centre=None, mode="percentile", percent=99.5) -> tup
 
 
 def stretched_palette(palette, kind="linear", n=512) -> list:
-    """``palette`` resampled to ``n`` colours so that a LINEAR colour mapper over (vmin, vmax)
-    shows what ``palette`` shows of :func:`apply_stretch` (image, vmin, vmax, ``kind``).
+    """A palette resampled so that a linear colour mapper shows a stretched image.
 
-    The image keeps its values (a hover reads them, a colour bar labels them) while the colours
-    follow the stretch: colour i of the result is the palette's colour at the stretch of the
-    centre of bin i.
+    A LINEAR colour mapper over (vmin, vmax) with the result shows what ``palette`` shows of
+    :func:`apply_stretch` (image, vmin, vmax, ``kind``). The image keeps its values (a hover
+    reads them, a colour bar labels them) while the colours follow the stretch: colour i of
+    the result is the palette's colour at the stretch of the centre of bin i.
+
+    Parameters
+    ----------
+    palette : sequence
+        The colours (any objects), low to high; not empty.
+    kind : {"linear", "asinh"}
+        The stretch, as for :func:`apply_stretch`.
+    n : int
+        Colours in the result, >= 1 (default 512).
+
+    Returns
+    -------
+    list
+        ``n`` colours taken from ``palette``.
+
+    Raises
+    ------
+    ValueError
+        An empty palette.
     """
     palette = list(palette)
     if not palette:
@@ -111,10 +147,27 @@ def stretched_palette(palette, kind="linear", n=512) -> list:
 
 
 def zero_aligned_limits(*values, pad=0.05) -> list[tuple[float, float]]:
-    """Axis limits, one (low, high) per array of ``values``, that each hold their finite values and
-    0 and put 0 at the same height: two y axes of one plot then share their zero line.
+    """Axis limits that each hold their values and 0, with 0 at the same height.
 
-    Each range is first widened by ``pad`` of its span on both sides.
+    Two y axes of one plot then share their zero line.
+
+    Parameters
+    ----------
+    *values : array_like
+        One array per axis (at least one); NaN and inf are ignored.
+    pad : float
+        Each range is first widened by this fraction of its span on both sides, >= 0
+        (default 0.05).
+
+    Returns
+    -------
+    list of (float, float)
+        One (low, high) per array, low <= 0 <= high.
+
+    Raises
+    ------
+    ValueError
+        No array given.
     """
     if not values:
         raise ValueError("zero_aligned_limits needs at least one array of values")
@@ -142,7 +195,24 @@ def contour_levels(image, n_sigma=3.0, floor=0.1, n=4) -> list[float]:
 
     The lowest is ``n_sigma`` times the map's noise (from its negative values,
     ``sqrt(mean(x**2 | x < 0))``) but at least ``floor`` of the peak, so that a noise-free map gets
-    10, 20, 40, 80 % of its peak and a noisy one 3, 6, 12, 24 sigma. None without a positive peak.
+    10, 20, 40, 80 % of its peak and a noisy one 3, 6, 12, 24 sigma.
+
+    Parameters
+    ----------
+    image : array_like
+        The map; NaN and inf are ignored.
+    n_sigma : float
+        The lowest level in units of the map's noise, >= 0 (default 3).
+    floor : float
+        The lowest level's least fraction of the peak, in (0, 1) (default 0.1).
+    n : int
+        Most levels, >= 1 (default 4).
+
+    Returns
+    -------
+    list of float
+        Rising levels in the map's units, each below the peak (fewer than ``n`` when the
+        peak is reached); empty without a positive peak.
     """
     from galcube_lib.noise.level import sigma_negative
 
@@ -159,7 +229,20 @@ def contour_levels(image, n_sigma=3.0, floor=0.1, n=4) -> list[float]:
 
 
 def frequency_ghz(velocity_kms, rest_frequency_hz):
-    """Observed frequency (GHz) of radio-convention velocities: rest (1 - v / c)."""
+    """Observed frequency of radio-convention velocities: rest (1 - v / c).
+
+    Parameters
+    ----------
+    velocity_kms : float or array_like
+        Radio velocities in km/s.
+    rest_frequency_hz : float
+        The rest frequency in Hz, > 0.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Frequencies in GHz, shaped like ``velocity_kms``.
+    """
     import astropy.units as u
 
     rest = check.number("rest_frequency_hz", rest_frequency_hz, 0.0, lo_open=True) * u.Hz
@@ -182,7 +265,8 @@ def region_mask(image_shape, center_yx, radius_px, shape="circle", pa_deg=0.0, a
 
     Parameters
     ----------
-    image_shape : (ny, nx)
+    image_shape : (int, int)
+        (ny, nx) of the image, each >= 1.
     center_yx : (float, float)
         0-based pixel position (y, x).
     radius_px : float
@@ -190,6 +274,15 @@ def region_mask(image_shape, center_yx, radius_px, shape="circle", pa_deg=0.0, a
     shape : {"circle", "box", "beam"}
         "box" is aligned with the pixel axes; "beam" is an ellipse of the beam's ``axis_ratio``
         (minor / major) with its major axis at ``pa_deg`` (north through east).
+    pa_deg : float
+        Position angle of the "beam" ellipse's major axis in degrees, north through east.
+    axis_ratio : float
+        Minor over major axis of the "beam" ellipse, in (0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (ny, nx) mask.
     """
     radius = check.number("radius_px", radius_px, 0.0, lo_open=True)
     (ux, uy), (wx, wy), ratio = _region_axes(shape, pa_deg, axis_ratio)
@@ -204,7 +297,28 @@ def region_mask(image_shape, center_yx, radius_px, shape="circle", pa_deg=0.0, a
 
 
 def region_outline(center_yx, radius_px, shape="circle", pa_deg=0.0, axis_ratio=1.0, n=65):
-    """Closed outline (x, y), pixel coordinates, of the :func:`region_mask` region, for drawing."""
+    """Closed outline of the :func:`region_mask` region, for drawing.
+
+    Parameters
+    ----------
+    center_yx : (float, float)
+        0-based pixel position (y, x).
+    radius_px : float
+        > 0, as for :func:`region_mask`.
+    shape : {"circle", "box", "beam"}
+        As for :func:`region_mask`.
+    pa_deg : float
+        Position angle of the "beam" ellipse's major axis in degrees, north through east.
+    axis_ratio : float
+        Minor over major axis of the "beam" ellipse, in (0, 1].
+    n : int
+        Points of a circle or ellipse, >= 3 (default 65); a box has 5.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Pixel coordinates of the outline, the last point equal to the first.
+    """
     radius = check.number("radius_px", radius_px, 0.0, lo_open=True)
     (ux, uy), (wx, wy), ratio = _region_axes(shape, pa_deg, axis_ratio)
     if shape == "box":
@@ -223,6 +337,7 @@ def apply_stretch(image, vmin, vmax, kind="linear") -> np.ndarray:
     Parameters
     ----------
     image : array_like
+        Any shape.
     vmin, vmax : float
         Limits, vmin < vmax (see :func:`stretch_limits`).
     kind : {"linear", "asinh"}
@@ -255,6 +370,11 @@ def sky_offsets_arcsec(cube) -> tuple[np.ndarray, np.ndarray]:
     decreases with the x index for the usual negative CDELT1), ``dy`` toward the north. The axes
     are taken as aligned with RA and Dec (the diagonal of the pixel scale matrix).
 
+    Parameters
+    ----------
+    cube : Cube
+        The cube; its header gives the WCS.
+
     Returns
     -------
     dx_arcsec : numpy.ndarray
@@ -270,15 +390,36 @@ def sky_offsets_arcsec(cube) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_radec(cube) -> tuple[float, float]:
-    """(RA, Dec) in degrees of the cube's reference pixel (CRVAL), in the cube's celestial frame."""
+    """(RA, Dec) of the cube's reference pixel (CRVAL), in the cube's celestial frame.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube; its header gives the WCS.
+
+    Returns
+    -------
+    (float, float)
+        RA and Dec in degrees.
+    """
     ra, dec = check.cube("cube", cube).wcs.celestial.wcs.crval
     return float(ra), float(dec)
 
 
 def pixel_to_radec(cube, x, y):
-    """(RA, Dec) in degrees of 0-based pixel positions ``x``, ``y`` (scalars or arrays).
+    """(RA, Dec) of 0-based pixel positions, through ``cube.wcs.celestial``.
 
-    Through ``cube.wcs.celestial``; scalars give floats, arrays give arrays.
+    Parameters
+    ----------
+    cube : Cube
+        The cube; its header gives the WCS.
+    x, y : float or array_like
+        0-based pixel positions (column, row).
+
+    Returns
+    -------
+    ra, dec : float or numpy.ndarray
+        Degrees; floats for scalars, arrays for arrays.
     """
     ra, dec = check.cube("cube", cube).wcs.celestial.pixel_to_world_values(x, y)
     if np.ndim(ra) == 0:
@@ -288,6 +429,11 @@ def pixel_to_radec(cube, x, y):
 
 def beam_ellipse(cube) -> dict:
     """The restoring beam, ready to draw.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube; its header gives the WCS.
 
     Returns
     -------
@@ -324,6 +470,7 @@ def scale_bar(cube, fraction=0.2) -> tuple[float, str]:
     Parameters
     ----------
     cube : Cube
+        The cube; its header gives the pixel size, its record the scale in kpc.
     fraction : float
         In (0, 1]: the bar's largest length as a fraction of the field's width.
 
@@ -367,9 +514,17 @@ def _record_axis(cube):
 def emission_mask(cube) -> np.ndarray:
     """Boolean (v, y, x) voxels with emission, the default mask of the displays.
 
-    The truth above 5% of its peak when the cube has one, else the brightest connected region
-    above 3 sigma of the data smoothed by the beam (isolated noise peaks, which would scatter a
-    moment-1 map, are left out). Empty when nothing rises above 3 sigma.
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+
+    Returns
+    -------
+    numpy.ndarray
+        The truth above 5% of its peak when the cube has one, else the brightest connected
+        region above 3 sigma of the data smoothed by the beam (isolated noise peaks, which
+        would scatter a moment-1 map, are left out). Empty when nothing rises above 3 sigma.
     """
     if check.cube("cube", cube).clean is not None:
         return metrics.truth_mask(cube.clean)
@@ -403,6 +558,7 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     Parameters
     ----------
     cube : Cube
+        The cube.
     mask : bool array, optional
         (v, y, x) or (y, x) voxels to measure on; default :func:`emission_mask`.
 
@@ -443,6 +599,7 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
     Parameters
     ----------
     data : (v, y, x) array or Cube
+        The cube (a Cube's ``data``).
     center_yx : (float, float)
         0-based pixel position (y, x) of offset 0.
     pa_deg : float
@@ -501,6 +658,7 @@ def line_channels(cube, n=9, mask=None) -> np.ndarray:
     Parameters
     ----------
     cube : Cube
+        The cube.
     n : int
         Channels wanted (>= 1); fewer come back when the cube has fewer.
     mask : bool array, optional

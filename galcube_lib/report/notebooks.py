@@ -129,8 +129,9 @@ def run_reports(notebook_dir="notebooks", report_dir="reports", smoke=False):
     Returns
     -------
     list of tuple
-        ``(stem, status, seconds)`` per notebook run; status is ``"ok"`` or ``"failed"``.
-        Execution stops at the first failure (later notebooks may build on earlier ones).
+        ``(stem, status, seconds)`` per notebook; status is ``"ok"``, ``"failed"`` or
+        ``"not run"``. Execution stops at the first failure (later notebooks may build on
+        earlier ones), and the later notebooks are listed as ``"not run"``.
     """
     import papermill as pm
 
@@ -175,7 +176,19 @@ def run_reports(notebook_dir="notebooks", report_dir="reports", smoke=False):
 
 
 def main(argv=None) -> int:
-    """Command-line entry point; returns the process exit status."""
+    """Command-line entry point, ``python -m galcube_lib.report``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (``--smoke``, ``--notebooks DIR``, ``--out DIR``); ``sys.argv[1:]``
+        when None.
+
+    Returns
+    -------
+    int
+        The process exit status: 0 when every notebook ran, 1 otherwise.
+    """
     ap = argparse.ArgumentParser(prog="python -m galcube_lib.report", description=__doc__.split("\n")[0])
     ap.add_argument("--smoke", action="store_true", help="quick run: pass smoke=True to notebooks")
     ap.add_argument("--notebooks", default="notebooks", help="notebook folder (default: notebooks)")
