@@ -3,8 +3,9 @@ free of line emission, and its spatial and spectral correlation.
 
 Radio line cubes are continuum-subtracted, so the noise has zero mean and the emission is
 (almost only) positive: the negative voxels see the noise alone. Every function ignores NaN
-(blank or masked) voxels and leaves its input unchanged. The levels are implemented in
-``_noise_level``, the correlations in ``_noise_correlation``.
+(blank or masked) voxels and leaves its input unchanged. This module is the public face of
+the noise statistics: the levels are implemented in :mod:`galcube_lib.noise.level`, the
+correlations in :mod:`galcube_lib.noise.correlation`; the noise maps and the summary here.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from scipy.interpolate import RegularGridInterpolator
 from galcube_lib._util import checks as check
 from galcube_lib.io.header import GAIN_MAX
 from galcube_lib.noise.correlation import correlation_fwhm_px, spatial_autocorrelation, spectral_correlation
-from galcube_lib.noise.level import (METHODS, line_free_channels, line_free_or_raise, noise_level, real_array, sigma_by, sigma_mad, sigma_negative)
+from galcube_lib.noise.level import (NOISE_STATISTICS, line_free_channels, line_free_or_raise,
+                                     noise_level, real_array, sigma_by, sigma_mad, sigma_negative)
 
 __all__ = ["sigma_negative", "sigma_mad", "line_free_channels", "noise_level", "noise_map",
            "spatial_autocorrelation", "correlation_fwhm_px", "spectral_correlation",
@@ -25,7 +27,9 @@ __all__ = ["sigma_negative", "sigma_mad", "line_free_channels", "noise_level", "
 
 
 
-def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "negative") -> np.ndarray:
+@check.renamed(method="noise_statistic")
+def noise_map(data, *, gain=None, box_px: int | None = None,
+              noise_statistic: str = "negative") -> np.ndarray:
     """Noise standard deviation at every pixel, for cubes whose noise varies across the field.
 
     With ``gain`` (primary-beam corrected cubes): sigma = sigma0 / gain, with sigma0 the noise
@@ -45,9 +49,9 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
         correlation (one to two beams), at least 8 pixels: larger boxes are less noisy but
         blur a varying noise (on NGC 4047, 12 px boxes follow sigma0 / gain to 3.5 %, 27 px
         ones to 10 %). Ignored with ``gain``.
-    method : {"negative", "mad", "line_free"}
-        Noise statistic, as in :func:`noise_level` ("line_free": the channels found on the
-        whole cube).
+    noise_statistic : {"negative", "mad", "line_free"}
+        As in :func:`noise_level` ("line_free": the channels found on the whole cube).
+        (Formerly ``method``, deprecated.)
 
     Returns
     -------
@@ -56,7 +60,7 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
         where the gain is NaN, or (without gain) where a spectrum has no finite voxel.
     """
     x = real_array("data", data)
-    check.choice("method", method, METHODS)
+    check.choice("noise_statistic", noise_statistic, NOISE_STATISTICS)
     if gain is not None:
         g = real_array("gain", gain, ndim=(2, 3))
         if g.shape not in (x.shape, x.shape[1:]):
@@ -67,7 +71,7 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
                              f"{np.nanmin(g):g} to {np.nanmax(g):g}")
         if g.ndim == 3 and np.array_equal(g, np.broadcast_to(g[:1], g.shape), equal_nan=True):
             g = g[0]
-        sigma0 = noise_level(x * g, method)
+        sigma0 = noise_level(x * g, noise_statistic)
         return (sigma0 / g).astype(np.float32)
     ny, nx = x.shape[1:]
     if min(ny, nx) < 4:
@@ -79,14 +83,15 @@ def noise_map(data, *, gain=None, box_px: int | None = None, method: str = "nega
         width = 1.0 if np.isnan(fwhm[0]) else math.sqrt(fwhm[0] * fwhm[1])
         box_px = min(max(8, math.ceil(1.5 * width)), min(ny, nx) // 2)
     box = check.integer("box_px", box_px, 2, min(ny, nx) // 2)
-    if method == "line_free":
+    if noise_statistic == "line_free":
         x = x[line_free_or_raise(x)]
     edges = [np.linspace(0, n, round(n / box) + 1).round().astype(int) for n in (ny, nx)]
-    blocks = np.array([[sigma_by(x[:, y0:y1, x0:x1], method)
+    blocks = np.array([[sigma_by(x[:, y0:y1, x0:x1], noise_statistic)
                         for x0, x1 in zip(edges[1][:-1], edges[1][1:])]
                        for y0, y1 in zip(edges[0][:-1], edges[0][1:])])
     if np.isnan(blocks).all():
-        raise ValueError(f"no box of {box} px holds the voxels method={method!r} needs")
+        raise ValueError(f"no box of {box} px holds the voxels noise_statistic="
+                         f"{noise_statistic!r} needs")
     # blocks without data (blank corners) take their nearest measured neighbour's value
     nearest = ndimage.distance_transform_edt(np.isnan(blocks), return_distances=False,
                                              return_indices=True)

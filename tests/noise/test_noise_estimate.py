@@ -55,9 +55,9 @@ def real_cube(name):
 def test_noise_levels_of_pure_noise_match_its_standard_deviation(fine_noisy):
     noise = fine_noisy.noise
     each = np.std(noise, axis=(1, 2))
-    for method in ne.METHODS:
-        assert ne.noise_level(noise, method) == pytest.approx(sigma_of(fine_noisy), rel=0.02)
-        per_channel = ne.noise_level(noise, method, per_channel=True)
+    for statistic in ne.NOISE_STATISTICS:
+        assert ne.noise_level(noise, statistic) == pytest.approx(sigma_of(fine_noisy), rel=0.02)
+        per_channel = ne.noise_level(noise, statistic, per_channel=True)
         assert per_channel.shape == (FINE.n_chan,)
         ok = np.isfinite(per_channel)
         np.testing.assert_allclose(per_channel[ok], each[ok], rtol=0.12)  # ~450 beams a channel
@@ -106,7 +106,7 @@ def test_a_line_filling_the_band_leaves_no_line_free_channel():
     obs = gl.Observation(n_pix=48, n_chan=8, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.0)
     cube = gl.add_noise(gl.simulate([GAL], obs), peak_snr=10.0, rng=1)  # edge channels: 5.7 sigma
     assert not ne.line_free_channels(cube.data).any()
-    with pytest.raises(ValueError, match='method="negative"'):
+    with pytest.raises(ValueError, match='noise_statistic="negative"'):
         ne.noise_level(cube.data, "line_free")
 
 
@@ -148,9 +148,9 @@ def test_local_noise_map_recovers_a_rising_noise_and_is_flat_on_stationary_noise
     flat = ne.noise_map(noisy.data) / sigma
     # ~1.5-beam boxes over 40 channels: each measures the noise to about 5 %
     assert flat.std() < 0.08 and np.mean(flat) == pytest.approx(1.0, abs=0.03)
-    for method in ("mad", "line_free"):
-        assert np.median(ne.noise_map(noisy.data, box_px=16, method=method)) == pytest.approx(
-            sigma, rel=0.05)
+    for statistic in ("mad", "line_free"):
+        assert np.median(ne.noise_map(noisy.data, box_px=16, noise_statistic=statistic)) == \
+            pytest.approx(sigma, rel=0.05)
 
 
 def test_local_noise_map_is_blank_where_the_cube_is(noisy):
@@ -245,10 +245,10 @@ def test_inputs_are_not_modified_and_bad_input_is_named(noisy):
     np.testing.assert_array_equal(data, before)
     cases = [
         (lambda: ne.noise_level(data[0]), "data"),
-        (lambda: ne.noise_level(data, "std"), "method"),
+        (lambda: ne.noise_level(data, "std"), "noise_statistic"),
         (lambda: ne.noise_level(np.full((3, 4, 4), np.nan)), "data"),
         (lambda: ne.line_free_channels(data, z=0.0), "z"),
-        (lambda: ne.line_free_channels(data, k=-1.0), "k"),
+        (lambda: ne.line_free_channels(data, n_sigma=-1.0), "n_sigma"),
         (lambda: ne.line_free_channels(data, guard=-1), "guard"),
         (lambda: ne.noise_map(data, box_px=40), "box_px"),
         (lambda: ne.noise_map(data, gain=np.full(data.shape[1:], 1.5)), "gain"),
@@ -264,3 +264,21 @@ def test_inputs_are_not_modified_and_bad_input_is_named(noisy):
             call()
     with pytest.raises(TypeError, match="data"):
         ne.noise_level(np.array([["a"]]))
+
+
+def test_old_argument_names_still_work_with_a_deprecation_warning(fine_noisy):
+    data = fine_noisy.data
+    calls = [
+        (ne.noise_level, {"noise_statistic": "mad"}, {"method": "mad"}),
+        (ne.noise_map, {"box_px": 16, "noise_statistic": "mad"}, {"box_px": 16, "method": "mad"}),
+        (ne.line_free_channels, {"n_sigma": 1.0}, {"k": 1.0}),
+    ]
+    for func, new, old in calls:
+        old_name, new_name = next(iter(set(old) - set(new))), next(iter(set(new) - set(old)))
+        with pytest.warns(DeprecationWarning,
+                          match=rf"^{func.__name__}\(\): {old_name}= is deprecated, use {new_name}=$"):
+            got = func(data, **old)
+        np.testing.assert_array_equal(got, func(data, **new))
+    # the new names change the result (the old ones are not ignored)
+    assert ne.noise_level(data, noise_statistic="mad") != ne.noise_level(data)
+    assert not np.array_equal(ne.line_free_channels(data, n_sigma=1.0), ne.line_free_channels(data))
