@@ -133,16 +133,6 @@ def interval(name: str, value, lo=None, hi=None, *, lo_open=False, integral=Fals
     return ends
 
 
-def seed(name: str, value):
-    """Check a random-number argument: None, an int >= 0 (not a bool), a numpy SeedSequence or
-    Generator; return it."""
-    import numpy as np
-
-    if value is None or isinstance(value, (np.random.SeedSequence, np.random.Generator)):
-        return value
-    return integer(name, value, 0)
-
-
 def renamed(**old_to_new: str):
     """Decorator: keyword arguments renamed to the project's names (``sigma``, ``n_sigma``,
     ``rng``) keep working under their old name, with a DeprecationWarning that names both.

@@ -22,14 +22,19 @@ def generator(rng) -> tuple[np.random.Generator, dict]:
     return np.random.default_rng(seq), {"entropy": entropy, "spawn_key": list(seq.spawn_key)}
 
 
-def seed_sequence(rng) -> np.random.SeedSequence:
+def seed_sequence(rng, *, draw_from_generator: bool = False) -> np.random.SeedSequence:
     """The SeedSequence of ``rng`` (None: fresh entropy, an int >= 0 or a SeedSequence), for
     work split into items that are each seeded by a child of it, whatever the order or the
-    worker. A Generator is refused: its stream cannot be split reproducibly."""
+    worker. A Generator is refused (its stream cannot be split reproducibly), unless
+    ``draw_from_generator``: then the root's entropy is drawn from it."""
     if isinstance(rng, np.random.Generator):
+        if draw_from_generator:
+            return np.random.SeedSequence(int(rng.integers(2 ** 63)))
         raise TypeError(f"rng must be an int >= 0, None or a numpy SeedSequence, got a Generator: "
                         f"a Generator cannot be split reproducibly per item; give its seed")
-    return _seed_sequence(rng, "an int >= 0, None or a numpy SeedSequence")
+    forms = "an int, None, a numpy SeedSequence or Generator" if draw_from_generator else \
+        "an int >= 0, None or a numpy SeedSequence"
+    return _seed_sequence(rng, forms)
 
 
 def _seed_sequence(rng, forms: str) -> np.random.SeedSequence:

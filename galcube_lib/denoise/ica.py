@@ -62,7 +62,7 @@ def ica(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None =
                                f"the n_sources={n_sources} separated components")
     max_iter = check.integer("max_iter", max_iter, 1)
     tol = check.number("tol", tol, 0.0, None, lo_open=True)
-    gen, _ = _rng.generator(check.seed("rng", rng))
+    gen, _ = _rng.generator(rng)
     from sklearn.decomposition import FastICA  # slow to import: after the checks
 
     matrix, mean, scale = to_matrix(data)

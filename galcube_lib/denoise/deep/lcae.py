@@ -82,7 +82,7 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     q = check.number("q", q, 1.0, 2.0)
     lam = check.number("lam", lam, 0.0)
     progress = check.boolean("progress", progress)
-    gen, _ = _rng.generator(check.seed("rng", rng))
+    gen, _ = _rng.generator(rng)
     import torch  # slow to import: after the checks
 
     from galcube_lib.training.unet import normalise

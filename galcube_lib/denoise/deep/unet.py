@@ -18,6 +18,7 @@ import numpy as np
 
 from galcube_lib.denoise.deep import weights as _models
 from galcube_lib._util import checks as check
+from galcube_lib._util import rng as _rng
 from galcube_lib.denoise.deep.uncertainty import check_samples, resample
 
 DEFAULT_WEIGHTS = "unet3d"
@@ -105,7 +106,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     overlap = tuple(check.integer("overlap", o, 0, t // 2)
                     for o, t in zip(check.sequence("overlap", overlap, 3), tile))
     uncertainty = check_samples("uncertainty", uncertainty)
-    rng = check.seed("rng", rng)
+    rng, _ = _rng.generator(rng)
     weights = _models.weights_path(weights)
     device = _models.device(device)
     progress = check.boolean("progress", progress)
