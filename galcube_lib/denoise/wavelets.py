@@ -379,6 +379,7 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     Parameters
     ----------
     cube : array_like, shape (v, y, x)
+        The cube.
     n_scales_xy : int
         Spatial starlet detail scales (>= 1).
     n_scales_v : int
@@ -394,6 +395,7 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     Returns
     -------
     Bands2D1D
+        The coefficients, in the dtype of ``cube`` (float32 or float64).
     """
     a = _float(cube)
     if a.ndim != 3:

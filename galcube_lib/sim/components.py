@@ -116,6 +116,7 @@ class Halo:
     Parameters
     ----------
     host : Galaxy
+        The disk the halo surrounds.
     flux_jy_kms : float
         Flux of the halo alone, > 0.
     r_eff_kpc : float
@@ -165,6 +166,7 @@ class Bridge:
     Parameters
     ----------
     a, b : Galaxy
+        The galaxies the bridge joins, at different ``offset_kpc``.
     flux_jy_kms : float
         Total flux of the bridge, > 0.
     width_kpc : float
@@ -200,6 +202,7 @@ class Tail:
     Parameters
     ----------
     host : Galaxy
+        The galaxy whose centre the tail leaves.
     flux_jy_kms : float
         Total flux of the tail, > 0.
     length_kpc : float
