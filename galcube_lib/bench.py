@@ -3,14 +3,16 @@
 Cubes are drawn from :class:`~galcube_lib.BenchmarkPrior` in peak-SNR bins, half "resolved"
 (R_e >= beam/2) and half "unresolved"; every method denoises every cube and a pure-noise cube
 of the same noise level (the hallucination test), and :func:`galcube_lib.metrics.evaluate`
-measures the result against the truth. Cube ``i`` is seeded by ``SeedSequence(rng)`` child
-``i``, so the results do not depend on the number of workers.
+measures the result against the truth. Cube ``i`` is seeded by child ``i`` of the
+``SeedSequence`` of ``rng``, so the results do not depend on the number of workers
+(docs/conventions.md, Benchmark protocol and Randomness).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from galcube_lib._util import checks as check
+from galcube_lib._util import rng as _rng
 from galcube_lib._util.parallel import check_workers, run_batches
 
 SNR_BINS = ((2.5, 3.0), (3.0, 3.5), (3.5, 4.0), (4.0, 5.0), (5.0, 6.0), (6.0, 8.0), (8.0, 10.0))
@@ -43,24 +45,30 @@ def plan(n_per_bin: int = 50) -> list[dict]:
     return tasks
 
 
-def _evaluate_batch(root_entropy, methods, options, subsample, tasks) -> list[dict]:
-    """Simulate, denoise and measure a batch of tasks (worker side)."""
+def _evaluate_batch(root, methods, options, subsample, tasks) -> list[dict]:
+    """Simulate, denoise and measure a batch of tasks (worker side); ``root`` is the
+    (entropy, spawn_key) of the run's SeedSequence."""
     rows = []
     for task in tasks:
         chosen = [m for m in methods if task["rank"] < subsample.get(m, float("inf"))]
-        rows += _evaluate_task(root_entropy, chosen, options, task)
+        rows += _evaluate_task(root, chosen, options, task)
     return rows
 
 
-def _evaluate_task(root_entropy, methods, options, task) -> list[dict]:
+def _evaluate_task(root, methods, options, task) -> list[dict]:
     """One cube: its rows for every method, with its pure-noise twin for the null test."""
     import time
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
 
-    import galcube_lib as gl
-    from galcube_lib import metrics
+    from galcube_lib.denoise import denoise
+    from galcube_lib.metrics.apertures import aperture_flux, aperture_from_record
+    from galcube_lib.metrics.evaluation import evaluate
+    from galcube_lib.metrics.offsource import offsource_flux_noise
+    from galcube_lib.noise.realise import add_noise
+    from galcube_lib.sim.prior import BenchmarkPrior
+    from galcube_lib.sim.simulate import simulate
 
     rows = []
     with warnings.catch_warnings():
@@ -68,27 +76,28 @@ def _evaluate_task(root_entropy, methods, options, task) -> list[dict]:
         # components routinely stop at max_iter, and hundreds of identical warnings would
         # bury real ones. Scoped here, so a caller's warning filters are left alone.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        seq = np.random.SeedSequence(root_entropy, spawn_key=(task["index"],))
+        entropy, spawn_key = root
+        seq = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, task["index"]))
         scene_seed, noise_seed, null_seed = seq.spawn(3)
-        prior = gl.BenchmarkPrior(peak_snr=task["snr_range"], r_eff_beam_radii=CLASSES[task["class"]])
+        prior = BenchmarkPrior(peak_snr=task["snr_range"], r_eff_beam_radii=CLASSES[task["class"]])
         scene = prior.draw(np.random.default_rng(scene_seed))
-        clean = gl.simulate(scene.components, scene.observation)
-        noisy = gl.add_noise(clean, peak_snr=scene.peak_snr, kind="beam", rng=np.random.default_rng(noise_seed))
+        clean = simulate(scene.components, scene.observation)
+        noisy = add_noise(clean, peak_snr=scene.peak_snr, kind="beam", rng=np.random.default_rng(noise_seed))
         empty = clean.replace(data=np.zeros(clean.shape, np.float32), clean=np.zeros(clean.shape, np.float32))
-        null = gl.add_noise(empty, rms_jy=noisy.record["noise"]["rms_jy"], kind="beam",
+        null = add_noise(empty, rms_jy=noisy.record["noise"]["rms_jy"], kind="beam",
                             rng=np.random.default_rng(null_seed))
-        aperture = metrics.aperture_from_record(clean)
-        flux_noise = metrics.offsource_flux_noise(null.data, aperture, rng=0)
+        aperture = aperture_from_record(clean)
+        flux_noise = offsource_flux_noise(null.data, aperture, rng=0)
         base = {k: v for k, v in task.items() if k != "snr_range"}
         base.update(peak_snr=scene.peak_snr, n_galaxies=len(scene.components),
                     r_eff_px=scene.params()["r_eff_px"])
         for method in methods:
             start = time.perf_counter()
-            den = gl.denoise(noisy, method, **options.get(method, {}))
+            den = denoise(noisy, method, **options.get(method, {}))
             elapsed = time.perf_counter() - start
-            figures = metrics.evaluate(den, noisy=noisy, aperture=aperture)
-            null_den = gl.denoise(null, method, **options.get(method, {}))
-            null_flux = metrics.aperture_flux(null_den.data, aperture) / flux_noise
+            figures = evaluate(den, noisy=noisy, aperture=aperture)
+            null_den = denoise(null, method, **options.get(method, {}))
+            null_flux = aperture_flux(null_den.data, aperture) / flux_noise
             rows.append({**base, "method": method, "time_s": elapsed, **figures,
                          "null_flux_sigma": null_flux})
     return rows
@@ -104,8 +113,10 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
         Cubes per peak-SNR bin (2 to 10,000), half resolved and half unresolved.
     methods : str or sequence of str
         Methods of :func:`galcube_lib.denoise`.
-    rng : int
-        Root seed; cube ``i`` uses ``SeedSequence(rng)`` child ``i``.
+    rng : None, int or numpy SeedSequence
+        Root of the seeds (SPEC 7); cube ``i`` uses child ``i`` of its SeedSequence
+        (``SeedSequence(rng, spawn_key=(i,))`` for an int). None draws fresh entropy. A
+        Generator is refused: its stream cannot be split reproducibly per cube.
     workers : int
         Processes of a local dask cluster (0 or 1: this process). Ignored with ``client``.
     client : dask.distributed.Client, optional
@@ -130,7 +141,7 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
     from tqdm.auto import tqdm
 
     methods = _methods(methods)
-    rng = check.integer("rng", rng, 0)
+    root = _rng.seed_sequence(rng)
     workers = check_workers(workers, client)
     progress = check.boolean("progress", progress)
     options = _per_method("options", {} if options is None else options)
@@ -147,7 +158,7 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
         def collect(batch_rows):
             rows.extend(batch_rows)
             bar.update(len({row["index"] for row in batch_rows}))
-        run_batches(_evaluate_batch, (rng, methods, options, subsample), tasks,
+        run_batches(_evaluate_batch, ((root.entropy, tuple(root.spawn_key)), methods, options, subsample), tasks,
                     workers=workers, client=client, on_result=collect)
     return pd.DataFrame(rows).sort_values(["index", "method"]).reset_index(drop=True)
 

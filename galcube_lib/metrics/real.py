@@ -1,6 +1,6 @@
 """What denoising did to a real cube, which has no truth.
 
-Three measurements, all from the cube itself (DESIGN.md):
+Three measurements, all from the cube itself (docs/conventions.md, Apertures and SNR):
 
 - :func:`evaluate_real`: the aperture flux against the noisy cube's and against a masked-moment
   reference; the aperture-flux noise from off-source placements and, for the denoised cube, by
@@ -19,11 +19,16 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from galcube_lib import metrics
 from galcube_lib._util import rng as _rng
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.files import as_path, atomic_path
 from galcube_lib.io.cube import Cube
+from galcube_lib.metrics.apertures import aperture as cylinder, aperture_flux
+from galcube_lib.metrics.errors import flux_conservation, normalised_rmse, pearson_r, snr_gain
+from galcube_lib.metrics.hallucination import detections
+from galcube_lib.metrics.morphology import moments
+from galcube_lib.metrics.offsource import offsource_placements, offsource_shifts
+from galcube_lib.metrics.spectra import aperture_spectrum
 from galcube_lib.denoise import denoise, source_box, source_mask
 from galcube_lib.denoise.smooth_clip import dilate
 from galcube_lib.sim.components import Galaxy
@@ -101,7 +106,7 @@ def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndar
 
 def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, mask=None,
                   aperture=None, n_realisations: int = 8, n_null: int = 8,
-                  n_placements: int = 200, rng=0) -> dict:
+                  n_placements: int = 200, n_sigma: float = 3.0, rng=0) -> dict:
     """Denoise a real cube and measure what that did.
 
     Parameters
@@ -122,7 +127,10 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         drawn by :func:`own_noise`; each costs one denoising.
     n_placements : int
         Off-source aperture placements for the noisy cube's flux noise.
-    rng : int, None or numpy Generator
+    n_sigma : float
+        Detection threshold of the null test, in units of the null cubes' undenoised spread
+        (one-sided: flux > n_sigma * spread is a false detection).
+    rng : None, int, numpy SeedSequence or Generator
 
     Returns
     -------
@@ -146,7 +154,7 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         Keys ``flux_noise_<way>`` and ``flux_noise_<way>_denoised`` hold the spreads;
         ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma`` and
         ``null_detection_fraction``: denoised null flux in units of its undenoised spread
-        (detection at 3 sigma). ``seconds``: one denoising.
+        (detection above ``n_sigma``). ``seconds``: one denoising.
     """
     _validate.cube("noisy", noisy)
     options = _options("options", options)
@@ -154,12 +162,13 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         if _validate.integer(name, value) < 0 or value == 1:
             raise ValueError(f"{name}={value!r} must be 0 (skip) or in the range [2, inf)")
     _validate.integer("n_placements", n_placements, 0)
+    n_sigma = _validate.number("n_sigma", n_sigma, 0.0, lo_open=True)
     mask = _voxel_mask("mask", mask, noisy, source_mask)
     aperture = _voxel_mask("aperture", aperture, noisy, lambda cube: flux_aperture(cube, mask))
     if isinstance(box, str) and box == "auto":
         box = source_box(noisy, mask)
     run = lambda cube: denoise(cube, method, box=box, **options)  # noqa: E731
-    flux = lambda c: metrics.aperture_flux(c, aperture)  # noqa: E731
+    flux = lambda c: aperture_flux(c, aperture)  # noqa: E731
     gen, _ = _rng.generator(rng)
     start = time.perf_counter()
     den = run(noisy)
@@ -173,9 +182,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
     spreads["null"] = [_spread(f) for f in null_fluxes]
     added = [noisy.replace(data=noisy.data + e) for e in draws[n_null:]]
     spreads["reinjection"] = [_spread([flux(f(c)) for c in added]) for f in (lambda c: c, run)]
-    z = null_fluxes[1] / spreads["null"][0] if n_null else np.array([math.nan])
     out = {"denoised": den, "flux_noisy": f_noisy, "flux_denoised": f_den,
-           "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": metrics.aperture_flux(noisy, mask),
+           "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": aperture_flux(noisy, mask),
            "offsource_placements": spreads["offsource"].pop()}
     out["flux_vs_moment_pct"] = 100.0 * f_den / out["flux_moment"]
     for way, (before, after) in spreads.items():
@@ -183,10 +191,11 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         out.update({f"flux_noise_{way}": before, f"flux_noise_{way}_denoised": after,
                     f"noise_reduction_{way}": reduction,
                     f"snr_gain_{way}": reduction * f_den / f_noisy})
+    null = detections(null_fluxes[1] / spreads["null"][0], n_sigma) if n_null else {
+        "mean_flux_sigma": math.nan, "detection_fraction": math.nan}
     out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
-                "null_mean_sigma": float(z.mean()),
-                "null_detection_fraction": float(np.mean(z > 3)) if n_null else math.nan,
-                "seconds": seconds})
+                "null_mean_sigma": null["mean_flux_sigma"],
+                "null_detection_fraction": null["detection_fraction"], "seconds": seconds})
     return out
 
 
@@ -199,16 +208,14 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
     """[noisy spread, denoised spread, number of placements] of the aperture flux at the same
     off-source placements (across the sky and the spectrum, clear of the grown source mask);
     the spreads are NaN when fewer than ``MIN_PLACEMENTS`` fit."""
-    busy = _around(noisy, mask)
     try:
-        shifts = metrics.offsource_shifts(noisy.shape, aperture, n_placements, gen, exclude=busy,
-                                          invalid=~np.isfinite(noisy.data), spectral=True)
+        placed = offsource_placements([noisy, den], aperture, n_placements, gen,
+                                      exclude=_around(noisy, mask), spectral=True)
     except ValueError:
-        shifts = np.zeros((0, 3), int)
-    if len(shifts) < MIN_PLACEMENTS:
-        return [math.nan, math.nan, len(shifts)]
-    return [_spread(metrics.offsource_fluxes(c, aperture, shifts)) for c in (noisy, den)] + [
-        len(shifts)]
+        return [math.nan, math.nan, 0]
+    if len(placed.shifts) < MIN_PLACEMENTS:
+        return [math.nan, math.nan, len(placed.shifts)]
+    return [float(spread) for spread in placed.flux_noise] + [len(placed.shifts)]
 
 
 # ----------------------------------------------------------------------------- injection
@@ -275,10 +282,10 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
     candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
     for galaxy in candidates:
         diameter = 2.0 * max(2.0 * galaxy.r_eff_kpc, cube.beam_fwhm_px[0])
-        disk = metrics.aperture(cube.shape, centre, diameter)
+        disk = cylinder(cube.shape, centre, diameter)
         try:
-            shifts = metrics.offsource_shifts(cube.shape, disk, 2, rng, exclude=busy,
-                                              invalid=~np.isfinite(cube.data))
+            shifts = offsource_shifts(cube.shape, disk, 2, rng, exclude=busy,
+                                      invalid=~np.isfinite(cube.data))
             break
         except ValueError:
             continue
@@ -325,11 +332,11 @@ def injection_recovery(cube: Cube, methods=("ist",), *, galaxy: Galaxy | None = 
         den = denoise(injected, method, box=box, **options.get(method, {})).data
         seconds = time.perf_counter() - start
         rows.append({"method": method,
-                     "flux_pct": metrics.flux_conservation(den, truth, aperture),
-                     "nrmse": metrics.normalised_rmse(den, truth, noisy, aperture),
-                     "snr_gain": metrics.snr_gain(den, truth, noisy, aperture),
-                     "spectrum_r": metrics.pearson_r(metrics.aperture_spectrum(den, aperture),
-                                                     metrics.aperture_spectrum(truth, aperture)),
+                     "flux_pct": flux_conservation(den, truth, aperture),
+                     "nrmse": normalised_rmse(den, truth, noisy, aperture),
+                     "snr_gain": snr_gain(den, truth, noisy, aperture),
+                     "spectrum_r": pearson_r(aperture_spectrum(den, aperture),
+                                             aperture_spectrum(truth, aperture)),
                      "seconds": seconds})
     return rows
 
@@ -344,8 +351,8 @@ def moment_images(cube: Cube, mask=None) -> list:
     are NaN in all three (blank, not zero emission). A one-channel cube's moment 0 is the map
     times its channel width.
     """
-    maps = list(metrics.moments(cube.data, cube.velocity_kms, mask))
-    if cube.shape[0] == 1:   # metrics.moments takes dv from two channels, and has one
+    maps = list(moments(cube.data, cube.velocity_kms, mask))
+    if cube.shape[0] == 1:   # moments takes dv from two channels, and has one
         maps[0] = maps[0] * cube.channel_kms
     header = cube.wcs.celestial.to_header()
     for key in ("BMAJ", "BMIN", "BPA", "OBJECT", "TELESCOP", "DATE-OBS"):

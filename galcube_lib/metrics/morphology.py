@@ -1,0 +1,123 @@
+"""Morphology: moment masks, masked moment maps, map RMSE, SSIM and the kinematic position angle."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from galcube_lib._util import checks as _validate
+from galcube_lib._util.conventions import MAD_TO_SIGMA
+from galcube_lib.metrics._inputs import as_array, as_mask, finite
+
+
+def moment_mask(data, n_sigma=3.0, sigma=None) -> np.ndarray:
+    """Voxels above ``n_sigma`` times the noise level ``sigma`` (default MAD_TO_SIGMA times the
+    median absolute deviation of the data)."""
+    arr = as_array(data, "data")
+    if sigma is None:
+        values = arr[np.isfinite(arr)]
+        sigma = MAD_TO_SIGMA * np.median(np.abs(values - np.median(values)))
+    with np.errstate(invalid="ignore"):
+        return arr > n_sigma * float(sigma)
+
+
+def truth_mask(truth, frac=0.05) -> np.ndarray:
+    """Voxels where the truth exceeds ``frac`` of its peak: the default mask against a truth."""
+    t = as_array(truth, "truth")
+    with np.errstate(invalid="ignore"):
+        return t > frac * np.nanmax(t)
+
+
+def moments(data, velocity_kms, mask=None):
+    """Masked moment maps: 0 (Jy/beam km/s), 1 (mean velocity, km/s), 2 (dispersion, km/s).
+
+    moment 0 = sum_v(I) dv; moment 1 = sum(I v) / sum(I); moment 2 = sqrt(sum(I (v - m1)^2) /
+    sum(I)), over masked finite voxels. Moments 1 and 2 are NaN where sum(I) <= 0 (or the
+    variance is negative, possible with noise). All three are NaN on spaxels with no finite
+    voxel (blank, not zero emission); a finite spaxel that the mask leaves out has moment 0 = 0.
+
+    Parameters
+    ----------
+    data : (v, y, x) array or Cube
+    velocity_kms : (v,) array
+        Channel velocities; dv = |v[1] - v[0]|.
+    mask : bool array, optional
+        (v, y, x) or (y, x); default all voxels.
+    """
+    arr = as_array(data, "data")
+    vel = np.asarray(velocity_kms, dtype=float)
+    if vel.shape != arr.shape[:1]:
+        raise ValueError(f"velocity_kms has shape {vel.shape}; the cube has {arr.shape[0]} channels")
+    keep = finite(arr) if mask is None else as_mask(mask, arr.shape, "mask") & finite(arr)
+    w = np.where(keep, arr, 0.0)
+    dv = abs(vel[1] - vel[0]) if vel.size > 1 else 1.0
+    total = w.sum(axis=0)
+    pos = total > 0
+    safe = np.where(pos, total, 1.0)
+    m1 = np.tensordot(vel, w, axes=1) / safe
+    var = (((vel[:, None, None] - m1) ** 2) * w).sum(axis=0) / safe
+    with np.errstate(invalid="ignore"):
+        m2 = np.where(pos & (var >= 0), np.sqrt(np.clip(var, 0, None)), np.nan)
+    blank = ~np.isfinite(arr).any(axis=0)
+    return np.where(blank, np.nan, total * dv), np.where(pos, m1, np.nan), m2
+
+
+def map_rmse(image, reference) -> float:
+    """RMSE between two maps over the pixels finite in both (NaN if there are none)."""
+    a, b = np.asarray(image, dtype=float), np.asarray(reference, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"image has shape {a.shape}, reference has {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.sqrt(np.mean((a[ok] - b[ok]) ** 2))) if ok.any() else math.nan
+
+
+@_validate.renamed(sigma="window_sigma")
+def ssim(image, reference, data_range=None, window_sigma=1.5) -> float:
+    """Structural similarity (Wang et al. 2004) of two 2-D maps, Gaussian-weighted.
+
+    Local means, variances and covariance use a Gaussian window of standard deviation
+    ``window_sigma`` px (truncated at 3.5 times that, reflecting edges); K1 = 0.01, K2 = 0.03,
+    L = ``data_range`` (default: the reference's max - min); the SSIM map is averaged away from
+    a border of the window's half width, as scikit-image's ``structural_similarity(
+    gaussian_weights=True, use_sample_covariance=False)`` does. Both maps must be finite. The
+    window's width was called ``sigma``, a name the project keeps for noise levels; that name
+    still works, with a DeprecationWarning.
+    """
+    x, y = np.asarray(image, dtype=float), np.asarray(reference, dtype=float)
+    if x.shape != y.shape or x.ndim != 2:
+        raise ValueError(f"image {x.shape} and reference {y.shape} must be 2-D of the same shape")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("image and reference must be finite (fill NaN first)")
+    L = float(np.ptp(y)) if data_range is None else float(data_range)
+    if not L > 0:
+        raise ValueError(f"data_range={data_range!r} must be > 0 (the reference is constant)")
+    blur = lambda a: ndimage.gaussian_filter(a, window_sigma, mode="reflect", truncate=3.5)
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+    c1, c2 = (0.01 * L) ** 2, (0.03 * L) ** 2
+    smap = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+    pad = int(3.5 * window_sigma + 0.5)
+    if min(x.shape) > 2 * pad:
+        smap = smap[pad:-pad, pad:-pad]
+    return float(smap.mean())
+
+
+def kinematic_pa(moment1, mask=None) -> float:
+    """Kinematic position angle (deg, north through east) of the receding side.
+
+    A plane v = v0 + a x + b y is fitted by least squares to the finite (masked) pixels of the
+    moment-1 map; the velocity rises fastest along (a, b), so PA = atan2(-a, b) mod 360
+    (PA 0 is +y, PA 90 is -x).
+    """
+    m1 = np.asarray(moment1, dtype=float)
+    if m1.ndim != 2:
+        raise ValueError(f"moment1 must be a 2-D map, got shape {m1.shape}")
+    sel = np.isfinite(m1) if mask is None else np.isfinite(m1) & np.asarray(mask, dtype=bool)
+    if sel.sum() < 3:
+        raise ValueError("moment1 has fewer than 3 finite (masked) pixels for the plane fit")
+    y, x = np.nonzero(sel)
+    design = np.stack([np.ones(x.size), x, y], axis=1)
+    _, a, b = np.linalg.lstsq(design, m1[sel], rcond=None)[0]
+    return float(math.degrees(math.atan2(-a, b)) % 360.0 % 360.0)  # -1e-17 -> 0, not 360
+
