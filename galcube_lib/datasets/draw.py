@@ -16,8 +16,26 @@ from galcube_lib.sim.simulate import simulate
 
 
 def check_prior(prior):
-    """The prior (default ``BenchmarkPrior()``), or a TypeError: workers rebuild it from
-    ``to_dict()``, so it must be one of the registered priors (``galcube_lib.sim.prior.PRIORS``)."""
+    """Check a dataset's prior.
+
+    Workers rebuild it from ``to_dict()``, so it must be one of the registered priors
+    (``galcube_lib.sim.prior.PRIORS``).
+
+    Parameters
+    ----------
+    prior : BenchmarkPrior or None
+        The population; None for ``BenchmarkPrior()``.
+
+    Returns
+    -------
+    BenchmarkPrior
+        The prior.
+
+    Raises
+    ------
+    TypeError
+        Anything that is not a registered prior.
+    """
     if prior is None:
         return BenchmarkPrior()
     if not isinstance(prior, tuple(PRIORS.values())):
@@ -27,25 +45,84 @@ def check_prior(prior):
 
 
 def seed_to_json(seed: np.random.SeedSequence) -> dict:
+    """A SeedSequence as a JSON-able dict; :func:`seed_from_json` rebuilds it.
+
+    Parameters
+    ----------
+    seed : numpy.random.SeedSequence
+        The seed.
+
+    Returns
+    -------
+    dict
+        ``entropy`` (as JSON text: it may exceed 64 bits), ``spawn_key`` and ``pool_size``.
+    """
     return {"entropy": json.dumps(seed.entropy),
             "spawn_key": list(seed.spawn_key), "pool_size": seed.pool_size}
 
 
 def seed_from_json(d: dict) -> np.random.SeedSequence:
+    """Rebuild a SeedSequence from :func:`seed_to_json` output.
+
+    Parameters
+    ----------
+    d : dict
+        ``entropy`` (JSON text), ``spawn_key`` and ``pool_size``.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        The seed, drawing the same numbers as the one recorded.
+    """
     return np.random.SeedSequence(json.loads(d["entropy"]), spawn_key=tuple(d["spawn_key"]),
                                   pool_size=d["pool_size"])
 
 
 def cube_seeds(root: np.random.SeedSequence, index: int):
-    """Child ``index`` of ``root`` and its (scene, noise) SeedSequences."""
+    """The seeds of cube ``index``.
+
+    Parameters
+    ----------
+    root : numpy.random.SeedSequence
+        The dataset's root seed.
+    index : int
+        The cube's index, >= 0.
+
+    Returns
+    -------
+    child, scene, noise : numpy.random.SeedSequence
+        Child ``index`` of ``root`` (spawn key ``(*root.spawn_key, index)``) and its first
+        two spawned children, which seed the scene and the noise.
+    """
     child = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, index),
                                    pool_size=root.pool_size)
     return child, *child.spawn(2)
 
 
 def simulate_cube(prior, root, index, with_noise=True):
-    """Cube ``index``: its parameter row, clean and noisy Cubes (noisy None without
-    ``with_noise``)."""
+    """Draw and simulate cube ``index`` of a dataset.
+
+    Parameters
+    ----------
+    prior : BenchmarkPrior
+        The population.
+    root : numpy.random.SeedSequence
+        The dataset's root seed.
+    index : int
+        The cube's index, >= 0.
+    with_noise : bool, optional
+        Also draw the noisy cube (default True).
+
+    Returns
+    -------
+    row : dict
+        ``index``, every drawn parameter (:meth:`Scene.params`) and the child seed
+        (``seed_entropy``, ``seed_spawn_key``).
+    clean : Cube
+        The noise-free cube.
+    noisy : Cube or None
+        ``clean`` with its noise; None without ``with_noise``.
+    """
     child, scene_seed, noise_seed = cube_seeds(root, index)
     scene = prior.draw(np.random.default_rng(scene_seed))
     clean = simulate(scene.components, scene.observation)
@@ -57,6 +134,21 @@ def simulate_cube(prior, root, index, with_noise=True):
 
 
 def noisy_cube(clean, scene, noise_seed):
-    """``clean`` with the noise of ``scene``, drawn from ``noise_seed``."""
+    """A clean cube with the noise of its scene.
+
+    Parameters
+    ----------
+    clean : Cube
+        The noise-free cube.
+    scene : Scene
+        Its scene: ``peak_snr`` and ``noise_kind`` set the noise.
+    noise_seed : numpy.random.SeedSequence
+        The cube's noise seed (:func:`cube_seeds`).
+
+    Returns
+    -------
+    Cube
+        :func:`add_noise` of ``clean``.
+    """
     return add_noise(clean, peak_snr=scene.peak_snr, kind=scene.noise_kind,
                      rng=np.random.default_rng(noise_seed))

@@ -48,6 +48,25 @@ class IncompleteCubeError(RuntimeError):
 
 
 def check_path(path) -> str:
+    """Check the path of a store.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Directory of the store; not empty.
+
+    Returns
+    -------
+    str
+        ``os.fspath(path)``.
+
+    Raises
+    ------
+    TypeError
+        Not a path.
+    ValueError
+        An empty path.
+    """
     as_path("path", path)
     if not os.fspath(path):
         raise ValueError("path is empty; give the directory of the store")
@@ -57,17 +76,59 @@ def check_path(path) -> str:
 # ------------------------------------------------------------- markers ----
 
 def marker(path, index):
+    """The completion marker of a cube: its parameter file.
+
+    Parameters
+    ----------
+    path : str
+        Directory of the store.
+    index : int
+        The cube's index, >= 0.
+
+    Returns
+    -------
+    str
+        ``<path>/params/<index:06d>.json``.
+    """
     return os.path.join(path, PARAMS_DIR, f"{index:06d}.json")
 
 
 def completed(path):
-    """Indices of the cubes whose completion marker exists."""
+    """Indices of the cubes whose completion marker exists.
+
+    Parameters
+    ----------
+    path : str
+        Directory of the store.
+
+    Returns
+    -------
+    set of int
+        The indices.
+    """
     names = os.listdir(os.path.join(path, PARAMS_DIR))
     return {int(n[:-5]) for n in names if n.endswith(".json")}
 
 
 def read_meta(path):
-    """The ``galcube`` attributes of the store at ``path`` (None if absent)."""
+    """The ``galcube`` attributes of the store at ``path``.
+
+    Parameters
+    ----------
+    path : str
+        Directory of the store.
+
+    Returns
+    -------
+    dict or None
+        The attributes (format, prior, root seed, layout); None when there is no store at
+        ``path`` yet (no folder, or an empty one).
+
+    Raises
+    ------
+    ValueError
+        ``path`` holds something else, or a damaged or foreign zarr store.
+    """
     if not os.path.exists(os.path.join(path, "zarr.json")):
         if os.path.exists(path) and (not os.path.isdir(path)
                                      or set(os.listdir(path)) - {LOCK}):
@@ -87,6 +148,20 @@ def read_meta(path):
 
 
 def table_from_markers(path, indices):
+    """The parameter table of some cubes, read from their markers.
+
+    Parameters
+    ----------
+    path : str
+        Directory of the store.
+    indices : iterable of int
+        Complete cubes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cube, in the order of ``indices``.
+    """
     import pandas as pd
 
     rows = []
@@ -109,6 +184,7 @@ def open_dataset(path):
     Returns
     -------
     CubeStore
+        The store; its cubes are read when indexed.
 
     Raises
     ------
@@ -137,6 +213,9 @@ class CubeStore:
         an unfinished cube, or one whose chunk is lost or fails its checksum,
         raises :class:`IncompleteCubeError` naming the cube and the chunk.
     path : str
+        Directory of the store.
+    meta : dict
+        The store's ``galcube`` attributes (:func:`read_meta`).
     shape : tuple
         ``(n, v, y, x)``.
     """
@@ -183,9 +262,14 @@ class CubeStore:
         return table_from_markers(self.path, sorted(completed(self.path)))
 
     def missing(self):
-        """Indices of the cubes not completely written yet (sorted list).
+        """Indices of the cubes not completely written yet.
 
         Only the completion records are looked at; :meth:`verify` also checks the chunks.
+
+        Returns
+        -------
+        list of int
+            Sorted indices; empty when every cube is complete.
         """
         if os.path.exists(os.path.join(self.path, TABLE)):
             return []
@@ -200,6 +284,11 @@ class CubeStore:
         does, at no measurable cost) and that its chunk exists, so a lost or damaged cube is
         never returned as data; ``verify`` finds them all at once. Calling
         :func:`generate_dataset` again with the same arguments rewrites them.
+
+        Returns
+        -------
+        list of int
+            Sorted indices; empty when every cube is complete and intact.
         """
         missing = self.missing()
         return sorted({*missing, *self._damaged(set(range(len(self))) - set(missing))})
@@ -226,7 +315,26 @@ class CubeStore:
         return bad
 
     def pair(self, index):
-        """Cube ``index`` as (noisy, clean) float32 arrays, one read each."""
+        """Cube ``index`` as (noisy, clean) float32 arrays, one read each.
+
+        Parameters
+        ----------
+        index : int
+            The cube's index; negative indices count from the end.
+
+        Returns
+        -------
+        noisy, clean : numpy.ndarray
+            float32 (v, y, x) arrays (the noise re-drawn from the seed when the store holds
+            no noisy cubes).
+
+        Raises
+        ------
+        IndexError
+            An index out of range.
+        IncompleteCubeError
+            The cube is unfinished, or a chunk of it lost or damaged.
+        """
         (index,) = self._indices(check.integer("index", index))
         clean = self._read("clean", [index])
         return self._noisy([index], clean)[0], clean[0]
