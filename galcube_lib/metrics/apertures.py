@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from galcube_lib._util import checks as _validate
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.metrics._inputs import as_array, flux_scale, select
 
 
@@ -40,10 +39,30 @@ def aperture(shape, center_yx, diameter_px) -> np.ndarray:
 
 
 def published_aperture(shape, center_yx, r_eff_px, beam_fwhm_px) -> np.ndarray:
-    """The benchmark aperture: a cylinder of diameter 2 * max(2 R_e, FWHM)
-    (docs/conventions.md, Apertures).
+    """The benchmark aperture: a cylinder of diameter 2 * max(2 R_e, FWHM).
 
-    ``beam_fwhm_px`` may be a number or (bmaj, bmin); the major axis is used.
+    See docs/conventions.md, Apertures.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (n_chan, ny, nx) of the cube.
+    center_yx : (float, float)
+        Centre in 0-based pixel coordinates (y, x).
+    r_eff_px : float
+        Half-light radius R_e in pixels, > 0.
+    beam_fwhm_px : float or (float, float)
+        Beam FWHM in pixels, > 0; of (bmaj, bmin) the major axis is used.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x) mask, as :func:`aperture` gives it.
+
+    Raises
+    ------
+    ValueError
+        R_e or the FWHM not > 0, or an aperture holding no pixel of the field.
     """
     fwhm = float(np.max(np.atleast_1d(beam_fwhm_px)))
     if not (r_eff_px > 0):
@@ -58,8 +77,23 @@ def aperture_from_record(cube: Cube) -> np.ndarray:
 
     The centre is pixel ``n_pix // 2 + offset_kpc / pixel_kpc`` along x and y, R_e is the first
     component's ``r_eff_kpc / pixel_kpc`` and the beam FWHM comes from the record's observation.
+
+    Parameters
+    ----------
+    cube : Cube
+        A simulated cube (its ``record`` has ``components`` and ``observation``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x) mask (:func:`published_aperture`).
+
+    Raises
+    ------
+    ValueError
+        The record does not describe a simulated galaxy.
     """
-    _validate.cube("cube", cube)
+    check_cube("cube", cube)
     try:
         comp = cube.record["components"][0]
         obs = cube.record["observation"]
@@ -77,8 +111,29 @@ def aperture_from_record(cube: Cube) -> np.ndarray:
 def aperture_flux(data, aperture, *, channel_kms=None, beam_area_px=None) -> float:
     """Flux in an aperture: ``sum_A(data) * channel_kms / beam_area_px`` over finite voxels.
 
-    For a Cube the channel width and beam area default to the cube's (Jy km/s for Jy/beam data);
-    for an array both default to 1 (a plain voxel sum).
+    See docs/conventions.md, Units and Apertures.
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    channel_kms : float, optional
+        Channel width in km/s, > 0; the Cube's by default, 1 for an array.
+    beam_area_px : float, optional
+        Beam area in pixels, > 0; the Cube's by default, 1 for an array.
+
+    Returns
+    -------
+    float
+        The flux: Jy km/s for a Cube in Jy/beam, a plain voxel sum for an array with the
+        defaults.
+
+    Raises
+    ------
+    ValueError
+        A bad or empty aperture, no finite voxel in it, or a scale not > 0.
     """
     arr = as_array(data, "data")
     (values,) = select(aperture, arr)

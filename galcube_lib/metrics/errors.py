@@ -9,7 +9,27 @@ from galcube_lib.metrics._inputs import as_array, same_shape, select
 
 
 def flux_conservation(denoised, truth, aperture) -> float:
-    """Flux conservation F = 100 * sum_A(denoised) / sum_A(truth), in per cent."""
+    """Flux conservation F = 100 * sum_A(denoised) / sum_A(truth), in per cent.
+
+    Parameters
+    ----------
+    denoised : Cube or numpy.ndarray
+        The denoised cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+
+    Returns
+    -------
+    float
+        F in per cent (100: flux conserved), over the voxels finite in both cubes.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad or empty aperture, or no finite voxel in it, or a truth with zero flux in the aperture.
+    """
     d, t = as_array(denoised, "denoised"), as_array(truth, "truth")
     same_shape({"denoised": d, "truth": t})
     d, t = select(aperture, d, t)
@@ -20,7 +40,28 @@ def flux_conservation(denoised, truth, aperture) -> float:
 
 
 def rmse(data, truth, aperture=None) -> float:
-    """Root-mean-square error of ``data`` against ``truth`` in an aperture (None: whole cube)."""
+    """Root-mean-square error of ``data`` against ``truth`` in an aperture.
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures);
+        None: the whole cube.
+
+    Returns
+    -------
+    float
+        The RMSE in the cube's units, over the voxels finite in both.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad or empty aperture, or no finite voxel in it.
+    """
     d, t = as_array(data, "data"), as_array(truth, "truth")
     same_shape({"data": d, "truth": t})
     d, t = select(aperture, d, t)
@@ -31,6 +72,28 @@ def normalised_rmse(denoised, truth, noisy, aperture=None) -> float:
     """Normalised RMSE = RMSE_A(denoised, truth) / RMSE_A(noisy, truth); < 1 is an improvement.
 
     The three cubes are compared on the same voxels (those finite in all three).
+
+    Parameters
+    ----------
+    denoised : Cube or numpy.ndarray
+        The denoised cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    noisy : Cube or numpy.ndarray
+        The noisy cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures);
+        None: the whole cube.
+
+    Returns
+    -------
+    float
+        The ratio, >= 0.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad or empty aperture, or no finite voxel in it, or noisy equal to truth there.
     """
     d, t, n = as_array(denoised, "denoised"), as_array(truth, "truth"), as_array(noisy, "noisy")
     same_shape({"denoised": d, "truth": t, "noisy": n})
@@ -42,7 +105,20 @@ def normalised_rmse(denoised, truth, noisy, aperture=None) -> float:
 
 
 def psnr(data, truth) -> float:
-    """Peak signal-to-noise ratio of the whole cube, 20 log10(max(truth) / RMSE(data, truth)), dB."""
+    """Peak signal-to-noise ratio of the whole cube, 20 log10(max(truth) / RMSE(data, truth)).
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+
+    Returns
+    -------
+    float
+        PSNR in dB; inf when ``data`` equals ``truth``.
+    """
     t = as_array(truth, "truth")
     err = rmse(data, t)
     peak = float(np.nanmax(t))
@@ -55,6 +131,28 @@ def snr_gain(denoised, truth, noisy, aperture=None) -> float:
     At fixed signal (the truth), the SNR rises by the factor by which the noise falls. The
     standard deviations are over the voxels of the aperture (None: whole cube); a constant
     bias is not noise here (flux conservation reports it).
+
+    Parameters
+    ----------
+    denoised : Cube or numpy.ndarray
+        The denoised cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    noisy : Cube or numpy.ndarray
+        The noisy cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures);
+        None: the whole cube.
+
+    Returns
+    -------
+    float
+        The gain (> 1: the noise fell); inf when ``denoised`` equals ``truth`` up to a constant.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad or empty aperture, or no finite voxel in it.
     """
     d, t, n = as_array(denoised, "denoised"), as_array(truth, "truth"), as_array(noisy, "noisy")
     same_shape({"denoised": d, "truth": t, "noisy": n})
@@ -64,7 +162,23 @@ def snr_gain(denoised, truth, noisy, aperture=None) -> float:
 
 
 def pearson_r(a, b) -> float:
-    """Pearson correlation coefficient of two 1-D arrays (finite entries of both)."""
+    """Pearson correlation coefficient of two arrays.
+
+    Parameters
+    ----------
+    a, b : array_like
+        Values of the same size (flattened); only entries finite in both are used.
+
+    Returns
+    -------
+    float
+        r in [-1, 1]; NaN when either has no spread.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different sizes.
+    """
     x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if x.shape != y.shape:
         raise ValueError(f"a has {x.size} values, b has {y.size}")

@@ -11,8 +11,20 @@ from galcube_lib.metrics.offsource import offsource_placements
 
 
 def detections(flux_sigma, n_sigma: float) -> dict:
-    """``mean_flux_sigma`` and ``detection_fraction`` (one-sided: flux > n_sigma) of fluxes given
-    in units of sigma."""
+    """The mean and the detection rate of fluxes given in units of sigma.
+
+    Parameters
+    ----------
+    flux_sigma : array_like
+        Fluxes in units of the flux noise.
+    n_sigma : float
+        Detection threshold; one-sided, ``flux > n_sigma``.
+
+    Returns
+    -------
+    dict
+        ``mean_flux_sigma`` and ``detection_fraction`` (in [0, 1]).
+    """
     z = np.asarray(flux_sigma)
     return {"mean_flux_sigma": float(z.mean()), "detection_fraction": float(np.mean(z > n_sigma))}
 
@@ -27,6 +39,7 @@ def null_test(denoise_fn, noise_cubes, aperture, *, n_sigma=3.0, flux_noise=None
     noise_cubes : sequence of Cubes or arrays
         Pure-noise cubes (no source), all of one shape.
     aperture : bool array
+        (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
     n_sigma : float
         Detection threshold (one-sided: flux > n_sigma * noise is a false detection).
     flux_noise : float, optional
@@ -60,6 +73,24 @@ def offsource_hallucination(denoised, noisy, aperture, n_placements=200, rng=0, 
     The aperture is placed at random off-source positions (as
     :func:`~galcube_lib.metrics.offsource_shifts`); the denoised flux there is divided by the
     std of the noisy cube's flux at the same places.
+
+    Parameters
+    ----------
+    denoised : Cube or numpy.ndarray
+        The denoised cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    noisy : Cube or numpy.ndarray
+        The noisy cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    n_placements : int, optional
+        Placements to draw (default 200; all of them when fewer fit, at least 2 must).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness of the placements (default 0, repeatable).
+    exclude : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) voxels the placements must avoid besides the source
+        aperture.
+    n_sigma : float, optional
+        Detection threshold (default 3; one-sided).
 
     Returns
     -------

@@ -12,8 +12,23 @@ from galcube_lib.metrics._inputs import as_array, as_mask, finite
 
 
 def moment_mask(data, n_sigma=3.0, sigma=None) -> np.ndarray:
-    """Voxels above ``n_sigma`` times the noise level ``sigma`` (default MAD_TO_SIGMA times the
-    median absolute deviation of the data)."""
+    """Voxels above ``n_sigma`` times the noise level.
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    n_sigma : float, optional
+        Threshold in units of ``sigma`` (default 3); one-sided, ``value > n_sigma * sigma``.
+    sigma : float, optional
+        Noise level in data units; by default MAD_TO_SIGMA times the median absolute
+        deviation of the finite data about their median (docs/conventions.md, Noise).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x) mask (False on NaN voxels).
+    """
     arr = as_array(data, "data")
     if sigma is None:
         values = arr[np.isfinite(arr)]
@@ -23,7 +38,20 @@ def moment_mask(data, n_sigma=3.0, sigma=None) -> np.ndarray:
 
 
 def truth_mask(truth, frac=0.05) -> np.ndarray:
-    """Voxels where the truth exceeds ``frac`` of its peak: the default mask against a truth."""
+    """Voxels where the truth exceeds ``frac`` of its peak: the default mask against a truth.
+
+    Parameters
+    ----------
+    truth : Cube or numpy.ndarray
+        The noise-free truth: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    frac : float, optional
+        Fraction of the truth's peak (default 0.05).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x) mask.
+    """
     t = as_array(truth, "truth")
     with np.errstate(invalid="ignore"):
         return t > frac * np.nanmax(t)
@@ -40,10 +68,22 @@ def moments(data, velocity_kms, mask=None):
     Parameters
     ----------
     data : (v, y, x) array or Cube
+        The cube (a Cube's ``data``).
     velocity_kms : (v,) array
         Channel velocities; dv = |v[1] - v[0]|.
     mask : bool array, optional
         (v, y, x) or (y, x); default all voxels.
+
+    Returns
+    -------
+    moment0, moment1, moment2 : numpy.ndarray
+        (y, x) float64 maps: moment 0 in the data's units times km/s (Jy/beam km/s), moments
+        1 and 2 in km/s.
+
+    Raises
+    ------
+    ValueError
+        ``velocity_kms`` not one value per channel, or a bad or empty mask.
     """
     arr = as_array(data, "data")
     vel = np.asarray(velocity_kms, dtype=float)
@@ -64,7 +104,25 @@ def moments(data, velocity_kms, mask=None):
 
 
 def map_rmse(image, reference) -> float:
-    """RMSE between two maps over the pixels finite in both (NaN if there are none)."""
+    """RMSE between two maps over the pixels finite in both.
+
+    Parameters
+    ----------
+    image : array_like
+        The 2-D map to score.
+    reference : array_like
+        The true map, same shape.
+
+    Returns
+    -------
+    float
+        The RMSE in the maps' units; NaN when no pixel is finite in both.
+
+    Raises
+    ------
+    ValueError
+        Maps of different shapes.
+    """
     a, b = np.asarray(image, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"image has shape {a.shape}, reference has {b.shape}")
@@ -83,6 +141,27 @@ def ssim(image, reference, data_range=None, window_sigma=1.5) -> float:
     gaussian_weights=True, use_sample_covariance=False)`` does. Both maps must be finite. The
     window's width was called ``sigma``, a name the project keeps for noise levels; that name
     still works, with a DeprecationWarning.
+
+    Parameters
+    ----------
+    image : array_like
+        The 2-D map to score.
+    reference : array_like
+        The true map, same shape.
+    data_range : float, optional
+        L, > 0; the reference's max - min by default.
+    window_sigma : float, optional
+        Standard deviation of the Gaussian window in px (default 1.5).
+
+    Returns
+    -------
+    float
+        The mean SSIM, at most 1 (1: identical maps).
+
+    Raises
+    ------
+    ValueError
+        Maps that are not 2-D of one shape or not finite, or a range not > 0.
     """
     x, y = np.asarray(image, dtype=float), np.asarray(reference, dtype=float)
     if x.shape != y.shape or x.ndim != 2:
@@ -108,7 +187,24 @@ def kinematic_pa(moment1, mask=None) -> float:
 
     A plane v = v0 + a x + b y is fitted by least squares to the finite (masked) pixels of the
     moment-1 map; the velocity rises fastest along (a, b), so PA = atan2(-a, b) mod 360
-    (PA 0 is +y, PA 90 is -x).
+    (PA 0 is +y, PA 90 is -x; docs/conventions.md, Angles).
+
+    Parameters
+    ----------
+    moment1 : array_like
+        2-D moment-1 map in km/s; NaN pixels are left out.
+    mask : array_like of bool, optional
+        (y, x) pixels to fit; all finite pixels by default.
+
+    Returns
+    -------
+    float
+        The PA in degrees, in [0, 360).
+
+    Raises
+    ------
+    ValueError
+        A map that is not 2-D, or fewer than 3 pixels to fit.
     """
     m1 = np.asarray(moment1, dtype=float)
     if m1.ndim != 2:

@@ -73,7 +73,26 @@ def offsource_shifts(shape, aperture, n_placements=200, rng=0, *, exclude=None, 
 
 
 def offsource_fluxes(data, aperture, shifts, *, channel_kms=None, beam_area_px=None):
-    """Aperture fluxes (as :func:`aperture_flux`) at each placement of :func:`offsource_shifts`."""
+    """Aperture fluxes (as :func:`aperture_flux`) at each placement of :func:`offsource_shifts`.
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    shifts : array_like of int
+        (n, 2) (dy, dx) or (n, 3) (dv, dy, dx) shifts, as :func:`offsource_shifts` gives them.
+    channel_kms : float, optional
+        Channel width in km/s; the Cube's by default, 1 for an array.
+    beam_area_px : float, optional
+        Beam area in pixels; the Cube's by default, 1 for an array.
+
+    Returns
+    -------
+    numpy.ndarray
+        One flux per placement (NaN voxels count as 0).
+    """
     arr = as_array(data, "data")
     voxels = np.nonzero(as_mask(aperture, arr.shape))
     shifts = np.asarray(shifts, dtype=int)
@@ -109,12 +128,36 @@ class OffsourcePlacements:
         return tuple(np.std(f, ddof=1) for f in self.fluxes)
 
     def snr(self, k: int = 0) -> float:
-        """Aperture SNR of cube ``k``: its flux over its flux noise (inf when that is 0)."""
+        """Aperture SNR of cube ``k``: its flux over its flux noise.
+
+        Parameters
+        ----------
+        k : int, optional
+            Index of the cube, in the order given (default 0).
+
+        Returns
+        -------
+        float
+            The SNR; inf when the flux noise is 0.
+        """
         noise = self.flux_noise[k]
         return self.flux[k] / noise if noise > 0 else math.inf
 
     def flux_sigma(self, k: int = 0, reference: int = -1) -> np.ndarray:
-        """Fluxes of cube ``k`` at the placements in units of cube ``reference``'s flux noise."""
+        """Fluxes of cube ``k`` at the placements in units of cube ``reference``'s flux noise.
+
+        Parameters
+        ----------
+        k : int, optional
+            Index of the cube whose fluxes are given (default 0).
+        reference : int, optional
+            Index of the cube whose flux noise is the unit (default -1, the last).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per placement.
+        """
         return self.fluxes[k] / self.flux_noise[reference]
 
 
@@ -159,6 +202,35 @@ def offsource_flux_noise(data, aperture, n_placements=200, rng=0, *, exclude=Non
     including its spatial and spectral correlations (docs/conventions.md, Apertures).
     Placements avoid the source aperture, ``exclude``, the field edge and NaN voxels; ``rng``
     draws them.
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    n_placements : int, optional
+        Placements to draw, >= 2 (default 200; all of them when fewer fit, at least 2 must).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness of the placements (default 0, repeatable; docs/conventions.md,
+        Randomness).
+    exclude : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) voxels the placements must not touch besides the source
+        aperture (e.g. other sources).
+    channel_kms : float, optional
+        Channel width in km/s; the Cube's by default, 1 for an array.
+    beam_area_px : float, optional
+        Beam area in pixels; the Cube's by default, 1 for an array.
+
+    Returns
+    -------
+    float
+        The aperture-flux noise, in the units of :func:`aperture_flux`.
+
+    Raises
+    ------
+    ValueError
+        A bad aperture, or fewer than 2 placements that fit.
     """
     placed = offsource_placements([data], aperture, n_placements, rng, exclude=exclude,
                                   channel_kms=channel_kms, beam_area_px=beam_area_px)
@@ -166,7 +238,35 @@ def offsource_flux_noise(data, aperture, n_placements=200, rng=0, *, exclude=Non
 
 
 def snr_offsource(data, aperture, n_placements=200, rng=0, *, exclude=None) -> float:
-    """SNR of the aperture flux: aperture flux / :func:`offsource_flux_noise`."""
+    """SNR of the aperture flux: aperture flux / :func:`offsource_flux_noise`.
+
+    See docs/conventions.md, SNR (aperture SNR).
+
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    n_placements : int, optional
+        Placements to draw, >= 2 (default 200; all of them when fewer fit, at least 2 must).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness of the placements (default 0, repeatable; docs/conventions.md,
+        Randomness).
+    exclude : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) voxels the placements must not touch besides the source
+        aperture (e.g. other sources).
+
+    Returns
+    -------
+    float
+        The SNR (unit-free); inf when the flux noise is 0.
+
+    Raises
+    ------
+    ValueError
+        A bad aperture, or fewer than 2 placements that fit.
+    """
     arr = as_array(data, "data")  # flux and noise both as plain sums: the ratio is unit-free
     return float(offsource_placements([arr], aperture, n_placements, rng, exclude=exclude).snr(0))
 
@@ -178,6 +278,33 @@ def snr_gain_offsource(denoised, noisy, aperture, n_placements=200, rng=0, *, ex
     either). Caution: methods that threshold drive the denoised cube's off-source flux to ~0,
     and hence this gain to very large values; :func:`snr_gain_reinjection` measures the
     denoised noise by re-denoising instead.
+
+    Parameters
+    ----------
+    denoised : Cube or numpy.ndarray
+        The denoised cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    noisy : Cube or numpy.ndarray
+        The noisy cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    n_placements : int, optional
+        Placements to draw, >= 2 (default 200; all of them when fewer fit, at least 2 must).
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness of the placements (default 0, repeatable; docs/conventions.md,
+        Randomness).
+    exclude : numpy.ndarray, optional
+        Boolean (y, x) or (v, y, x) voxels the placements must not touch besides the source
+        aperture (e.g. other sources).
+
+    Returns
+    -------
+    float
+        The gain (> 1: the SNR rose); inf when the denoised flux noise is 0.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad aperture, or fewer than 2 placements that fit.
     """
     d, n = as_array(denoised, "denoised"), as_array(noisy, "noisy")
     same_shape({"denoised": d, "noisy": n})

@@ -12,9 +12,27 @@ from galcube_lib.metrics._inputs import as_array, as_mask, finite, flux_scale
 
 
 def aperture_spectrum(data, aperture, beam_area_px=None) -> np.ndarray:
-    """Spectrum S(v) = sum over the aperture's (finite) pixels / beam_area_px (Jy for Jy/beam).
+    """The aperture spectrum S(v) = sum over the aperture's finite pixels / beam_area_px.
 
-    ``beam_area_px`` defaults to the Cube's beam area, or 1 for an array.
+    Parameters
+    ----------
+    data : Cube or numpy.ndarray
+        The cube: a (v, y, x) array or a Cube (its ``data``); NaN voxels are left out.
+    aperture : numpy.ndarray
+        Boolean (y, x) or (v, y, x) mask, not empty (docs/conventions.md, Apertures).
+    beam_area_px : float, optional
+        Beam area in pixels, > 0; the Cube's by default, 1 for an array.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 spectrum, one value per channel: Jy for a Cube in Jy/beam
+        (docs/conventions.md, Units).
+
+    Raises
+    ------
+    ValueError
+        A bad or empty aperture.
     """
     arr = as_array(data, "data")
     mask = as_mask(aperture, arr.shape) & finite(arr)
@@ -35,8 +53,27 @@ def line_width(spectrum, velocity_kms, level=0.5) -> float:
     """Width of the line at ``level`` of its peak (W50 for 0.5), km/s.
 
     From the peak channel outwards, the first channel at or below level * peak on each side;
-    the crossing is interpolated linearly between it and its neighbour. NaN when the line does
-    not fall that low inside the band.
+    the crossing is interpolated linearly between it and its neighbour.
+
+    Parameters
+    ----------
+    spectrum : array_like
+        1-D spectrum (e.g. :func:`aperture_spectrum`); NaN channels are left out.
+    velocity_kms : array_like
+        Velocity of each channel in km/s, same length.
+    level : float, optional
+        Fraction of the peak, in (0, 1) (default 0.5).
+
+    Returns
+    -------
+    float
+        The width in km/s; NaN when the peak is not positive or the line does not fall that
+        low inside the band.
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not 1-D or differ in length, or a level outside (0, 1).
     """
     s, v = np.asarray(spectrum, dtype=float), np.asarray(velocity_kms, dtype=float)
     if s.shape != v.shape or s.ndim != 1:
@@ -52,7 +89,26 @@ def line_width(spectrum, velocity_kms, level=0.5) -> float:
 
 
 def gaussian_fwhm(spectrum, velocity_kms) -> float:
-    """FWHM (km/s) of a least-squares Gaussian fit to the spectrum (NaN if the fit fails)."""
+    """FWHM of a least-squares Gaussian fit to a spectrum.
+
+    Parameters
+    ----------
+    spectrum : array_like
+        1-D spectrum (e.g. :func:`aperture_spectrum`); NaN channels are left out.
+    velocity_kms : array_like
+        Velocity of each channel in km/s, same length.
+
+    Returns
+    -------
+    float
+        The FWHM in km/s; NaN with fewer than 4 finite channels, no positive value, or a fit
+        that fails.
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not 1-D or differ in length.
+    """
     s, v = np.asarray(spectrum, dtype=float), np.asarray(velocity_kms, dtype=float)
     if s.shape != v.shape or s.ndim != 1:
         raise ValueError(f"spectrum {s.shape} and velocity_kms {v.shape} must be 1-D and match")
@@ -74,7 +130,27 @@ def gaussian_fwhm(spectrum, velocity_kms) -> float:
 
 
 def centroid(spectrum, velocity_kms, channels=None) -> float:
-    """Flux-weighted mean velocity sum(S v) / sum(S) (km/s) over ``channels`` (default all)."""
+    """Flux-weighted mean velocity sum(S v) / sum(S) of a spectrum.
+
+    Parameters
+    ----------
+    spectrum : array_like
+        1-D spectrum (e.g. :func:`aperture_spectrum`); NaN channels are left out.
+    velocity_kms : array_like
+        Velocity of each channel in km/s, same length.
+    channels : array_like of bool, optional
+        The channels to use; all by default.
+
+    Returns
+    -------
+    float
+        The centroid in km/s; NaN when the selected flux sums to 0.
+
+    Raises
+    ------
+    ValueError
+        Arrays that are not 1-D or differ in length.
+    """
     s, v = np.asarray(spectrum, dtype=float), np.asarray(velocity_kms, dtype=float)
     if s.shape != v.shape or s.ndim != 1:
         raise ValueError(f"spectrum {s.shape} and velocity_kms {v.shape} must be 1-D and match")
