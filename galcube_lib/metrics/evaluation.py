@@ -113,6 +113,7 @@ def evaluate(denoised, truth=None, noisy=None, aperture=None, rng=0, *, mask=Non
     Parameters
     ----------
     denoised : Cube or (v, y, x) array
+        The denoised cube; NaN voxels (in any cube given) are left out of every figure.
     truth : Cube or array, optional
         Defaults to the ``clean`` of ``denoised`` or ``noisy`` when they are Cubes that carry one.
     noisy : Cube or array, optional
@@ -120,33 +121,54 @@ def evaluate(denoised, truth=None, noisy=None, aperture=None, rng=0, *, mask=Non
     aperture : bool array, optional
         (y, x) or (v, y, x); default :func:`aperture_from_record` of the first Cube whose record
         describes a simulation. Without one, aperture-based figures are left out.
-    rng : int, None or numpy Generator
-        Draws the off-source placements.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Draws the off-source placements (default 0, repeatable).
     mask : bool array, optional
         Moment mask; default ``truth > mask_frac * max(truth)`` with a truth, else voxels of
         the denoised cube above ``n_sigma`` times the noisy cube's (MAD) noise (inside the
         aperture when there is one).
     velocity_kms, beam_area_px : optional
-        Default from the first Cube given; for arrays channel indices and 1.
+        Channel velocities in km/s and beam area in pixels; default from the first Cube given,
+        for arrays channel indices and 1.
     n_placements : int
-        Off-source aperture placements.
+        Off-source aperture placements, >= 1 (default 200; docs/conventions.md, Apertures).
     mask_frac : float
-        Truth-based mask level; also sets the truth's line window for the centroid and the
+        Truth-based mask level, in (0, 1) (default 0.05); also sets the truth's line window for the centroid and the
         pixels (truth peak above it) that off-source placements avoid.
     n_sigma : float
-        Detection threshold for hallucination and the no-truth moment mask.
+        Detection threshold for hallucination and the no-truth moment mask, > 0 (default 3).
 
     Returns
     -------
     dict of str -> float
         With a truth: ``rmse_cube``, ``psnr``, ``mom{0,1,2}_rmse``, ``mom{0,1,2}_ssim``,
-        ``kinematic_pa_truth_deg``, ``kinematic_pa_error_deg``; plus with an aperture
+        ``kinematic_pa_truth_deg``, ``kinematic_pa_error_deg`` (and with noisy
+        ``nrmse_cube``); plus with an aperture
         ``flux_conservation``, ``rmse_aperture``, ``spectrum_pearson``, ``w50_error_kms``,
         ``fwhm_error_kms``, ``centroid_error_kms``; plus with noisy ``nrmse``, ``snr_gain``,
         ``mom{0,1,2}_nrmse``. With noisy and an aperture: ``snr_offsource_noisy``,
         ``snr_offsource_denoised``, ``snr_gain_offsource``, ``offsource_mean_flux_sigma``,
         ``offsource_detection_fraction``. Always ``kinematic_pa_deg``; with an aperture
         ``w50_kms``, ``fwhm_kms``, ``centroid_kms``. A figure the data cannot give is NaN.
+        Definitions: docs/conventions.md, Benchmark protocol and SNR.
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ, a bad aperture or mask, or an option out of range.
+
+    Examples
+    --------
+    A simulated cube carries its truth and its aperture (:func:`aperture_from_record`):
+
+    >>> cube = gl.simulate(gl.Galaxy(r_eff_kpc=1.0),
+    ...                    gl.Observation(n_pix=32, n_chan=16, channel_kms=40.0))
+    >>> noisy = gl.add_noise(cube, peak_snr=5, rng=0)
+    >>> figures = gl.metrics.evaluate(gl.denoise(noisy, "gaussian"), noisy=noisy)
+    >>> figures["nrmse"] < 1, figures["snr_gain"] > 1
+    (True, True)
+    >>> gl.metrics.evaluate(noisy, noisy=noisy)["nrmse"]   # the identity: no improvement
+    1.0
     """
     n_placements = _validate.integer("n_placements", n_placements, 1)
     mask_frac = _validate.number("mask_frac", mask_frac, 0.0, 1.0, lo_open=True, hi_open=True)
