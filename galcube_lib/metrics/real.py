@@ -22,7 +22,7 @@ from astropy.io import fits
 from galcube_lib._util import rng as _rng
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.files import as_path, atomic_path
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.metrics.apertures import aperture as cylinder, aperture_flux
 from galcube_lib.metrics.errors import flux_conservation, normalised_rmse, pearson_r, snr_gain
 from galcube_lib.metrics.hallucination import detections
@@ -72,9 +72,29 @@ def _around(cube: Cube, mask, dilate_v: int = 2) -> np.ndarray:
 
 
 def flux_aperture(cube: Cube, mask=None, grow_beams: float = 1.0) -> np.ndarray:
-    """The aperture real-cube fluxes are measured in: the footprint of the source mask (default
-    :func:`galcube_lib.denoise.source_mask`) grown by ``grow_beams`` beam FWHM, over the
-    channels with emission grown by 2 channels; (v, y, x) boolean."""
+    """The aperture real-cube fluxes are measured in (docs/conventions.md, Apertures).
+
+    Parameters
+    ----------
+    cube : Cube
+        The real cube (NaN = blank).
+    mask : bool array, optional
+        (v, y, x) source mask of the cube's shape; default
+        :func:`galcube_lib.denoise.source_mask`.
+    grow_beams : float, optional
+        How far the mask's footprint is grown, in beam FWHM, >= 0 (default 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x): the footprint of the source mask grown by ``grow_beams`` beam FWHM,
+        over the channels with emission grown by 2 channels.
+
+    Raises
+    ------
+    ValueError
+        An empty source mask, or a mask of the wrong shape.
+    """
     grow_beams = _validate.number("grow_beams", grow_beams, 0.0)
     mask = _voxel_mask("mask", mask, cube, source_mask)
     if not mask.any():
@@ -85,11 +105,36 @@ def flux_aperture(cube: Cube, mask=None, grow_beams: float = 1.0) -> np.ndarray:
 
 
 def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndarray]:
-    """Noise cubes like the cube's own: Gaussian noise with the spatial and spectral power
-    spectra of its emission-free voxels (the source mask grown by a beam; blanks set to 0),
-    scaled to their noise level (negative voxels), NaN where the cube is blank. A primary-beam
-    corrected cube is measured in flat-noise units (data x gain) and the draws divided by the
-    gain, so they rise towards the field edge as the cube's noise does."""
+    """Noise cubes like the cube's own.
+
+    Gaussian noise with the spatial and spectral power spectra of its emission-free voxels
+    (the source mask grown by a beam; blanks set to 0), scaled to their noise level (negative
+    voxels). A primary-beam corrected cube is measured in flat-noise units (data x gain) and
+    the draws divided by the gain, so they rise towards the field edge as the cube's noise
+    does.
+
+    Parameters
+    ----------
+    cube : Cube
+        The real cube (NaN = blank).
+    n_realisations : int
+        How many to draw, >= 1.
+    mask : bool array, optional
+        (v, y, x) source mask of the cube's shape; default
+        :func:`galcube_lib.denoise.source_mask`.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Randomness (default 0, repeatable).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        float32 (v, y, x) noise cubes in the cube's units, NaN where the cube is blank.
+
+    Raises
+    ------
+    ValueError
+        No emission-free negative voxel to measure the noise on.
+    """
     mask = _voxel_mask("mask", mask, cube, source_mask)
     gain = np.float32(1.0) if cube.gain is None else cube.gain
     flat = cube.data * gain
@@ -131,6 +176,7 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         Detection threshold of the null test, in units of the null cubes' undenoised spread
         (one-sided: flux > n_sigma * spread is a false detection).
     rng : None, int, numpy SeedSequence or Generator
+        Randomness of the placements and the noise draws (default 0, repeatable).
 
     Returns
     -------
@@ -156,7 +202,7 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         ``null_detection_fraction``: denoised null flux in units of its undenoised spread
         (detection above ``n_sigma``). ``seconds``: one denoising.
     """
-    _validate.cube("noisy", noisy)
+    check_cube("noisy", noisy)
     options = _options("options", options)
     for name, value in (("n_realisations", n_realisations), ("n_null", n_null)):
         if _validate.integer(name, value) < 0 or value == 1:
@@ -221,8 +267,21 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
 # ----------------------------------------------------------------------------- injection
 
 def default_galaxy(cube: Cube, r_eff_beams: float = 1.5) -> Galaxy:
-    """A disk the cube could hold, in units where 1 kpc = 1 pixel: R_e = ``r_eff_beams`` beam
-    FWHM, inclined 60 deg, rotating so that the line spans about 40% of the band."""
+    """A disk the cube could hold, in units where 1 kpc = 1 pixel.
+
+    Parameters
+    ----------
+    cube : Cube
+        The real cube; its beam and band set the disk's size and speeds.
+    r_eff_beams : float, optional
+        R_e in units of the beam's major FWHM, > 0 (default 1.5).
+
+    Returns
+    -------
+    Galaxy
+        An exponential disk inclined 60 deg at PA 30 deg, rotating (arctan) so that the line
+        spans about 40% of the band, with dispersion max(1.5 channels, 3% of the band).
+    """
     r_eff_beams = _validate.number("r_eff_beams", r_eff_beams, 0.0, lo_open=True)
     band = cube.channel_kms * cube.shape[0]
     return Galaxy(sersic_n=1.0, r_eff_kpc=r_eff_beams * cube.beam_fwhm_px[0],
@@ -262,8 +321,8 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
         Peak of the injected cube over the cube's noise (negative voxels), > 0.
     mask : bool array, optional
         The cube's own emission (default :func:`galcube_lib.denoise.source_mask`), kept clear.
-    rng : int, None or numpy Generator
-        Chooses the place among all that fit.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        Chooses the place among all that fit (default 0, repeatable).
 
     Returns
     -------
@@ -272,7 +331,7 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
         ``record["injection"]`` says where and how bright) and its flux aperture (the published
         one: a cylinder of diameter 2 max(2 R_e, FWHM)).
     """
-    _validate.cube("cube", cube)
+    check_cube("cube", cube)
     peak_snr = _validate.number("peak_snr", peak_snr, 0.0, lo_open=True)
     if galaxy is not None and not isinstance(galaxy, Galaxy):
         raise TypeError(f"galaxy must be a galcube Galaxy or None, got {type(galaxy).__name__}")
@@ -312,13 +371,42 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
 
 def injection_recovery(cube: Cube, methods=("ist",), *, galaxy: Galaxy | None = None,
                        peak_snr: float = 5.0, options=None, box=None, rng=0) -> list[dict]:
-    """Inject a simulated galaxy into the cube's real noise (:func:`inject`), denoise it with
-    every method, and measure the recovery against what was injected.
+    """Inject a simulated galaxy into the cube's real noise and score each method's recovery.
 
-    ``options`` maps a method to its options. Returns one row per method: ``method``,
-    ``flux_pct`` (flux conservation in the aperture), ``nrmse`` (normalised RMSE),
-    ``snr_gain`` (std of the noisy over the denoised error in the aperture), ``spectrum_r``
-    (Pearson r of the aperture spectra), ``seconds``.
+    The galaxy is injected by :func:`inject`, the cube denoised with every method, and the
+    result compared with what was injected, in the injected galaxy's aperture.
+
+    Parameters
+    ----------
+    cube : Cube
+        The real cube.
+    methods : list or tuple of str
+        Method names (as :func:`galcube_lib.denoise`), default ("ist",).
+    galaxy : Galaxy, optional
+        The disk to inject, as for :func:`inject`.
+    peak_snr : float, optional
+        Peak of the injected galaxy over the cube's noise, > 0 (default 5).
+    options : dict, optional
+        Maps a method name to a dict of its options.
+    box : None, "auto" or index ranges, optional
+        As for :func:`galcube_lib.denoise`.
+    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Chooses the place of the injection (default 0, repeatable).
+
+    Returns
+    -------
+    list of dict
+        One row per method: ``method``, ``flux_pct`` (flux conservation in the aperture, per
+        cent), ``nrmse`` (normalised RMSE), ``snr_gain`` (std of the noisy over the denoised
+        error in the aperture), ``spectrum_r`` (Pearson r of the aperture spectra),
+        ``seconds`` (one denoising).
+
+    Raises
+    ------
+    TypeError
+        ``methods`` is not a list of names, or ``options`` not a dict.
+    ValueError
+        No emission-free place fits the galaxy.
     """
     options = _options("options", options)
     if not isinstance(methods, (list, tuple)) or not all(isinstance(m, str) for m in methods):
@@ -347,9 +435,20 @@ def moment_images(cube: Cube, mask=None) -> list:
     """The masked moment maps 0, 1 and 2 of ``cube`` as FITS images (``astropy.io.fits.PrimaryHDU``).
 
     Each has the cube's celestial WCS, beam and a BUNIT (moment 0: the cube's unit times km/s;
-    moments 1 and 2: km/s). ``mask`` defaults to all finite voxels. Spaxels with no finite voxel
-    are NaN in all three (blank, not zero emission). A one-channel cube's moment 0 is the map
-    times its channel width.
+    moments 1 and 2: km/s). Spaxels with no finite voxel are NaN in all three (blank, not zero
+    emission). A one-channel cube's moment 0 is the map times its channel width.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    mask : bool array, optional
+        (v, y, x) or (y, x) voxels to use; all finite voxels by default.
+
+    Returns
+    -------
+    list of astropy.io.fits.PrimaryHDU
+        Moments 0, 1 and 2, float32 (y, x).
     """
     maps = list(moments(cube.data, cube.velocity_kms, mask))
     if cube.shape[0] == 1:   # moments takes dv from two channels, and has one
@@ -372,8 +471,20 @@ def moment_images(cube: Cube, mask=None) -> list:
 def write_moments(cube: Cube, path, mask=None) -> list[Path]:
     """Write the masked moment maps 0, 1 and 2 of ``cube`` (:func:`moment_images`) as FITS.
 
-    ``path`` names the cube (e.g. ``out/ngc4710_ist.fits``); the maps go beside it as
-    ``<stem>.mom0.fits``, ``.mom1.fits`` and ``.mom2.fits``, each written atomically.
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    path : str or os.PathLike
+        Names the cube (e.g. ``out/ngc4710_ist.fits``); the maps go beside it as
+        ``<stem>.mom0.fits``, ``.mom1.fits`` and ``.mom2.fits``, each written atomically.
+    mask : bool array, optional
+        (v, y, x) or (y, x) voxels to use; all finite voxels by default.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The three files written.
     """
     path = as_path("path", path)
     written = []
