@@ -31,8 +31,21 @@ HEADLINE = ("nrmse", "flux_conservation", "snr_gain", "spectrum_pearson", "mom0_
 
 
 def plan(n_per_bin: int = 50) -> list[dict]:
-    """The cubes of the benchmark: per SNR bin, ``n_per_bin`` (2 to 10,000) split evenly between
-    classes."""
+    """The cubes of the benchmark: per SNR bin, ``n_per_bin`` split evenly between classes.
+
+    Parameters
+    ----------
+    n_per_bin : int, optional
+        Cubes per peak-SNR bin, 2 to 10,000 (default 50); an odd one gives "resolved" the
+        extra cube.
+
+    Returns
+    -------
+    list of dict
+        One task per cube, in order: ``snr_bin`` (label, e.g. "(2.5,3]"), ``snr_range``
+        (low, high), ``class`` ("resolved" or "unresolved"), ``rank`` (within its bin and
+        class) and ``index`` (its position, which seeds it).
+    """
     n_per_bin = check.integer("n_per_bin", n_per_bin, 2, 10_000)
     tasks = []
     for b, snr in enumerate(SNR_BINS):
@@ -113,10 +126,10 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
         Cubes per peak-SNR bin (2 to 10,000), half resolved and half unresolved.
     methods : str or sequence of str
         Methods of :func:`galcube_lib.denoise`.
-    rng : None, int or numpy SeedSequence
+    rng : None, int, numpy SeedSequence or Generator
         Root of the seeds (SPEC 7); cube ``i`` uses child ``i`` of its SeedSequence
-        (``SeedSequence(rng, spawn_key=(i,))`` for an int). None draws fresh entropy. A
-        Generator is refused: its stream cannot be split reproducibly per cube.
+        (``SeedSequence(rng, spawn_key=(i,))`` for an int). None draws fresh entropy; a
+        Generator gives the root's entropy (one draw from it).
     workers : int
         Processes of a local dask cluster (0 or 1: this process). Ignored with ``client``.
     client : dask.distributed.Client, optional
@@ -141,7 +154,7 @@ def run(n_per_bin: int = 50, methods=METHODS, rng=0, workers: int = 2, client=No
     from tqdm.auto import tqdm
 
     methods = _methods(methods)
-    root = _rng.seed_sequence(rng)
+    root = _rng.seed_sequence(rng, draw_from_generator=True)
     workers = check_workers(workers, client)
     progress = check.boolean("progress", progress)
     options = _per_method("options", {} if options is None else options)
@@ -208,7 +221,29 @@ def _check_results(results, figures) -> None:
 
 
 def summary(results, figures=HEADLINE):
-    """Mean and standard error of each figure per method, class and SNR bin."""
+    """Mean and standard error of each figure per method, class and SNR bin.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The table :func:`run` returns (columns ``method``, ``class``, ``snr_bin`` and the
+        figures).
+    figures : str or sequence of str, optional
+        Figure columns to summarise (default ``HEADLINE``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by (method, class, snr_bin), SNR bins in rising order; columns ("mean",
+        figure) and ("sem", figure).
+
+    Raises
+    ------
+    TypeError
+        ``results`` is not a DataFrame.
+    ValueError
+        A column is missing.
+    """
     import pandas as pd
 
     figures = [figures] if isinstance(figures, str) else list(figures)
@@ -220,7 +255,22 @@ def summary(results, figures=HEADLINE):
 
 
 def plot(results, path=None):
-    """Normalised RMSE and flux conservation against peak SNR, per method and class (matplotlib)."""
+    """Normalised RMSE and flux conservation against peak SNR, per method and class.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The table :func:`run` returns (columns ``method``, ``class``, ``snr_bin`` and the
+        figures).
+    path : str or os.PathLike, optional
+        Also save the figure there (PNG at 110 dpi for a .png name).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows (nRMSE, flux conservation in per cent) by two columns (resolved,
+        unresolved): mean and standard error per SNR bin.
+    """
     from matplotlib.figure import Figure
 
     _check_results(results, ("nrmse", "flux_conservation"))
@@ -250,7 +300,23 @@ def plot(results, path=None):
 
 
 def save(results, out_dir) -> dict:
-    """Write results.csv, summary.csv, summary.json and curves.png into ``out_dir``."""
+    """Write results.csv, summary.csv, summary.json and curves.png into ``out_dir``.
+
+    Each file is written atomically (docs/conventions.md, Files).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        The table :func:`run` returns (columns ``method``, ``class``, ``snr_bin`` and the
+        figures).
+    out_dir : str or os.PathLike
+        The folder, created if needed.
+
+    Returns
+    -------
+    dict
+        File name -> pathlib.Path of each file written.
+    """
     from pathlib import Path
 
     from galcube_lib.io.files import atomic_path, write_text
