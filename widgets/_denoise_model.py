@@ -16,7 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib._util import checks as _validate
+from galcube_lib.io import checks
+from galcube_lib.io.cube import check_cube
 from galcube_lib.metrics import real
 from galcube_lib.denoise import CONTEXT, METHODS, method_function
 
@@ -138,7 +139,7 @@ def _text(name: str, value) -> str:
 
 
 #: the type check of each kind (without the "optional " prefix); ranges are the method's
-_CHECKS = {"bool": _validate.boolean, "int": _validate.integer, "float": _validate.number,
+_CHECKS = {"bool": checks.boolean, "int": checks.integer, "float": checks.number,
            "text": _text, "tuple": _numbers}
 
 
@@ -151,7 +152,7 @@ def _check(option: Option, value):
     if kind.startswith("optional") and value is None:
         return None
     if kind == "choice":
-        return _validate.choice(option.name, value, option.choices)
+        return checks.choice(option.name, value, option.choices)
     return _CHECKS[kind.removeprefix("optional ")](option.name, value)
 
 
@@ -199,7 +200,7 @@ class DenoiseModel:
     """
 
     def __init__(self, cube: gl.Cube, truth=None):
-        self.cube = _validate.cube("cube", cube)
+        self.cube = check_cube("cube", cube)
         truth = cube.clean if truth is None else truth
         if truth is not None:
             truth = _array("truth", truth.data if isinstance(truth, gl.Cube) else truth)
@@ -296,7 +297,7 @@ class DenoiseModel:
         and residual = noisy - denoised, by name."""
         if not self.runs:
             raise RuntimeError("nothing to compare: run a method first")
-        den = self.runs[_validate.integer("run", run, -len(self.runs), len(self.runs) - 1)].denoised
+        den = self.runs[checks.integer("run", run, -len(self.runs), len(self.runs) - 1)].denoised
         out = {"noisy": self.cube, "denoised": den}
         if self.truth is not None:
             out["truth"] = self.cube.replace(data=self.truth, noise=None)

@@ -2,9 +2,9 @@
 
 Parameter lists, kinds and starting values come from the library's dataclasses (``Observation``,
 ``Galaxy``, ``Halo``, ``Bridge``, ``Tail``) and ``add_noise``, their descriptions (tooltips) from
-those docstrings; units come from the parameter-name suffixes (DESIGN.md). Validation is the
-library's: a bad value surfaces as its ValueError or TypeError in the log, prefixed with the part
-of the scene it belongs to.
+those docstrings; units come from the parameter-name suffixes (docs/conventions.md, Units).
+Validation is the library's: a bad value surfaces as its ValueError or TypeError in the log,
+prefixed with the part of the scene it belongs to.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import galcube_lib as gl
-from galcube_lib._util import checks as _validate
+from galcube_lib.io import checks
 from galcube_lib.sim import rotation
 from galcube_lib.noise.realise import KINDS
 
@@ -221,7 +221,7 @@ class GeneratorModel:
 
     @n_galaxies.setter
     def n_galaxies(self, n: int):
-        n = _validate.integer("n_galaxies", n, 1)
+        n = checks.integer("n_galaxies", n, 1)
         del self.galaxies[n:], self.satellites[n:]
         while len(self.galaxies) < n:
             last = self.galaxies[-1]
@@ -231,8 +231,8 @@ class GeneratorModel:
 
     def set_n_satellites(self, galaxy: int, n: int) -> None:
         """Give galaxy ``galaxy`` (0-based) ``n`` satellites (new ones start from SATELLITE_START)."""
-        galaxy = _validate.integer("galaxy", galaxy, 0, self.n_galaxies - 1)
-        n = _validate.integer("n_satellites", n, 0)
+        galaxy = checks.integer("galaxy", galaxy, 0, self.n_galaxies - 1)
+        n = checks.integer("n_satellites", n, 0)
         sats, host = self.satellites[galaxy], self.galaxies[galaxy]
         del sats[n:]
         while len(sats) < n:
@@ -248,8 +248,8 @@ class GeneratorModel:
     def set_n_diffuse(self, kind: str, n: int) -> None:
         """Keep ``n`` components of ``kind``: drop the last ones or add new ones, attached to the
         first disk (a Bridge from the first to the second disk)."""
-        cls = DIFFUSE[_validate.choice("kind", kind, tuple(DIFFUSE))]
-        n = _validate.integer(f"n_{kind.lower()}s", n, 0)
+        cls = DIFFUSE[checks.choice("kind", kind, tuple(DIFFUSE))]
+        n = checks.integer(f"n_{kind.lower()}s", n, 0)
         while self.n_diffuse(kind) > n:
             last = max(i for i, d in enumerate(self.diffuse) if d["kind"] == kind)
             del self.diffuse[last]

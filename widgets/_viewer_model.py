@@ -13,10 +13,10 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from galcube_lib import metrics
-from galcube_lib._util import checks as _validate
+from galcube_lib.io import checks
 from galcube_lib.report import display
 from galcube_lib.io.files import atomic_path
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.metrics.real import moment_images
 
 VIEWS = ("channel", "mom0", "mom1", "mom2")
@@ -49,19 +49,19 @@ def as_cube_dict(cubes, names=None, residual_of=None) -> dict:
         cubes = list(cubes)
         if names is None:
             names = ["cube"] if len(cubes) == 1 else [f"cube {i + 1}" for i in range(len(cubes))]
-        names = [str(n) for n in _validate.sequence("names", names, len(cubes))]
+        names = [str(n) for n in checks.sequence("names", names, len(cubes))]
         if len(names) != len(cubes) or len(set(names)) != len(names):
             raise ValueError(f"names={names!r} must be {len(cubes)} distinct names, one per cube")
         out = dict(zip(names, cubes))
     if not out:
         raise ValueError("cubes is empty: give at least one Cube")
     for name, cube in out.items():
-        _validate.cube(f"cubes[{name!r}]", cube)
+        check_cube(f"cubes[{name!r}]", cube)
     shapes = {name: cube.shape for name, cube in out.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"cubes must share one (v, y, x) shape, got {shapes}")
     if residual_of is not None:
-        a, b = _validate.sequence("residual_of", residual_of, 2)
+        a, b = checks.sequence("residual_of", residual_of, 2)
         if a not in out or b not in out or RESIDUAL in out:
             raise ValueError(f"residual_of={residual_of!r} must name two of the cubes "
                              f"{list(out)} (and none may already be called {RESIDUAL!r})")
@@ -92,7 +92,7 @@ class _Setting:
 
 def _check_range(model, value) -> tuple[float, float]:
     try:
-        lo, hi = sorted(_validate.number("velocity_range_kms", v) for v in value)
+        lo, hi = sorted(checks.number("velocity_range_kms", v) for v in value)
     except (TypeError, ValueError):
         raise ValueError(f"velocity_range_kms={value!r} must be two finite velocities (km/s)") from None
     vel = model.velocity_kms
@@ -108,22 +108,22 @@ def _check_pixel(model, value) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise ValueError(f"pixel={value!r} must be (x, y)") from None
     _, ny, nx = model.reference.shape
-    return _validate.integer("pixel x", x, 0, nx - 1), _validate.integer("pixel y", y, 0, ny - 1)
+    return checks.integer("pixel x", x, 0, nx - 1), checks.integer("pixel y", y, 0, ny - 1)
 
 
 def _check_center(model, value) -> tuple[float, float]:
     _, ny, nx = model.reference.shape
-    y, x = _validate.sequence("pv_center_yx", value, 2)
-    return (_validate.number("pv_center_yx y", y, 0, ny - 1),
-            _validate.number("pv_center_yx x", x, 0, nx - 1))
+    y, x = checks.sequence("pv_center_yx", value, 2)
+    return (checks.number("pv_center_yx y", y, 0, ny - 1),
+            checks.number("pv_center_yx x", x, 0, nx - 1))
 
 
 def _positive(name):
-    return lambda model, value: _validate.number(name, value, 0, lo_open=True)
+    return lambda model, value: checks.number(name, value, 0, lo_open=True)
 
 
 def _one_of(name, options):
-    return lambda model, value: _validate.choice(name, value, options)
+    return lambda model, value: checks.choice(name, value, options)
 
 
 class ViewerModel:
@@ -146,7 +146,7 @@ class ViewerModel:
     change is reported to the observers (:meth:`observe`) by the name of what changed.
     """
 
-    channel = _Setting("channel", lambda m, v: _validate.integer("channel", v, 0, m.n_chan - 1),
+    channel = _Setting("channel", lambda m, v: checks.integer("channel", v, 0, m.n_chan - 1),
                        "The channel shown (0 .. n_chan - 1).")
     view = _Setting("view", _one_of("view", VIEWS),
                     'What the images show: "channel", or moment "mom0", "mom1", "mom2" over '
@@ -156,7 +156,7 @@ class ViewerModel:
     mask_n_sigma = _Setting("mask", lambda m, v: None if v is None else _positive("mask_n_sigma")(m, v),
                             "Moments use only the voxels where the ``mask_from`` cube is above "
                             "this many sigma (1.4826 MAD); None: every voxel.")
-    mask_from = _Setting("mask", lambda m, v: _validate.choice("mask_from", v, m.names),
+    mask_from = _Setting("mask", lambda m, v: checks.choice("mask_from", v, m.names),
                          "Name of the cube whose bright voxels make the mask of every cube.")
     pixel = _Setting("pixel", _check_pixel, "The selected pixel (x, y): its spectra are shown, "
                      "and it is marked on every image.")
@@ -165,27 +165,27 @@ class ViewerModel:
                                   ":meth:`aperture_spectrum` (default the beam's FWHM).")
     stretch_mode = _Setting("stretch", _one_of("stretch_mode", STRETCH_MODES),
                             'How display limits are chosen: "percentile" or "zscale".')
-    stretch_percent = _Setting("stretch", lambda m, v: _validate.number("stretch_percent", v, 0, 100,
+    stretch_percent = _Setting("stretch", lambda m, v: checks.number("stretch_percent", v, 0, 100,
                                                                         lo_open=True),
                                'Per cent of the values inside the limits in "percentile" mode.')
     stretch_kind = _Setting("stretch", _one_of("stretch_kind", STRETCH_KINDS),
                             'Brightness scale between the limits: "linear" or "asinh" (moment 1 '
                             'and a residual are always linear, see :meth:`stretch_of`).')
-    linked_limits = _Setting("stretch", lambda m, v: _validate.boolean("linked_limits", v),
+    linked_limits = _Setting("stretch", lambda m, v: checks.boolean("linked_limits", v),
                              "True: one set of colour limits for every cube but a residual; "
                              "False (default): each cube its own limits.")
     aperture_shape = _Setting("aperture", _one_of("aperture_shape", display.REGION_SHAPES),
                               'Region around the pixel: "circle" (radius), "box" (half side) or '
                               '"beam" (the beam\'s ellipse with that semi-major axis).')
     contour_from = _Setting("contours", lambda m, v: None if v is None else
-                            _validate.choice("contour_from", v, m.names),
+                            checks.choice("contour_from", v, m.names),
                             "Cube whose contours are drawn over every image, or None.")
     contour_view = _Setting("contours", _one_of("contour_view", CONTOUR_VIEWS),
                             'What the contours trace: "channel" (the current channel) or "mom0" '
                             "(moment 0 over the velocity range).")
     pv_center_yx = _Setting("pv", _check_center, "Centre (y, x), px, of the position-velocity cut "
                             "(default the galaxy's centre, see display.major_axis).")
-    pv_pa_deg = _Setting("pv", lambda m, v: _validate.number("pv_pa_deg", v) % 360.0,
+    pv_pa_deg = _Setting("pv", lambda m, v: checks.number("pv_pa_deg", v) % 360.0,
                          "Position angle of the cut, north through east; +offsets lie toward it "
                          "(default the major axis, receding side).")
     pv_width_px = _Setting("pv", _positive("pv_width_px"),
@@ -209,7 +209,7 @@ class ViewerModel:
         ref = self.reference
         n_chan, ny, nx = ref.shape
         self._velocity = ref.velocity_kms
-        self._channel = n_chan // 2 if channel is None else _validate.integer("channel", channel, 0, n_chan - 1)
+        self._channel = n_chan // 2 if channel is None else checks.integer("channel", channel, 0, n_chan - 1)
         self._view = "channel"
         self._velocity_range_kms = (float(self._velocity.min()), float(self._velocity.max()))
         self._mask_n_sigma, self._mask_from = None, next(iter(cubes))
@@ -289,7 +289,7 @@ class ViewerModel:
 
     def channel_at_velocity(self, velocity_kms) -> int:
         """The channel nearest ``velocity_kms`` (which must lie within the band's channels)."""
-        v = _validate.number("velocity_kms", velocity_kms)
+        v = checks.number("velocity_kms", velocity_kms)
         half = self.reference.channel_kms / 2.0
         lo, hi = self._velocity.min() - half, self._velocity.max() + half
         if not lo <= v <= hi:
@@ -454,7 +454,7 @@ class ViewerModel:
 
     def pixel_at_offset(self, dx_arcsec, dy_arcsec):
         """The pixel (x, y) under the sky offset (arcsec), or None outside the field."""
-        dx_arcsec, dy_arcsec = _validate.number("dx_arcsec", dx_arcsec), _validate.number("dy_arcsec", dy_arcsec)
+        dx_arcsec, dy_arcsec = checks.number("dx_arcsec", dx_arcsec), checks.number("dy_arcsec", dy_arcsec)
         dx, dy = self.offsets_arcsec
         half = self.reference.pixel_arcsec / 2.0
         x, y = int(np.argmin(np.abs(dx - dx_arcsec))), int(np.argmin(np.abs(dy - dy_arcsec)))

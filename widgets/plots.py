@@ -22,10 +22,10 @@ import holoviews.plotting.mpl
 import numpy as np
 
 from galcube_lib import bench, metrics
-from galcube_lib._util import checks as _validate
+from galcube_lib.io import checks
 from galcube_lib.report import display
 from galcube_lib.io.files import atomic_path
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 
 __all__ = ["benchmark_curves", "channel_grid", "moment_maps", "pv_diagram", "save_png", "side_by_side",
            "render_mpl", "sky_image", "spectra", "with_picture"]
@@ -124,7 +124,7 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     holoviews.Layout
         Three panels (only moment 0 for a one-channel cube, as the map times the channel width).
     """
-    _validate.cube("cube", cube)
+    check_cube("cube", cube)
     vel = cube.velocity_kms
     keep = np.ones(vel.size, bool)
     if velocity_range is not None:
@@ -223,7 +223,7 @@ def pv_diagram(cube, center_yx=None, pa_deg=None, width_px=None, *, name="") -> 
     holoviews.Image
         Offset (arcsec) against radio velocity (km/s).
     """
-    _validate.cube("cube", cube)
+    check_cube("cube", cube)
     if center_yx is None or pa_deg is None:
         found_center, found_pa = display.major_axis(cube)
         center_yx = found_center if center_yx is None else center_yx
@@ -266,9 +266,9 @@ def channel_grid(cube, n=9, *, mode="percentile", percent=99.5, mask=None) -> hv
     cubes = {"": cube} if isinstance(cube, Cube) else dict(cube)
     if not cubes:
         raise ValueError("cube is an empty dict; give a Cube or {name: Cube}")
-    first = _validate.cube("cube", next(iter(cubes.values())))
+    first = check_cube("cube", next(iter(cubes.values())))
     for name, other in cubes.items():
-        if _validate.cube("cube", other).shape != first.shape:
+        if check_cube("cube", other).shape != first.shape:
             raise ValueError(f"cube[{name!r}] has shape {other.shape}; the first has {first.shape}")
     picks = display.line_channels(first, n, mask)
     clim = display.stretch_limits(first.data[picks], mode, percent)
@@ -309,9 +309,9 @@ def _binned(table, figure):
 def benchmark_curves(table, *, source_class=None) -> hv.Layout:
     """Normalised RMSE and flux conservation against peak SNR, per method.
 
-    Medians per SNR bin of DESIGN.md (``snr_bin`` column, else ``peak_snr`` binned), with the
-    interquartile range as a band; reference lines at nRMSE 1 (no better than the noisy cube)
-    and 100% flux.
+    Medians per SNR bin (docs/conventions.md, Benchmark protocol; the ``snr_bin`` column, else
+    ``peak_snr`` binned), with the interquartile range as a band; reference lines at nRMSE 1
+    (no better than the noisy cube) and 100% flux.
 
     Parameters
     ----------
@@ -357,7 +357,7 @@ def side_by_side(*figures, cols=2) -> hv.Layout:
 
     Under bokeh each figure is resized (a copy) so that a row fits in :data:`WIDTH_PX`.
     """
-    cols = min(len(figures), _validate.integer("cols", cols, 1))
+    cols = min(len(figures), checks.integer("cols", cols, 1))
     width = WIDTH_PX // cols
     frame = width - AXIS_PX - COLORBAR_PX
     fitted = [f.opts({"Image": {"frame_width": frame}} if f.traverse(lambda e: e, [hv.Image])

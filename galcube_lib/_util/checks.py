@@ -52,15 +52,6 @@ def choice(name: str, value, options) -> str:
     return value
 
 
-def cube(name: str, value):
-    """Check that ``value`` is a galcube :class:`~galcube_lib.io.cube.Cube`; return it."""
-    from galcube_lib.io.cube import Cube
-
-    if not isinstance(value, Cube):
-        raise TypeError(f"{name} must be a galcube Cube, got {type(value).__name__}")
-    return value
-
-
 def boolean(name: str, value) -> bool:
     """Check that ``value`` is a bool (or numpy bool); a string such as "no" is a TypeError."""
     import numpy as np

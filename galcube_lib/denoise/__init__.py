@@ -16,7 +16,7 @@ from galcube_lib._util.conventions import beam_area
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.crop import as_box, crop, mask_box, pad
 from galcube_lib._version import __version__
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.denoise.smooth_clip import smooth_clip_mask
 
 #: method name -> "module:function" of its array function
@@ -206,7 +206,7 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     >>> rmse(smooth) < rmse(noisy), rmse(gl.denoise(noisy)) < rmse(noisy)   # gaussian, IST
     (True, True)
     """
-    _validate.cube("cube", cube)
+    check_cube("cube", cube)
     func = method_function(method)
     # options renamed to the project's names (checks.renamed) keep working, with a warning
     options = _validate.rename_keywords(options, getattr(func, "__renamed__", {}), "denoise")

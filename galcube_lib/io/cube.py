@@ -216,6 +216,14 @@ class Cube:
         return path
 
 
+def check_cube(name: str, value) -> Cube:
+    """Check that ``value`` is a galcube :class:`Cube`; return it (else a TypeError naming
+    ``name``)."""
+    if not isinstance(value, Cube):
+        raise TypeError(f"{name} must be a galcube Cube, got {type(value).__name__}")
+    return value
+
+
 def _float32(name: str, value) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float32)

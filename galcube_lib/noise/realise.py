@@ -13,7 +13,7 @@ from scipy.interpolate import RegularGridInterpolator
 from galcube_lib._util import rng as _rng
 from galcube_lib.sim.render import gaussian_transfer
 from galcube_lib._util import checks as check
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 
 KINDS = ("white", "beam", "hanning")
 NOISE_BYTES = 48   # memory per voxel while a noise cube is drawn (float64 and complex128 copies)
@@ -163,7 +163,7 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     >>> bool(np.array_equal(gl.add_noise(cube, peak_snr=5, rng=0).data, noisy.data))
     True
     """
-    check.cube("cube", cube)
+    check_cube("cube", cube)
     if cube.noise is not None:
         raise ValueError("cube already has noise; add noise to its clean truth instead")
     if peak_snr is not None and rms_jy is not None:

@@ -15,7 +15,7 @@ from scipy import ndimage
 from galcube_lib._util.conventions import FWHM_PER_SIGMA
 from galcube_lib._util import checks as check
 from galcube_lib import metrics
-from galcube_lib.io.cube import Cube
+from galcube_lib.io.cube import Cube, check_cube
 
 __all__ = ["apply_stretch", "beam_ellipse", "contour_levels", "diverging_limits", "emission_mask", "frequency_ghz",
            "line_channels", "major_axis", "pixel_to_radec", "pv_slice", "reference_radec",
@@ -382,7 +382,7 @@ def sky_offsets_arcsec(cube) -> tuple[np.ndarray, np.ndarray]:
     dy_arcsec : numpy.ndarray
         (n_y,) offsets of the rows.
     """
-    wcs = check.cube("cube", cube).wcs.celestial
+    wcs = check_cube("cube", cube).wcs.celestial
     scale = wcs.pixel_scale_matrix * 3600.0
     x0, y0 = wcs.wcs.crpix - 1.0
     ny, nx = cube.shape[1:]
@@ -402,7 +402,7 @@ def reference_radec(cube) -> tuple[float, float]:
     (float, float)
         RA and Dec in degrees.
     """
-    ra, dec = check.cube("cube", cube).wcs.celestial.wcs.crval
+    ra, dec = check_cube("cube", cube).wcs.celestial.wcs.crval
     return float(ra), float(dec)
 
 
@@ -421,7 +421,7 @@ def pixel_to_radec(cube, x, y):
     ra, dec : float or numpy.ndarray
         Degrees; floats for scalars, arrays for arrays.
     """
-    ra, dec = check.cube("cube", cube).wcs.celestial.pixel_to_world_values(x, y)
+    ra, dec = check_cube("cube", cube).wcs.celestial.pixel_to_world_values(x, y)
     if np.ndim(ra) == 0:
         return float(ra), float(dec)
     return np.asarray(ra), np.asarray(dec)
@@ -446,7 +446,7 @@ def beam_ellipse(cube) -> dict:
         matplotlib's ``Ellipse`` on pixel axes. For a path drawn in data coordinates of a ΔRA axis
         that increases to the left (inverted), use ``pi - angle_rad``.
     """
-    bmaj_px, bmin_px = check.cube("cube", cube).beam_fwhm_px
+    bmaj_px, bmin_px = check_cube("cube", cube).beam_fwhm_px
     pa = cube.beam_pa_deg
     return {"bmaj_arcsec": bmaj_px * cube.pixel_arcsec, "bmin_arcsec": bmin_px * cube.pixel_arcsec,
             "pa_deg": pa, "angle_rad": math.radians(pa + 90.0)}
@@ -482,7 +482,7 @@ def scale_bar(cube, fraction=0.2) -> tuple[float, str]:
         e.g. ``'2″'``, with the length in kpc when the record gives the scale
         (``pixel_kpc`` or ``redshift`` of its observation; Planck18 cosmology for a redshift).
     """
-    check.cube("cube", cube)
+    check_cube("cube", cube)
     fraction = check.number("fraction", fraction, 0.0, 1.0, lo_open=True)
     dx, _ = sky_offsets_arcsec(cube)
     target = fraction * abs(dx[1] - dx[0]) * dx.size if dx.size > 1 else fraction * cube.pixel_arcsec
@@ -526,7 +526,7 @@ def emission_mask(cube) -> np.ndarray:
         region above 3 sigma of the data smoothed by the beam (isolated noise peaks, which
         would scatter a moment-1 map, are left out). Empty when nothing rises above 3 sigma.
     """
-    if check.cube("cube", cube).clean is not None:
+    if check_cube("cube", cube).clean is not None:
         return metrics.truth_mask(cube.clean)
     sigma_px = math.sqrt(np.prod(cube.beam_fwhm_px)) / FWHM_PER_SIGMA
     smooth = ndimage.gaussian_filter(np.nan_to_num(cube.data), (0.0, sigma_px, sigma_px))
@@ -569,7 +569,7 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     pa_deg : float
         North through east, in [0, 360).
     """
-    check.cube("cube", cube)
+    check_cube("cube", cube)
     found = _record_axis(cube)
     if found is not None:
         return found
@@ -669,7 +669,7 @@ def line_channels(cube, n=9, mask=None) -> np.ndarray:
     numpy.ndarray
         Increasing int indices, ``min(n, n_chan)`` of them.
     """
-    check.cube("cube", cube)
+    check_cube("cube", cube)
     n = check.integer("n", n, 1)
     n_chan = cube.shape[0]
     if mask is None:

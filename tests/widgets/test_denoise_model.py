@@ -38,7 +38,7 @@ def test_options_come_from_the_method_signature(noisy):
 @pytest.mark.parametrize("method, options", [
     ("gaussian", {"spectral_fwhm_channels": 3.0}),
     ("pca", {"n_components": 3}),
-    ("smooth_clip", {"threshold": 4.0, "spectral_kernels_channels": (0, 3)}),
+    ("smooth_clip", {"n_sigma": 4.0, "spectral_kernels_channels": (0, 3)}),
     ("ist", {"n_iter": 2, "keep_coarse": False}),
 ])
 def test_run_equals_the_library_called_directly(noisy, method, options):
@@ -68,8 +68,8 @@ def test_text_values_are_parsed_and_defaults_dropped(noisy):
     model.method = "smooth_clip"
     model.set_option("spatial_kernels_beams", "0, 1")
     assert model.options == {"spatial_kernels_beams": (0, 1)}
-    with pytest.raises(TypeError, match="threshold must be a real number, got 'high'"):
-        model.set_option("threshold", "high")
+    with pytest.raises(TypeError, match="n_sigma must be a real number, got 'high'"):
+        model.set_option("n_sigma", "high")
     with pytest.raises(ValueError, match="noise"):
         model.set_option("noise", "rms")
 
@@ -132,7 +132,7 @@ def test_explicit_truth_and_bad_inputs(noisy):
     ("ist", "positivity", 0, TypeError, "positivity must be True or False, got 0"),
     ("ist", "n_iter", 2.5, TypeError, "n_iter must be an integer, got 2.5"),
     ("ist", "n_iter", True, TypeError, "n_iter must be an integer, got True"),
-    ("ist", "k", float("nan"), ValueError, "k=nan is outside the valid range"),
+    ("ist", "n_sigma", float("nan"), ValueError, "n_sigma=nan is outside the valid range"),
     ("ist", "mode", "medium", ValueError, "mode='medium' is not one of 'hard', 'soft'"),
     ("pca", "n_components", "three", ValueError, "n_components='three' cannot be read: type an int"),
     ("pca", "n_components", "2.5", TypeError, "n_components must be an integer, got 2.5"),

@@ -29,7 +29,7 @@ def test_option_widgets_follow_the_method(noisy):
     assert set(panel.option_widgets) == {"n_components", "max_components"}
     assert panel.option_widgets["n_components"].value == ""          # None: the method chooses
     panel.method.value = "smooth_clip"
-    assert panel.option_widgets["noise"].options == ("negative", "mad")
+    assert panel.option_widgets["noise_statistic"].options == ("negative", "mad")
     assert panel.option_widgets["spectral_kernels_channels"].value == "(0, 3, 7)"
 
 
@@ -89,7 +89,7 @@ def ipython_shell():
 
 
 @pytest.mark.parametrize("name, value, culprit", [
-    ("k", -1.0, "k=-1.0 is outside the valid range (0, 100]"),
+    ("n_sigma", -1.0, "n_sigma=-1.0 is outside the valid range (0, 100]"),
     ("n_reweight", -1, "n_reweight=-1 is outside the valid range [1, 20]")])
 def test_failed_run_shows_the_message_and_the_panel_stays_usable(noisy, ipython_shell, name, value,
                                                                  culprit):
