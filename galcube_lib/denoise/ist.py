@@ -187,10 +187,7 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
     n_reweight = check.integer("n_reweight", n_reweight, 1, 20)
     tol = check.number("tol", tol, 0.0, 1.0, hi_open=True)
     if beam_fwhm_px is not None:
-        beam = np.atleast_1d(np.asarray(beam_fwhm_px, dtype=float))
-        if beam.size not in (1, 2) or not np.all(np.isfinite(beam)) or np.any(beam <= 0):
-            raise ValueError(f"beam_fwhm_px={beam_fwhm_px!r} must be one or two positive numbers")
-        beam_fwhm_px = tuple(beam)
+        beam_fwhm_px = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     nv, ny, nx = y.shape
     d_xy, d_v = default_scales(y.shape, beam_fwhm_px, spectral)
     if n_scales_xy is None:

@@ -5,6 +5,8 @@ rescaled so that the realisation's global standard deviation is max(clean) / pea
 """
 from __future__ import annotations
 
+import warnings
+from numbers import Real
 
 import numpy as np
 from scipy import fft
@@ -12,6 +14,7 @@ from scipy.interpolate import RegularGridInterpolator
 
 from galcube_lib._util import rng as _rng
 from galcube_lib.sim.render import gaussian_transfer
+from galcube_lib.sim.simulate import HANNING
 from galcube_lib._util import checks as check
 from galcube_lib.io.cube import Cube, check_cube
 
@@ -21,8 +24,10 @@ F32_TINY, F32_MAX = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32)
 
 
 def _hanning(noise: np.ndarray) -> np.ndarray:
-    """Spectral Hanning smoothing (1/4, 1/2, 1/4), periodic so the noise stays stationary."""
-    return 0.5 * noise + 0.25 * (np.roll(noise, 1, axis=0) + np.roll(noise, -1, axis=0))
+    """Spectral Hanning smoothing (the simulator's kernel, 1/4, 1/2, 1/4), periodic so the
+    noise stays stationary."""
+    side, centre, _ = HANNING
+    return centre * noise + side * (np.roll(noise, 1, axis=0) + np.roll(noise, -1, axis=0))
 
 
 def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.ndarray:
@@ -57,21 +62,25 @@ def matched_noise(template: np.ndarray, shape, gen: np.random.Generator) -> np.n
     return np.real(fft.ifftn(fft.fftn(gen.standard_normal(shape)) * amplitude))
 
 
-def realisations(noise, shape, n_realisations: int, rng=None) -> list:
-    """Noise cubes of ``shape``: given, or drawn from a sigma or a noise cube.
+def realisations(noise, shape, n_realisations: int, rng=None, *, sigma: float | None = None) -> list:
+    """Noise cubes of ``shape``: given, drawn like a noise cube, or white of a given sigma.
 
     Parameters
     ----------
-    noise : float, numpy.ndarray
-        A sigma > 0 (white Gaussian noise, in data units), a finite 3-D noise cube (new
-        Gaussian noise with its spatial and spectral power spectra, rescaled to its standard
-        deviation) or a 4-D stack of >= 2 realisations of ``shape`` (returned as they are).
+    noise : numpy.ndarray or None
+        A finite 3-D noise cube (new Gaussian noise with its spatial and spectral power
+        spectra, rescaled to its standard deviation) or a 4-D stack of >= 2 realisations of
+        ``shape`` (returned as they are); None with ``sigma``. A number here is taken as
+        ``sigma``, with a DeprecationWarning (``noise`` is a realisation, docs/conventions.md,
+        Noise).
     shape : tuple of int
         (v, y, x) shape of each realisation.
     n_realisations : int
         How many to draw, >= 1 (ignored for a stack).
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Randomness (docs/conventions.md, Randomness).
+    sigma : float, optional
+        Draw white Gaussian noise of this standard deviation (> 0, data units) instead.
 
     Returns
     -------
@@ -81,34 +90,43 @@ def realisations(noise, shape, n_realisations: int, rng=None) -> list:
     Raises
     ------
     TypeError
-        ``noise`` is not numbers.
+        ``noise`` is not numbers, or both or neither of ``noise`` and ``sigma`` are given.
     ValueError
         A sigma <= 0, a stack of the wrong shape, a non-finite or constant noise cube, or
         realisations that do not fit in memory.
     """
-    try:
-        arr = np.asarray(noise, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"noise must be a sigma (a number), a 3-D noise cube or a stack of "
-                        f"realisations, got {type(noise).__name__} {noise!r:.60}") from None
-    if arr.ndim == 4:
-        if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
-            raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")
-        return list(arr)
-    if arr.ndim == 0:
-        sigma = check.number("noise", noise.item() if isinstance(noise, np.ndarray) else noise,
-                             0.0, None, lo_open=True)
-    elif arr.ndim != 3 or not np.isfinite(arr).all():
-        raise ValueError(f"noise must be a sigma, a finite 3-D noise cube or a stack of "
-                         f"realisations, got shape {arr.shape}")
+    if isinstance(noise, Real) or (isinstance(noise, np.ndarray) and noise.ndim == 0):
+        if sigma is not None:
+            raise TypeError("give noise (a realisation) or sigma (a number), not both")
+        warnings.warn("realisations(): a number as noise is deprecated, give it as sigma=",
+                      DeprecationWarning, stacklevel=2)
+        noise, sigma = None, (noise.item() if isinstance(noise, np.ndarray) else noise)
+    if (noise is None) == (sigma is None):
+        raise TypeError("give noise (a 3-D noise cube or a stack of realisations) or sigma "
+                        "(a number), one of the two")
+    if sigma is not None:
+        sigma = check.number("sigma", sigma, 0.0, None, lo_open=True)
+        arr = None
     else:
+        try:
+            arr = np.asarray(noise, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"noise must be a 3-D noise cube or a stack of realisations (an "
+                            f"array), got {type(noise).__name__} {noise!r:.60}") from None
+        if arr.ndim == 4:
+            if arr.shape[1:] != tuple(shape) or arr.shape[0] < 2:
+                raise ValueError(f"noise realisations have shape {arr.shape}; need (>=2, *{tuple(shape)})")
+            return list(arr)
+        if arr.ndim != 3 or not np.isfinite(arr).all():
+            raise ValueError(f"noise must be a finite 3-D noise cube or a stack of realisations, "
+                             f"got shape {arr.shape}")
         sigma = float(np.std(arr))
         if not sigma > 0:
             raise ValueError("noise is a constant cube: it has no spread to draw noise from")
     n_realisations = check.integer("n_realisations", n_realisations, 1)
     _check_memory("n_realisations", n_realisations, shape)
     gen, _ = _rng.generator(rng)
-    if arr.ndim == 0:
+    if arr is None:
         return [sigma * gen.standard_normal(shape) for _ in range(n_realisations)]
     out = []
     for _ in range(n_realisations):

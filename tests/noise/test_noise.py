@@ -152,20 +152,38 @@ def test_noise_larger_than_memory_is_refused_before_drawing(clean, monkeypatch):
                                          r"about .* MiB of memory, more than the 1 MiB available: use a smaller cube"):
         gl.add_noise(clean, peak_snr=4.0)
     with pytest.raises(ValueError, match=r"drawing 1000 noise cube\(s\) .* \(n_realisations\)"):
-        realisations(0.1, clean.shape, 1000)
+        realisations(None, clean.shape, 1000, sigma=0.1)
 
 
-@pytest.mark.parametrize("noise, n, error, message", [
-    (0.1, 0, ValueError, r"n_realisations=0 is outside the valid range \[1, inf\)"),
-    (0.1, 2.5, TypeError, "n_realisations must be an integer"),
-    (math.inf, 2, ValueError, "noise=inf is outside the valid range"),
-    (-1.0, 2, ValueError, r"noise=-1.0 is outside the valid range \(0, inf\)"),
-    ("abc", 2, TypeError, "noise must be a sigma .* got str 'abc'"),
-    ({"sigma": 1.0}, 2, TypeError, "noise must be a sigma .* got dict"),
+@pytest.mark.parametrize("noise, sigma, n, error, message", [
+    (None, 0.1, 0, ValueError, r"n_realisations=0 is outside the valid range \[1, inf\)"),
+    (None, 0.1, 2.5, TypeError, "n_realisations must be an integer"),
+    (None, math.inf, 2, ValueError, "sigma=inf is outside the valid range"),
+    (None, -1.0, 2, ValueError, r"sigma=-1.0 is outside the valid range \(0, inf\)"),
+    (None, "abc", 2, TypeError, "sigma must be a real number, got 'abc'"),
+    ("abc", None, 2, TypeError, "noise must be a 3-D noise cube or a stack .* got str 'abc'"),
+    ({"sigma": 1.0}, None, 2, TypeError, "noise must be a 3-D noise cube or a stack .* got dict"),
+    (np.ones((2, 3)), None, 2, ValueError, r"noise must be a finite 3-D noise cube .* shape \(2, 3\)"),
+    (None, None, 2, TypeError, "give noise .* or sigma .*, one of the two"),
+    (np.ones((2, 4, 4)), 1.0, 2, TypeError, "give noise .* or sigma .*, one of the two"),
 ])
-def test_realisations_check_their_arguments(clean, noise, n, error, message):
+def test_realisations_check_their_arguments(clean, noise, sigma, n, error, message):
     with pytest.raises(error, match=message):
-        realisations(noise, clean.shape, n)
+        realisations(noise, clean.shape, n, sigma=sigma)
+
+
+def test_realisations_of_a_sigma_are_white_noise_of_that_sigma(clean):
+    draws = realisations(None, (8, 16, 16), 3, rng=5, sigma=2.0)
+    assert len(draws) == 3 and all(d.shape == (8, 16, 16) for d in draws)
+    assert np.std(draws) == pytest.approx(2.0, rel=0.03)        # 6144 voxels: 0.9% scatter
+    again = realisations(None, (8, 16, 16), 3, rng=np.random.default_rng(5), sigma=2.0)
+    np.testing.assert_array_equal(draws, again)
+    # a number as noise is the deprecated spelling of sigma
+    with pytest.warns(DeprecationWarning, match=r"^realisations\(\): a number as noise is deprecated, give it as sigma=$"):
+        old = realisations(2.0, (8, 16, 16), 3, rng=5)
+    np.testing.assert_array_equal(old, draws)
+    with pytest.raises(TypeError, match="not both"):
+        realisations(2.0, (8, 16, 16), 3, sigma=2.0)
 
 
 def test_given_realisations_need_no_count(clean):
