@@ -12,11 +12,11 @@ import inspect
 
 import numpy as np
 
-from galcube_lib._util.conventions import beam_area
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.crop import as_box, crop, mask_box, pad
 from galcube_lib._version import __version__
 from galcube_lib.io.cube import Cube, check_cube
+from galcube_lib.noise.correlation import noise_blob_pixels
 from galcube_lib.denoise.smooth_clip import smooth_clip_mask
 
 #: method name -> "module:function" of its array function
@@ -61,36 +61,6 @@ def method_function(method: str):
         raise ValueError(f"method={method!r} is not one of {', '.join(map(repr, METHODS))}")
     module, name = METHODS[method].split(":")
     return getattr(importlib.import_module(f".{module}", __name__), name)
-
-
-def noise_blob_pixels(data: np.ndarray) -> int | None:
-    """Pixels a noise blob covers, from the noise's spatial autocorrelation.
-
-    For white noise convolved with a beam this is twice the beam area (smooth_clip's default
-    size cut); interferometric noise is correlated like the dirty beam, about one restoring
-    beam (0.9-1.4 beams on the shipped real cubes), so its blobs are smaller.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        (v, y, x) cube; the autocorrelation is measured on its negative parts, so the
-        emission does not widen it (docs/conventions.md, Noise).
-
-    Returns
-    -------
-    int or None
-        The area pi a b / (4 ln 2) in pixels, rounded up, of the Gaussian (FWHM a, b)
-        fitted to the autocorrelation; None when it cannot be fitted (spatially white noise,
-        or an image one pixel wide).
-    """
-    from galcube_lib.noise.estimate import correlation_fwhm_px, spatial_autocorrelation
-
-    if min(np.shape(data)[1:]) < 2:
-        return None
-    major, minor, _ = correlation_fwhm_px(spatial_autocorrelation(data, negative=True))
-    if not (np.isfinite(major) and np.isfinite(minor)):
-        return None
-    return int(np.ceil(beam_area(major, minor)))
 
 
 def source_mask(cube: Cube, **options) -> np.ndarray:

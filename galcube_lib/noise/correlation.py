@@ -19,7 +19,7 @@ import math
 import numpy as np
 from scipy import fft, ndimage
 
-from galcube_lib._util.conventions import FWHM_PER_SIGMA
+from galcube_lib._util.conventions import FWHM_PER_SIGMA, beam_area
 from galcube_lib._util import checks as check
 from galcube_lib.noise.level import real_array
 
@@ -172,3 +172,32 @@ def spectral_correlation(data, max_lag: int | None = None) -> np.ndarray:
     ratio = [np.sum(y[k:] * y[:-k]) / np.sum(finite[k:] & finite[:-k]) / power
              for k in range(1, max_lag + 1)]
     return _from_negative_parts(np.array(ratio))
+
+
+def noise_blob_pixels(data: np.ndarray) -> int | None:
+    """Pixels a noise blob covers, from the noise's spatial autocorrelation.
+
+    For white noise convolved with a beam this is twice the beam area (smooth_clip's default
+    size cut; :func:`galcube_lib.denoise.source_mask` uses this instead); interferometric
+    noise is correlated like the dirty beam, about one restoring beam (0.9-1.4 beams on the
+    shipped real cubes), so its blobs are smaller.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        (v, y, x) cube; the autocorrelation is measured on its negative parts, so the
+        emission does not widen it (docs/conventions.md, Noise).
+
+    Returns
+    -------
+    int or None
+        The area pi a b / (4 ln 2) in pixels, rounded up, of the Gaussian (FWHM a, b)
+        fitted to the autocorrelation; None when it cannot be fitted (spatially white noise,
+        or an image one pixel wide).
+    """
+    if min(np.shape(data)[1:]) < 2:
+        return None
+    major, minor, _ = correlation_fwhm_px(spatial_autocorrelation(data, negative=True))
+    if not (np.isfinite(major) and np.isfinite(minor)):
+        return None
+    return int(np.ceil(beam_area(major, minor)))

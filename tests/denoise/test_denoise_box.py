@@ -76,7 +76,7 @@ def test_a_primary_beam_corrected_cube_is_denoised_in_flat_noise_units(noisy):
 
 
 def test_the_source_mask_cuts_blobs_the_size_of_the_measured_noise_correlation(noisy):
-    from galcube_lib.denoise import noise_blob_pixels
+    from galcube_lib.noise.estimate import noise_blob_pixels
     from galcube_lib.denoise.gaussian import beam_kernel, smooth_spatial
 
     beam_area = np.pi * 4.0 * 4.0 / (4 * np.log(2))
