@@ -39,6 +39,22 @@ def test_results_do_not_depend_on_the_workers(results):
     assert results[columns].equals(parallel[columns])
 
 
+def test_rng_takes_every_form_of_spec_7(results):
+    columns = [c for c in results.columns if c != "time_s"]
+    gaussian = results[results.method == "gaussian"][columns].reset_index(drop=True)
+    # an int is the entropy of the root SeedSequence: the SeedSequence itself gives the same cubes
+    seq = bench.run(n_per_bin=2, methods="gaussian", rng=np.random.SeedSequence(5), workers=1,
+                    progress=False)
+    assert seq[columns].equals(gaussian)
+    # a Generator seeds the run from one draw: the same state gives the same run
+    runs = [bench.run(n_per_bin=2, methods="gaussian", rng=np.random.default_rng(7), workers=1,
+                      progress=False)[columns] for _ in range(2)]
+    assert runs[0].equals(runs[1]) and not runs[0].equals(gaussian)
+    for bad, error in ((-1, ValueError), (True, TypeError), ("5", TypeError)):
+        with pytest.raises(error, match="rng"):
+            bench.run(n_per_bin=2, methods="gaussian", rng=bad, workers=1, progress=False)
+
+
 def test_summary_and_files(results, tmp_path):
     table = bench.summary(results)
     assert table.shape[0] == 2 * 2 * len(bench.SNR_BINS)

@@ -6,6 +6,7 @@ import pytest
 from scipy.special import erf
 
 import galcube_lib as gl
+from galcube_lib._util.conventions import FWHM_PER_SIGMA
 from galcube_lib import metrics as M
 
 # ----------------------------------------------------------------------------- fixtures
@@ -138,6 +139,30 @@ def test_offsource_fluxes_by_hand():
     np.testing.assert_allclose(fl, [2 + 3, 8 + 9, 5 + 6])
 
 
+def test_offsource_placements_measure_every_cube_at_the_same_places():
+    a = np.arange(36.0).reshape(1, 6, 6)
+    b = 2 * a
+    b[0, 5, 5] = np.nan                                     # not data in one cube: avoided in both
+    one = np.zeros((6, 6), bool)
+    one[0, 0] = True
+    placed = M.offsource_placements([a, b], one, 100, rng=0)
+    places = [(int(dy), int(dx)) for dy, dx in placed.shifts]
+    assert len(places) == 34 and (0, 0) not in places and (5, 5) not in places
+    np.testing.assert_array_equal(placed.fluxes[0], [6 * dy + dx for dy, dx in places])
+    np.testing.assert_array_equal(placed.fluxes[1], 2 * placed.fluxes[0])
+    assert placed.flux == (0.0, 0.0)
+    assert placed.flux_noise[1] == pytest.approx(2 * np.std(placed.fluxes[0], ddof=1))
+    np.testing.assert_allclose(placed.flux_sigma(1, reference=0), 2 * placed.fluxes[0] /
+                               np.std(placed.fluxes[0], ddof=1))
+    c = a + 100.0 * one                                      # a source of 100 at (0, 0)
+    placed = M.offsource_placements([c], one, 100, rng=0)
+    assert placed.snr(0) == pytest.approx(100.0 / np.std(placed.fluxes[0], ddof=1))
+    # the same rng gives the same places as offsource_shifts
+    np.testing.assert_array_equal(placed.shifts, M.offsource_shifts(c.shape, one, 100, rng=0))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        M.offsource_placements([a, a[:, :3]], one)
+
+
 def test_offsource_noise_of_white_noise():
     sigma, n_chan = 2.0, 8
     gen = np.random.default_rng(5)
@@ -171,15 +196,35 @@ def test_reinjection_by_hand():
     out = M.reinjection_flux_noise(lambda c: 0.5 * c, noisy, ap, extra)
     np.testing.assert_allclose(out["fluxes"], [1.0, 3.0])
     assert out["flux_noise"] == pytest.approx(math.sqrt(2)) and out["flux"] == 0.0
-    # a linear rescaling gains nothing; noise from a sigma or from a noise cube
+    # a linear rescaling gains nothing, whatever form rng takes (the draws are shared)
     cube = np.random.default_rng(1).standard_normal((4, 16, 16)) + 1.0
     apc = M.aperture(cube.shape, (8, 8), 6.0)
-    assert M.snr_gain_reinjection(lambda c: 3 * c, cube, apc, 0.5, 4, rng=0) == pytest.approx(1.0)
-    drawn = M.reinjection_flux_noise(lambda c: c, cube, apc, cube - 1.0, 6, rng=0)
-    n_vox = apc.sum()
-    assert 0.3 < drawn["flux_noise"] / math.sqrt(n_vox) < 3.0
+    for rng in (0, np.random.SeedSequence(0), np.random.default_rng(0)):
+        assert M.snr_gain_reinjection(lambda c: 3 * c, cube, apc, n_realisations=4, rng=rng,
+                                      sigma=0.5) == pytest.approx(1.0)
+    # a noise level given as noise (its old meaning) still works, with a DeprecationWarning
+    with pytest.warns(DeprecationWarning, match="sigma="):
+        old = M.reinjection_flux_noise(lambda c: c, cube, apc, 0.5, 4, rng=0)
+    new = M.reinjection_flux_noise(lambda c: c, cube, apc, n_realisations=4, rng=0, sigma=0.5)
+    np.testing.assert_array_equal(old["fluxes"], new["fluxes"])
     with pytest.raises(TypeError, match="n_realisations"):     # was truncated to 2 silently
-        M.reinjection_flux_noise(lambda c: c, cube, apc, 0.5, 2.5)
+        M.reinjection_flux_noise(lambda c: c, cube, apc, n_realisations=2.5, sigma=0.5)
+
+
+def test_reinjection_flux_noise_of_white_noise_is_sqrt_n_sigma():
+    # identity: the flux spread is that of a sum of n_vox independent voxels, sigma sqrt(n_vox);
+    # with n realisations the std (ddof=1) has a relative standard error 1 / sqrt(2 (n - 1))
+    n, sigma = 400, 0.5
+    cube = np.random.default_rng(1).standard_normal((4, 16, 16)) + 1.0
+    apc = M.aperture(cube.shape, (8, 8), 6.0)
+    tolerance = 4 / math.sqrt(2 * (n - 1))
+    drawn = M.reinjection_flux_noise(lambda c: c, cube, apc, n_realisations=n, rng=0, sigma=sigma)
+    assert drawn["flux_noise"] == pytest.approx(sigma * math.sqrt(apc.sum()), rel=tolerance)
+    # from a noise cube: each draw has the cube's spread, so one voxel's spread is its std
+    one = np.zeros(cube.shape, bool)
+    one[2, 8, 8] = True
+    drawn = M.reinjection_flux_noise(lambda c: c, cube, one, cube - 1.0, n, rng=0)
+    assert drawn["flux_noise"] == pytest.approx(np.std(cube), rel=tolerance)
 
 
 def test_reinjection_passes_cubes_to_the_denoiser(sim):
@@ -190,7 +235,8 @@ def test_reinjection_passes_cubes_to_the_denoiser(sim):
     def identity(c):
         seen.append(type(c))
         return c
-    out = M.reinjection_flux_noise(identity, noisy, ap, float(noisy.noise.std()), 3, rng=0)
+    out = M.reinjection_flux_noise(identity, noisy, ap, n_realisations=3, rng=0,
+                                   sigma=float(noisy.noise.std()))
     assert set(seen) == {gl.Cube} and out["flux_noise"] > 0
 
 
@@ -280,6 +326,17 @@ def test_ssim_identity_constants_and_brute_force():
         M.ssim(np.full((4, 4), np.nan), ref[:4, :4])
 
 
+def test_ssim_window_width_is_window_sigma_and_sigma_is_deprecated():
+    gen = np.random.default_rng(0)
+    ref = gen.random((24, 24))
+    noisy = ref + 0.3 * gen.standard_normal(ref.shape)
+    narrow = M.ssim(noisy, ref, window_sigma=1.0)
+    assert narrow == pytest.approx(_ssim_brute_force(noisy, ref, np.ptp(ref), sigma=1.0), rel=1e-10)
+    assert narrow != M.ssim(noisy, ref)
+    with pytest.warns(DeprecationWarning, match="window_sigma"):
+        assert M.ssim(noisy, ref, sigma=1.0) == narrow
+
+
 def test_kinematic_pa_of_planes():
     y, x = np.indices((9, 9), dtype=float)
     assert M.kinematic_pa(2 * x + 5) == pytest.approx(270.0)   # receding to +x (west)
@@ -347,14 +404,38 @@ def test_null_test_by_hand():
         M.null_test(lambda c: c, cubes[:1], ap)
 
 
-def test_null_test_on_simulated_noise(sim):
-    clean, _ = sim
-    blank = clean.replace(data=np.zeros(clean.shape), clean=np.zeros(clean.shape),
-                          record={**clean.record})
-    nulls = [gl.add_noise(blank, rms_jy=1.0, kind="beam", rng=s) for s in range(6)]
+def beam_flux_sigma(ap2d, fwhm_px, n_chan, rms):
+    """Aperture-flux noise of beam noise, analytically: white noise convolved with a Gaussian of
+    std s has correlation exp(-d^2 / (4 s^2)) at a distance d across the sky, none between
+    channels, so var = rms^2 n_chan sum_{a, b in A} exp(-|a - b|^2 / (4 s^2))."""
+    s = fwhm_px / FWHM_PER_SIGMA
+    y, x = np.nonzero(ap2d)
+    d2 = (y[:, None] - y[None, :]) ** 2 + (x[:, None] - x[None, :]) ** 2
+    return rms * math.sqrt(n_chan * np.exp(-d2 / (4 * s * s)).sum())
+
+
+def test_null_test_on_simulated_noise():
+    obs = gl.Observation(n_pix=32, n_chan=4, pixel_kpc=0.5, beam_fwhm_px=3.75)
+    clean = gl.simulate([gl.Galaxy(r_eff_kpc=1.0)], obs)
+    blank = clean.replace(data=np.zeros(clean.shape), clean=np.zeros(clean.shape))
+    n = 400
+    nulls = [gl.add_noise(blank, rms_jy=1.0, kind="beam", rng=s).data for s in range(n)]
     ap = M.aperture_from_record(clean)
-    out = M.null_test(lambda c: c, nulls, ap)                   # identity: ~N(0, 1) per cube
-    assert abs(out["mean_flux_sigma"]) < 2.0 and len(out["flux_sigma"]) == 6
+    expected = beam_flux_sigma(ap[0], 3.75, 4, 1.0)
+    # identity, in units of the analytic flux noise: z ~ N(0, 1), mean within 4 / sqrt(n)
+    out = M.null_test(lambda c: c, nulls, ap, flux_noise=expected)
+    z = out["flux_sigma"]
+    assert len(z) == n and abs(out["mean_flux_sigma"]) < 4 / math.sqrt(n)
+    assert np.std(z, ddof=1) == pytest.approx(1.0, abs=4 / math.sqrt(2 * (n - 1)))
+    assert out["detection_fraction"] < 0.01                     # P(z > 3) = 0.00135
+    # the default flux noise, measured on the cubes themselves, is that analytic value
+    measured = M.null_test(lambda c: c, nulls, ap)["flux_noise"]
+    assert measured == pytest.approx(expected, rel=4 / math.sqrt(2 * (n - 1)))
+    # a denoiser that adds one flux noise of flux to every cube detects it in about half of them
+    shifted = M.null_test(lambda c: c + expected / ap.sum(), nulls, ap, flux_noise=expected,
+                          n_sigma=1.0)
+    assert shifted["mean_flux_sigma"] == pytest.approx(out["mean_flux_sigma"] + 1.0)
+    assert shifted["detection_fraction"] == pytest.approx(0.5, abs=4 * 0.5 / math.sqrt(n))
 
 
 def test_offsource_hallucination():

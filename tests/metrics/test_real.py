@@ -145,6 +145,24 @@ def test_noise_checks_can_be_skipped(observed):
         assert math.isnan(out[key]), key
 
 
+def test_null_detections_count_above_n_sigma(observed):
+    # the null test by hand: own-noise cubes (the same draws: rng=1, nothing drawn before them
+    # when no placement is asked for), their flux before and after gaussian smoothing, z-scores
+    cube = as_real(observed)
+    aperture = real.flux_aperture(cube)
+    draws = [cube.replace(data=d) for d in real.own_noise(cube, 6, rng=1)]
+    before = [metrics.aperture_flux(d, aperture) for d in draws]
+    after = [metrics.aperture_flux(gl.denoise(d, "gaussian"), aperture) for d in draws]
+    z = np.sort(np.array(after) / np.std(before, ddof=1))
+    n_sigma = float(z[2] + z[3]) / 2                        # three of the six cubes lie above
+    out = real.evaluate_real(cube, "gaussian", n_null=6, n_realisations=0, n_placements=0,
+                             rng=1, n_sigma=n_sigma)
+    assert out["null_detection_fraction"] == 0.5
+    assert out["null_mean_sigma"] == pytest.approx(z.mean(), rel=1e-6)
+    with pytest.raises(ValueError, match="n_sigma"):
+        real.evaluate_real(cube, "gaussian", n_null=2, n_realisations=0, n_sigma=0.0)
+
+
 def test_bad_arguments_are_named(observed):
     with pytest.raises(ValueError, match="n_null"):
         real.evaluate_real(as_real(observed), "gaussian", n_null=1)
