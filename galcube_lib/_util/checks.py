@@ -92,6 +92,21 @@ def sequence(name: str, value, length: int) -> tuple:
     return tuple(value)
 
 
+def beam_fwhm(name: str, value) -> tuple[float, float]:
+    """A beam's (major, minor) FWHM from one number (a circular beam) or a (major, minor) pair
+    (tuple, list or array): both finite and > 0, the minor not above the major
+    (docs/conventions.md, Beam). Errors name ``name``, or ``name[0]``/``name[1]`` for one of a
+    pair."""
+    import numpy as np
+
+    if np.ndim(value) == 0:
+        major = number(name, value, 0.0, None, lo_open=True)
+        return major, major
+    major, minor = sequence(name, list(value) if isinstance(value, np.ndarray) else value, 2)
+    major = number(f"{name}[0]", major, 0.0, None, lo_open=True)
+    return major, number(f"{name}[1]", minor, 0.0, major, lo_open=True)
+
+
 def memory(what: str, nbytes: float, advice: str) -> None:
     """Refuse, before allocating, a request for more memory than this machine has available:
     a ValueError that says what needs how much, what is available and ``advice`` (which

@@ -18,34 +18,6 @@ from galcube_lib._util import checks as check
 TRUNCATE = 4.0
 
 
-def beam_fwhm(beam_fwhm_px) -> tuple[float, float]:
-    """Check a beam FWHM argument.
-
-    Parameters
-    ----------
-    beam_fwhm_px : float or (float, float)
-        One FWHM (a circular beam) or (bmaj, bmin), in px, each > 0.
-
-    Returns
-    -------
-    tuple of float
-        (bmaj, bmin) in px.
-
-    Raises
-    ------
-    ValueError
-        Not one or two numbers > 0.
-    """
-    if np.ndim(beam_fwhm_px) == 0:
-        b = check.number("beam_fwhm_px", beam_fwhm_px, 0.0, None, lo_open=True)
-        return b, b
-    values = list(beam_fwhm_px)
-    if len(values) != 2:
-        raise ValueError(f"beam_fwhm_px={beam_fwhm_px!r} must be one FWHM or a (bmaj, bmin) pair")
-    bmaj, bmin = (check.number("beam_fwhm_px", v, 0.0, None, lo_open=True) for v in values)
-    return bmaj, bmin
-
-
 def beam_kernel(fwhm_maj_px: float, fwhm_min_px: float, pa_deg: float = 0.0) -> np.ndarray:
     """Sampled elliptical Gaussian of unit sum, shape (ny, nx) with odd sides, centred.
 
@@ -159,7 +131,7 @@ def gaussian(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
         stays in Jy/beam of the original beam (the peak of an unresolved source drops).
     """
     data = _cube("data", data)
-    bmaj, bmin = beam_fwhm(beam_fwhm_px)
+    bmaj, bmin = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     pa = check.number("beam_pa_deg", beam_pa_deg)
     f_xy = check.number("spatial_fwhm_beams", spatial_fwhm_beams, 0.0, None)
     f_v = check.number("spectral_fwhm_channels", spectral_fwhm_channels, 0.0, None)

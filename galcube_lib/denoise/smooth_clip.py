@@ -19,7 +19,7 @@ from scipy import ndimage
 from galcube_lib._util.conventions import beam_area
 from galcube_lib._util import checks as check
 from galcube_lib.noise.level import sigma_by
-from galcube_lib.denoise.gaussian import _cube, beam_fwhm, beam_kernel, smooth_spatial
+from galcube_lib.denoise.gaussian import _cube, beam_kernel, smooth_spatial
 
 NOISE_STATISTICS = ("negative", "mad")
 #: the deprecated names of the arguments, kept working with a DeprecationWarning
@@ -81,7 +81,7 @@ def smooth_clip_mask(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0
                       spectral_kernels_channels=spectral_kernels_channels, n_sigma=n_sigma,
                       noise_statistic=noise_statistic, replace=replace)
     if min_size is None:
-        min_size = int(np.ceil(2 * beam_area(*beam_fwhm(beam_fwhm_px))))
+        min_size = int(np.ceil(2 * beam_area(*check.beam_fwhm("beam_fwhm_px", beam_fwhm_px))))
     if min_size > 1 and mask.any():
         labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
@@ -140,7 +140,7 @@ def _detect(data, *, beam_fwhm_px, beam_pa_deg, spatial_kernels_beams, spectral_
             n_sigma, noise_statistic, replace) -> tuple[np.ndarray, dict]:
     """(positive detections before size filter and dilation, noise of each smoothed cube)."""
     data = _cube("data", data)
-    bmaj, bmin = beam_fwhm(beam_fwhm_px)
+    bmaj, bmin = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     pa = check.number("beam_pa_deg", beam_pa_deg)
     spatial = _kernel_list("spatial_kernels_beams", spatial_kernels_beams, integer=False)
     spectral = _kernel_list("spectral_kernels_channels", spectral_kernels_channels, integer=True)

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 from astropy import units as u
 from astropy.io.fits.verify import VerifyError, VerifyWarning
+from galcube_lib._util import checks as check
 from galcube_lib._util.conventions import C_KMS, beam_area
 
 
@@ -468,16 +469,13 @@ def beam_argument(beam):
     """
     if beam is None:
         return None
+    form = f"beam={beam!r} must be three numbers (bmaj_arcsec, bmin_arcsec, pa_deg)"
+    if isinstance(beam, (str, bytes)) or np.ndim(beam) != 1 or len(beam) != 3:
+        raise TypeError(form)
     try:
-        values = tuple(float(b) for b in beam)
-    except (TypeError, ValueError):
-        raise TypeError(f"beam={beam!r} must be three numbers (bmaj_arcsec, bmin_arcsec, pa_deg)") from None
-    if isinstance(beam, (str, bytes)) or len(values) != 3:
-        raise TypeError(f"beam={beam!r} must be three numbers (bmaj_arcsec, bmin_arcsec, pa_deg)")
-    bmaj, bmin, _ = values
-    if not all(math.isfinite(v) for v in values) or not 0 < bmin <= bmaj:
-        raise ValueError(f"beam={beam!r}: need finite 0 < bmin_arcsec <= bmaj_arcsec and a finite pa_deg")
-    return values
+        return (*check.beam_fwhm("beam", tuple(beam[:2])), check.number("beam[2]", beam[2]))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{form}, 0 < bmin_arcsec <= bmaj_arcsec: {err}") from None
 
 
 def _set_beam_deg(header, bmaj, bmin, pa, source: str) -> None:

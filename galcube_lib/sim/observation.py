@@ -22,16 +22,6 @@ def _kpc_per_arcsec(redshift: float) -> float:
     return float(Planck18.kpc_proper_per_arcmin(redshift).value / 60.0)
 
 
-def _beam_pair(name: str, value) -> tuple[float, float]:
-    if np.ndim(value) == 0:
-        bmaj = bmin = value
-    else:
-        bmaj, bmin = check.sequence(name, list(value) if isinstance(value, np.ndarray) else value, 2)
-    bmaj = check.number(f"{name}[0]", bmaj, 0.0, None, lo_open=True)
-    bmin = check.number(f"{name}[1]", bmin, 0.0, bmaj)
-    return bmaj, bmin
-
-
 @dataclass(frozen=True)
 class Observation:
     """The observing set-up of a simulated cube.
@@ -130,14 +120,14 @@ class Observation:
         if self.beam_fwhm_px is None and self.beam_fwhm_arcsec is None:
             set_("beam_fwhm_px", 4.0)
         if self.beam_fwhm_px is not None:
-            px = _beam_pair("beam_fwhm_px", self.beam_fwhm_px)
+            px = check.beam_fwhm("beam_fwhm_px", self.beam_fwhm_px)
             arc = tuple(b * self.pixel_arcsec for b in px)
             if self.beam_fwhm_arcsec is not None and not np.allclose(
-                    _beam_pair("beam_fwhm_arcsec", self.beam_fwhm_arcsec), arc, rtol=1e-6):
+                    check.beam_fwhm("beam_fwhm_arcsec", self.beam_fwhm_arcsec), arc, rtol=1e-6):
                 raise ValueError(f"beam_fwhm_px={self.beam_fwhm_px!r} and beam_fwhm_arcsec="
                                  f"{self.beam_fwhm_arcsec!r} disagree; give one")
         else:
-            arc = _beam_pair("beam_fwhm_arcsec", self.beam_fwhm_arcsec)
+            arc = check.beam_fwhm("beam_fwhm_arcsec", self.beam_fwhm_arcsec)
             px = tuple(b / self.pixel_arcsec for b in arc)
         given = "beam_fwhm_px" if self.beam_fwhm_px is not None else "beam_fwhm_arcsec"
         if px[1] < 2.0:

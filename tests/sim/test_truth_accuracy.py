@@ -6,8 +6,7 @@ from scipy import fft, special
 
 import galcube_lib as gl
 from galcube_lib.sim import render as _render
-import sys
-simulate_module = sys.modules["galcube_lib.sim.simulate"]
+from galcube_lib.sim import simulate as simulate_module
 
 
 def brute_force_face_on_moment0(n_pix, r_eff_px, sersic_n, beam_fwhm_px, flux, sub=10):

@@ -20,7 +20,6 @@ import numpy as np
 
 from galcube_lib._util import rng as _rng
 from galcube_lib._util import checks as check
-from galcube_lib.denoise.gaussian import beam_fwhm
 
 
 def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: int = 8,
@@ -71,7 +70,7 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
-    beam = beam_fwhm(beam_fwhm_px)
+    beam = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     window = check.integer("window", window, 1)
     stride = check.integer("stride", stride, 1, window)
     hidden = check.integer("hidden", hidden, 1)
