@@ -217,8 +217,25 @@ class Cube:
 
 
 def check_cube(name: str, value) -> Cube:
-    """Check that ``value`` is a galcube :class:`Cube`; return it (else a TypeError naming
-    ``name``)."""
+    """Check that an argument is a galcube :class:`Cube`.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : object
+        The argument.
+
+    Returns
+    -------
+    Cube
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not a Cube; the message names ``name``.
+    """
     if not isinstance(value, Cube):
         raise TypeError(f"{name} must be a galcube Cube, got {type(value).__name__}")
     return value
