@@ -156,14 +156,6 @@ def _check(option: Option, value):
     return _CHECKS[kind.removeprefix("optional ")](option.name, value)
 
 
-def _array(name: str, value) -> np.ndarray:
-    """``value`` as a float32 array; a TypeError naming ``name`` when it holds no numbers."""
-    try:
-        return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a Cube or an array of numbers, got {type(value).__name__}") from None
-
-
 @dataclass(frozen=True)
 class Run:
     """One denoising: method, the options given, the result, its wall time and its figures."""
@@ -203,7 +195,8 @@ class DenoiseModel:
         self.cube = check_cube("cube", cube)
         truth = cube.clean if truth is None else truth
         if truth is not None:
-            truth = _array("truth", truth.data if isinstance(truth, gl.Cube) else truth)
+            truth = checks.real_array("truth", truth.data if isinstance(truth, gl.Cube) else truth,
+                                      ndim=None, dtype=np.float32, some_finite=False, copy=False)
         self.truth = truth
         if self.truth is not None and self.truth.shape != cube.shape:
             raise ValueError(f"truth has shape {self.truth.shape}, the cube has {cube.shape}")

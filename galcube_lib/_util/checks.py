@@ -92,6 +92,59 @@ def sequence(name: str, value, length: int) -> tuple:
     return tuple(value)
 
 
+_LAYOUTS = {2: "a 2-D (y, x) map", 3: "a 3-D (v, y, x) cube"}
+
+
+def real_array(name: str, value, ndim=(3,), *, dtype="float64", some_finite: bool = True,
+               copy: bool = True):
+    """``value`` as a new array of ``dtype``, checked.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for error messages.
+    value : array_like
+        A real numeric array.
+    ndim : tuple of int or None, optional
+        The numbers of dimensions allowed, among 2 (a (y, x) map) and 3 (a (v, y, x) cube);
+        default (3,); None: any.
+    dtype : numpy dtype, optional
+        Of the copy returned (default float64).
+    some_finite : bool, optional
+        Refuse an array without a finite value (default True).
+    copy : bool, optional
+        Always return a new array (default True); False returns ``value`` itself when it is
+        already an array of ``dtype``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Of ``dtype``.
+
+    Raises
+    ------
+    TypeError
+        Not a real numeric array.
+    ValueError
+        Another number of dimensions, or (``some_finite``) no finite value.
+    """
+    import numpy as np
+
+    try:
+        x = np.asarray(value)
+    except ValueError:   # ragged nested sequences
+        x = np.asarray(value, dtype=object)
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        got = f"dtype {x.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+        raise TypeError(f"{name} must be a real numeric array, got {got}")
+    if ndim is not None and x.ndim not in ndim:
+        want = " or ".join(_LAYOUTS[n] for n in ndim)
+        raise ValueError(f"{name} must be {want}, got shape {x.shape}")
+    if some_finite and not np.isfinite(x).any():
+        raise ValueError(f"{name} has no finite value")
+    return np.array(x, dtype=dtype) if copy else np.asarray(x, dtype=dtype)
+
+
 def beam_fwhm(name: str, value) -> tuple[float, float]:
     """A beam's (major, minor) FWHM from one number (a circular beam) or a (major, minor) pair
     (tuple, list or array): both finite and > 0, the minor not above the major

@@ -2,6 +2,6 @@
 parameter, its value and the valid range, as the library's own do (these are the library's,
 from its private ``_util.checks``). The check of a Cube argument is
 :func:`galcube_lib.io.cube.check_cube`."""
-from galcube_lib._util.checks import boolean, choice, integer, number, sequence
+from galcube_lib._util.checks import boolean, choice, integer, number, real_array, sequence
 
-__all__ = ["boolean", "choice", "integer", "number", "sequence"]
+__all__ = ["boolean", "choice", "integer", "number", "real_array", "sequence"]

@@ -55,16 +55,15 @@ class Cube:
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        data = _float32("data", self.data)
-        if data.ndim != 3:
-            raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
+        data = _validate.real_array("data", self.data, dtype=np.float32, some_finite=False, copy=False)
         object.__setattr__(self, "data", data)
         if not isinstance(self.record, dict):
             raise TypeError(f"record must be a dict, got {type(self.record).__name__}")
         for name in _EXTENSIONS:
             value = getattr(self, name.lower())
             if value is not None:
-                value = _float32(name.lower(), value)
+                value = _validate.real_array(name.lower(), value, ndim=None, dtype=np.float32,
+                                             some_finite=False, copy=False)
                 if value.shape != data.shape:
                     raise ValueError(f"{name.lower()} has shape {value.shape}, data has {data.shape}")
                 object.__setattr__(self, name.lower(), value)
@@ -241,14 +240,6 @@ def check_cube(name: str, value) -> Cube:
     return value
 
 
-def _float32(name: str, value) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a numeric (v, y, x) array, got "
-                        f"{type(value).__name__}") from None
-
-
 def _load(path: Path):
     """Open ``path``: (data as float32 (v, y, x), header, extensions, record or None, BEAMS, log).
 
@@ -301,8 +292,8 @@ def _gain_array(gain, shape) -> np.ndarray:
     if isinstance(gain, (str, os.PathLike)):
         return _header.check_gain(_load(Path(gain))[0], shape, f"file {gain}")
     try:
-        values = np.array(gain, dtype=np.float32)
-    except (TypeError, ValueError):
+        values = _validate.real_array("gain", gain, ndim=None, dtype=np.float32, some_finite=False)
+    except TypeError:
         raise TypeError(f"gain must be a FITS path or an array, got {type(gain).__name__}") from None
     return _header.check_gain(values, shape, "array")
 

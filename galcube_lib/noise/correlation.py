@@ -21,7 +21,7 @@ from scipy import fft, ndimage
 
 from galcube_lib._util.conventions import FWHM_PER_SIGMA, beam_area
 from galcube_lib._util import checks as check
-from galcube_lib.noise.level import real_array
+from galcube_lib._util.checks import real_array
 
 #: the central lobe of an autocorrelation, fitted by a Gaussian, is where it exceeds this (as
 #: CASA's tclean fits the restoring beam to the dirty beam: psfcutoff = 0.35)

@@ -16,11 +16,12 @@ from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from galcube_lib._util import checks as check
+from galcube_lib._util.checks import real_array
 from galcube_lib.io.header import GAIN_MAX
 from galcube_lib.noise.correlation import (correlation_fwhm_px, noise_blob_pixels,
                                            spatial_autocorrelation, spectral_correlation)
 from galcube_lib.noise.level import (NOISE_STATISTICS, line_free_channels, line_free_or_raise,
-                                     noise_level, real_array, sigma_by, sigma_mad, sigma_negative)
+                                     noise_level, sigma_by, sigma_mad, sigma_negative)
 
 __all__ = ["sigma_negative", "sigma_mad", "line_free_channels", "noise_level", "noise_map",
            "spatial_autocorrelation", "correlation_fwhm_px", "spectral_correlation",

@@ -13,44 +13,7 @@ from scipy import ndimage
 
 from galcube_lib._util.conventions import MAD_TO_SIGMA
 from galcube_lib._util import checks as check
-
-_LAYOUTS = {2: "a 2-D (y, x) map", 3: "a 3-D (v, y, x) cube"}
-
-
-def real_array(name: str, value, ndim=(3,)) -> np.ndarray:
-    """``value`` as a new float64 array, checked.
-
-    Parameters
-    ----------
-    name : str
-        The argument's name, for error messages.
-    value : array_like
-        A real numeric array.
-    ndim : tuple of int, optional
-        The numbers of dimensions allowed, among 2 (a (y, x) map) and 3 (a (v, y, x) cube);
-        default (3,).
-
-    Returns
-    -------
-    numpy.ndarray
-        A float64 copy.
-
-    Raises
-    ------
-    TypeError
-        Not a real numeric array.
-    ValueError
-        Another number of dimensions, or no finite value.
-    """
-    x = np.asarray(value)
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
-    if x.ndim not in ndim:
-        want = " or ".join(_LAYOUTS[n] for n in ndim)
-        raise ValueError(f"{name} must be {want}, got shape {x.shape}")
-    if not np.isfinite(x).any():
-        raise ValueError(f"{name} has no finite value")
-    return np.array(x, dtype=np.float64)
+from galcube_lib._util.checks import real_array
 
 
 def _finite(x) -> np.ndarray:

@@ -325,8 +325,17 @@ def test_to_fits_checks_its_arguments_and_header(small, tmp_path):
 
 
 def test_cube_data_must_be_numeric(small):
-    with pytest.raises(TypeError, match="data must be a numeric"):
+    with pytest.raises(TypeError, match="data must be a real numeric array, got list"):
         gl.Cube([["a"]], small.header)
+    with pytest.raises(TypeError, match="clean must be a real numeric array, got dtype complex"):
+        gl.Cube(small.data, small.header, clean=small.data.astype(complex))
+    with pytest.raises(ValueError, match=r"data must be a 3-D \(v, y, x\) cube, got shape \(2, 2\)"):
+        gl.Cube(np.ones((2, 2)), small.header)
+
+
+def test_cube_keeps_float32_data_without_copying(small):
+    data = np.ones(small.shape, np.float32)
+    assert gl.Cube(data, small.header).data is data
 
 
 @pytest.mark.parametrize("cards, named", [({"CUNIT3": "xyz"}, "CUNIT3"), ({"CUNIT1": "m"}, "CUNIT1"),
@@ -394,7 +403,7 @@ def test_damaged_galcube_files_and_bad_cube_parts_are_named(small, tmp_path):
         hdul.writeto(tmp_path / "bad.fits")
     with pytest.raises(ValueError, match=r"bad\.fits: clean has shape"):
         gl.read_fits(tmp_path / "bad.fits")
-    with pytest.raises(TypeError, match="clean must be a numeric"):
+    with pytest.raises(TypeError, match="clean must be a real numeric array"):
         small.replace(clean="abc")
     with pytest.raises(TypeError, match="record must be a dict"):
         small.replace(record=[1, 2])

@@ -151,7 +151,7 @@ def test_option_of_the_wrong_type_is_refused_naming_it(noisy, method, name, valu
 
 
 def test_bad_truth_and_run_index_name_them(noisy):
-    with pytest.raises(TypeError, match="truth must be a Cube or an array of numbers, got str"):
+    with pytest.raises(TypeError, match="truth must be a real numeric array, got str"):
         DenoiseModel(noisy, truth="clean")
     model = DenoiseModel(noisy)
     model.method = "gaussian"

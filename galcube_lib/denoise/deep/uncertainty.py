@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from galcube_lib._util import checks as check
-from galcube_lib.noise.level import real_array
+from galcube_lib._util.checks import real_array
 from galcube_lib.noise.realise import realisations
 
 
