@@ -168,8 +168,9 @@ class GeneratorModel:
 
     Parameters
     ----------
-    rng : int
-        Seed of the noise (``add_noise(rng=...)``).
+    rng : int, None, numpy SeedSequence or Generator
+        Randomness of the noise, given to ``add_noise(rng=...)`` at every generation (SPEC 7):
+        an int or a SeedSequence draws the same noise each time, None or a Generator new noise.
 
     Attributes
     ----------
@@ -190,7 +191,7 @@ class GeneratorModel:
     given : dict
         For each of ``ALTERNATIVES``, the parameter the user gives; the other one is shown
         with the value the library derived at the last :meth:`generate`.
-    rng : int
+    rng : int, None, numpy SeedSequence or Generator
     log : list of str
         One line per action: generation summaries and errors.
     error : str or None
@@ -199,7 +200,7 @@ class GeneratorModel:
         The last generated (noisy) cube.
     """
 
-    def __init__(self, *, rng: int = 0):
+    def __init__(self, *, rng=0):
         self.observation = _defaults(gl.Observation, _OBSERVATION)
         self.galaxies = [_defaults(gl.Galaxy, _GALAXY)]
         self.satellites = [[]]

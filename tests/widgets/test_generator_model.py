@@ -31,6 +31,20 @@ def test_cube_equals_library_called_directly():
     assert line.startswith("simulated 16x48x48") and "peak SNR 6.0" in line and "sigma" in line
 
 
+@pytest.mark.parametrize("rng, same_twice", [(np.random.SeedSequence(7), True),
+                                             (np.random.default_rng(7), False)])
+def test_rng_takes_every_spec7_form(rng, same_twice):
+    """A SeedSequence gives the noise of its seed at every generation; a Generator goes on
+    drawing, so its first cube is the library's with that Generator and the second differs."""
+    model = small_model(rng=rng)
+    model.noise.update(kind="white", peak_snr=6.0)
+    first, second = model.generate().data, model.generate().data
+    clean = gl.simulate([gl.Galaxy()], gl.Observation(**SMALL))
+    direct = gl.add_noise(clean, peak_snr=6.0, kind="white", rng=np.random.default_rng(7))
+    assert np.array_equal(first, direct.data)
+    assert np.array_equal(first, second) == same_twice
+
+
 def test_counts_change_the_components_passed(monkeypatch):
     passed = []
     real = gl.simulate
