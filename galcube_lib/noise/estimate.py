@@ -133,11 +133,7 @@ def describe_noise(data, beam_fwhm_px=None) -> dict:
         has too few channels).
     """
     x = real_array("data", data)
-    beam = None if beam_fwhm_px is None else np.atleast_1d(beam_fwhm_px)
-    if beam is not None:
-        if beam.size not in (1, 2):
-            raise ValueError(f"beam_fwhm_px={beam_fwhm_px!r} must be one FWHM or a (bmaj, bmin) pair")
-        beam = [check.number("beam_fwhm_px", b, 0.0, None, lo_open=True) for b in beam]
+    beam = None if beam_fwhm_px is None else check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     free = line_free_channels(x)
     per_channel = noise_level(x, per_channel=True)
     major, minor, pa = (correlation_fwhm_px(spatial_autocorrelation(x, negative=True))
