@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from galcube_lib._util import checks as check
 from galcube_lib.io.cube import Cube
 
 
 def as_array(x, name: str) -> np.ndarray:
     """The data of a Cube or array as float64 (a new array: inputs are never modified)."""
-    data = x.data if isinstance(x, Cube) else x
-    data = np.array(data, dtype=float)
-    if data.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D (v, y, x) array or Cube, got shape {data.shape}")
-    return data
+    return check.real_array(name, x.data if isinstance(x, Cube) else x, some_finite=False)
 
 
 def same_shape(arrays: dict) -> None:
