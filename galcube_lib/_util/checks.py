@@ -97,7 +97,7 @@ _LAYOUTS = {2: "a 2-D (y, x) map", 3: "a 3-D (v, y, x) cube"}
 
 def real_array(name: str, value, ndim=(3,), *, dtype="float64", some_finite: bool = True,
                copy: bool = True):
-    """``value`` as a new array of ``dtype``, checked.
+    """``value`` as an array of ``dtype`` (a new one unless ``copy=False``), checked.
 
     Parameters
     ----------
@@ -108,8 +108,8 @@ def real_array(name: str, value, ndim=(3,), *, dtype="float64", some_finite: boo
     ndim : tuple of int or None, optional
         The numbers of dimensions allowed, among 2 (a (y, x) map) and 3 (a (v, y, x) cube);
         default (3,); None: any.
-    dtype : numpy dtype, optional
-        Of the copy returned (default float64).
+    dtype : numpy dtype or None, optional
+        Of the array returned (default float64); None keeps ``value``'s.
     some_finite : bool, optional
         Refuse an array without a finite value (default True).
     copy : bool, optional

@@ -17,10 +17,7 @@ from galcube_lib._util.checks import real_array
 
 
 def _finite(x) -> np.ndarray:
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
-        raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
-    x = x.ravel()
+    x = check.real_array("x", x, ndim=None, dtype=None, some_finite=False, copy=False).ravel()
     return x[np.isfinite(x)]
 
 
