@@ -1,4 +1,5 @@
 # galcube: `make report` (main job) and `make test`; both set up .venv first.
+# `make test-fast` leaves out the slow, deep, notebooks and browser tests (pytest markers).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,19 +7,22 @@ STAMP := $(VENV)/.installed
 # Machines with a local CPU torch wheel keep it in /opt/wheels; elsewhere PyPI serves torch.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup test report lab bench clean
+.PHONY: setup test test-fast report lab bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e ".[test]"
+	$(BIN)/python -m pip install --quiet $(FIND_LINKS) -e ".[all,test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not deep and not notebooks and not browser"
 
 report: setup
 	$(BIN)/python -m galcube_lib.report

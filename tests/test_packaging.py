@@ -1,13 +1,15 @@
-"""Packaging checks: environment.yml mirrors pyproject, light import, README tour, docstrings."""
+"""Packaging checks: the extras declare what the code imports, environment.yml and `make setup`
+install everything, strict markers, README tour, docstrings."""
+import ast
 import dataclasses
-import json
+import functools
 import re
 import subprocess
 import sys
-import textwrap
 import time
 import tomllib
 import types
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "bokeh", "holoviews", "dask")
 
 
 def _pip_section(text):
@@ -45,21 +46,125 @@ def _key(req):
     return canonicalize_name(r.name), frozenset(map(canonicalize_name, r.extras)), str(r.specifier), str(r.marker or "")
 
 
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+#: extra -> its requirements; "core" is [project].dependencies
+GROUPS = {"core": PROJECT["dependencies"], **{k: v for k, v in EXTRAS.items() if k != "all"}}
+#: declared but never imported: tools that run beside the code
+TOOLS = {"jupyterlab": "make lab", "ipykernel": "the notebooks' kernel (papermill, make setup)",
+         "pytest-timeout": "pytest plugin (timeout in pyproject)",
+         "voila": "serves the page of tests/widgets/test_browser.py"}
+
+
+def test_extras():
+    assert set(EXTRAS) == {"deep", "lab", "all", "test"}
+    assert EXTRAS["all"] == ["galcube[deep,lab]"]
+    assert [_key(r)[0] for r in EXTRAS["deep"]] == ["torch"]
+    core = {_key(r)[0] for r in GROUPS["core"]}
+    # a dask cluster worker installs the core: no torch, no Jupyter stack
+    assert not core & {"torch", "jupyterlab", "bokeh", "holoviews", "papermill", "matplotlib"}
+    names = [_key(r)[0] for group in GROUPS.values() for r in group]
+    assert len(names) == len(set(names)), "a package is declared twice"
+
+
 def test_environment_yml_mirrors_pyproject():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     env_text = (ROOT / "environment.yml").read_text()
     pip = _pip_section(env_text)
     options = [p for p in pip if p.startswith("-")]
     # repo2docker builds the environment before copying the repository: the package itself
     # must come from postBuild, and torch from PyTorch's CPU index (no CUDA libraries)
     assert options == ["--extra-index-url https://download.pytorch.org/whl/cpu"], options
-    want = {_key(r) for r in project["dependencies"]}
+    # everything, as `make setup` installs it
+    everything = [r for group in GROUPS.values() for r in group]
+    want = {_key(r) for r in everything}
     got = {_key(r) for r in pip if r not in options}
     assert got == want, (f"only in environment.yml: {sorted(map(str, got - want))}; "
                          f"only in pyproject: {sorted(map(str, want - got))}")
-    assert len(pip) - len(options) == len(project["dependencies"]), "duplicate entries in environment.yml pip list"
+    assert len(pip) - len(options) == len(everything), "duplicate entries in environment.yml pip list"
     assert re.search(r"^\s*-\s*python\s*=\s*3\.11\s*$", env_text, re.M), "environment.yml must pin python=3.11"
     assert "conda-forge" in env_text
+
+
+def test_make_setup_installs_everything():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'pip install .*-e "\.\[all,test\]"', makefile)
+    fast = re.search(r"^test-fast:.*\n\t(.*)$", makefile, re.M)
+    assert fast and 'pytest -m "not slow and not deep and not notebooks and not browser"' in fast.group(1)
+
+
+def test_markers_are_registered_and_strict():
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "--strict-markers" in options["addopts"].split()
+    assert {m.split(":")[0] for m in options["markers"]} == {"slow", "deep", "notebooks", "browser"}
+
+
+def _third_party_imports(*folders):
+    """{top-level module: [files importing it]} of every absolute import in the folders' .py files."""
+    found = {}
+    for folder in folders:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top not in ("galcube_lib", "widgets"):
+                        found.setdefault(top, []).append(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def _declared(requirements):
+    """Canonical distribution names the requirements install (dask[distributed]: both)."""
+    names = set()
+    for req in map(Requirement, requirements):
+        names |= {canonicalize_name(req.name), *map(canonicalize_name, req.extras)}
+    return names
+
+
+@functools.cache
+def _distributions(module):
+    """Canonical names of the installed distributions that give the import name ``module``."""
+    return {canonicalize_name(d) for d in _import_names().get(module, [module])}
+
+
+@functools.cache
+def _import_names():
+    return packages_distributions()
+
+
+def test_every_third_party_import_of_the_library_is_declared():
+    from galcube_lib._util.imports import NEEDS
+
+    # which extra a module's imports may come from, besides the core
+    extra_of = {name.replace(".", "/"): extra for name, (_, extra) in NEEDS.items()}
+    extra_of["galcube_lib/report"] = "lab"
+    extra_of["galcube_lib/bench.py:matplotlib"] = "lab"  # bench.plot draws the figure
+    core = _declared(GROUPS["core"])
+    undeclared = []
+    for module, files in _third_party_imports("galcube_lib").items():
+        for file in files:
+            extra = next((e for prefix, e in extra_of.items()
+                          if file.startswith(prefix) or f"{file}:{module}" == prefix), None)
+            allowed = core | (_declared(GROUPS[extra]) if extra else set())
+            if not _distributions(module) & allowed:
+                undeclared.append(f"{file}: {module} (declare it in "
+                                  f"{'[' + extra + ']' if extra else 'the core dependencies'})")
+    assert not undeclared, undeclared
+    # and the core needs nothing it does not import
+    imported = set().union(*map(_distributions, _third_party_imports("galcube_lib")))
+    assert _declared(GROUPS["core"]) - {"distributed"} <= imported
+
+
+def test_every_declared_package_is_used():
+    imported = set().union(*map(_distributions, _third_party_imports(
+        "galcube_lib", "widgets", "tests", "benchmarks")))
+    for group, requirements in GROUPS.items():
+        unused = sorted(_declared(requirements) - imported - set(TOOLS) - {"distributed"})
+        assert not unused, f"{group} declares packages that nothing imports: {unused}"
 
 
 def test_binder_postbuild_installs_the_package():
@@ -70,18 +175,6 @@ def test_binder_postbuild_installs_the_package():
     assert "python -m pip install --no-deps -e ." in lines
     res = subprocess.run(["bash", "-n", str(post)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-
-
-def test_import_is_light():
-    code = textwrap.dedent(f"""
-        import json, sys
-        import galcube_lib
-        heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})
-        print(json.dumps({{"heavy": heavy}}))
-    """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    assert not res["heavy"], f"`import galcube_lib` pulled in heavy modules: {res['heavy']}"
 
 
 def _tour_block(readme):
