@@ -30,7 +30,6 @@ def _filters_installed(batch):
 
 
 def test_local_cluster_workers_get_the_filter_and_close_quietly(capfd):
-    pytest.importorskip("distributed")
     seen = []
     _parallel.run_batches(_filters_installed, (), range(4), workers=2, on_result=seen.extend)
     assert seen == [True] * 4

@@ -17,7 +17,8 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_smoke(nb, tmp_path):
-    pm = pytest.importorskip("papermill")
+    import papermill as pm
+
     report_dir, out_dir = tmp_path / "reports", tmp_path / "outputs"
     report_dir.mkdir()
     executed = tmp_path / nb.name
@@ -53,7 +54,6 @@ def _toy_notebook(path, body):
 
 
 def test_report_builds_index_and_stops_on_failure(tmp_path, capsys):
-    pytest.importorskip("papermill")
     from galcube_lib.report import notebooks as report
 
     nb_dir, out = tmp_path / "notebooks", tmp_path / "reports"
