@@ -130,12 +130,12 @@ def gaussian(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
         for emission further than about twice the kernel FWHM from the cube's edges; the result
         stays in Jy/beam of the original beam (the peak of an unresolved source drops).
     """
-    data = _cube("data", data)
+    data = finite_cube("data", data)
     bmaj, bmin = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     pa = check.number("beam_pa_deg", beam_pa_deg)
     f_xy = check.number("spatial_fwhm_beams", spatial_fwhm_beams, 0.0, None)
     f_v = check.number("spectral_fwhm_channels", spectral_fwhm_channels, 0.0, None)
-    out = data.astype(np.float32, copy=True)
+    out = data.copy()
     if f_xy > 0:
         out = smooth_spatial(out, beam_kernel(f_xy * bmaj, f_xy * bmin, pa))
     if f_v > 0:
@@ -143,12 +143,30 @@ def gaussian(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     return out.astype(np.float32, copy=False)
 
 
-def _cube(name: str, data) -> np.ndarray:
-    data = np.asarray(data)
-    if data.ndim != 3:
-        raise ValueError(f"{name} must be a 3-D (v, y, x) array, got shape {data.shape}")
-    if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {data.dtype}")
+def finite_cube(name: str, data) -> np.ndarray:
+    """Check the cube a classical denoiser is given.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for error messages.
+    data : array_like
+        A real (v, y, x) array, finite everywhere (:func:`galcube_lib.denoise` sets blank
+        voxels to 0 before calling a method).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``data`` as float32: ``data`` itself when it already is a float32 array.
+
+    Raises
+    ------
+    TypeError
+        Not a real numeric array.
+    ValueError
+        Not 3-D, or NaN or inf voxels (also values beyond the float32 range).
+    """
+    data = check.real_array(name, data, dtype=np.float32, some_finite=False, copy=False)
     if not np.all(np.isfinite(data)):
         raise ValueError(f"{name} has NaN or inf voxels; galcube_lib.denoise blanks them to 0 first")
     return data

@@ -42,6 +42,7 @@ import numpy as np
 
 from galcube_lib._util.conventions import MAD_TO_SIGMA
 from galcube_lib._util import checks as check
+from galcube_lib.denoise.gaussian import finite_cube
 from galcube_lib.denoise.wavelets import SPECTRAL, forward_2d1d, inverse_2d1d, max_starlet_scales
 
 MODES = ("soft", "hard")
@@ -167,14 +168,7 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
     numpy.ndarray
         The denoised cube, float32, same shape as ``data``.
     """
-    a = np.asarray(data)
-    if a.ndim != 3:
-        raise ValueError(f"data must be a (v, y, x) array, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise TypeError(f"data must be a real numeric array, got dtype {a.dtype}")
-    y = a.astype(np.float32)
-    if not np.all(np.isfinite(y)):
-        raise ValueError("data must be finite (NaN/inf voxels found)")
+    y = finite_cube("data", data)
     n_sigma = check.number("n_sigma", n_sigma, 0.0, 100.0, lo_open=True)
     finest_extra, positivity, inherit_support, keep_coarse, progress = (
         check.boolean(name, value) for name, value in

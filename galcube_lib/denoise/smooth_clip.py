@@ -19,7 +19,7 @@ from scipy import ndimage
 from galcube_lib._util.conventions import beam_area
 from galcube_lib._util import checks as check
 from galcube_lib.noise.level import sigma_by
-from galcube_lib.denoise.gaussian import _cube, beam_kernel, smooth_spatial
+from galcube_lib.denoise.gaussian import beam_kernel, finite_cube, smooth_spatial
 
 NOISE_STATISTICS = ("negative", "mad")
 #: the deprecated names of the arguments, kept working with a DeprecationWarning
@@ -139,7 +139,7 @@ def smooth_clip_sigmas(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0
 def _detect(data, *, beam_fwhm_px, beam_pa_deg, spatial_kernels_beams, spectral_kernels_channels,
             n_sigma, noise_statistic, replace) -> tuple[np.ndarray, dict]:
     """(positive detections before size filter and dilation, noise of each smoothed cube)."""
-    data = _cube("data", data)
+    data = finite_cube("data", data)
     bmaj, bmin = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
     pa = check.number("beam_pa_deg", beam_pa_deg)
     spatial = _kernel_list("spatial_kernels_beams", spatial_kernels_beams, integer=False)
@@ -148,7 +148,6 @@ def _detect(data, *, beam_fwhm_px, beam_pa_deg, spatial_kernels_beams, spectral_
     check.choice("noise_statistic", noise_statistic, NOISE_STATISTICS)
     rep = None if replace is None else check.number("replace", replace, 0.0, None)
 
-    data = data.astype(np.float32, copy=False)
     measured = data != 0          # blank voxels (0) stay out of the noise statistics
     positive = np.zeros(data.shape, dtype=bool)
     if not measured.any():
