@@ -14,17 +14,19 @@ Run ``python -m galcube_lib.training.spectral --help`` for the command line.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.metrics import pearson_r
 from galcube_lib.training import loop as _training
 from galcube_lib._util import checks as check
+from galcube_lib._util import rng as _rng
 from galcube_lib.training.unet import simulated_pair
 
 #: spawn-key prefixes of the validation spectra and the evaluation cubes
@@ -179,75 +181,38 @@ def train_spectral(out_dir, config: SpectralConfig | None = None, *, progress: b
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _training.check_resume(out, config)
-    with torch.random.fork_rng():
-        torch.manual_seed(config.seed)
-        model = SpectralTransformer(**config.network())
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _training.lr_factor(s, config.steps))
-    start, best, elapsed, cpu = 0, math.inf, 0.0, 0.0
-    if (out / "last.pt").exists():
-        state = _models.read_checkpoint(out / "last.pt")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, best = state["step"], state["best_val"]
-        elapsed, cpu = state["elapsed_s"], state["cpu_s"]
     val_x, val_y = (torch.from_numpy(a) for a in validation_set(config))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    groups = {}
 
-        bar = tqdm(total=config.steps, initial=start, desc="train spectral", unit="step")
-    t0, c0 = time.perf_counter() - elapsed, time.process_time() - cpu
-    cubes, group = None, None
-    for step in range(start, config.steps):
-        if step // config.group_steps != group:
-            group = step // config.group_steps
-            cubes = _group(config, group)
+    def batch(step):
+        group = step // config.group_steps
+        if group not in groups:                 # one group's cubes in memory at a time
+            groups.clear()
+            groups[group] = _group(config, group)
         gen = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1, step)))
-        x, y = (torch.from_numpy(a) for a in _draw(cubes, config.batch_size,
-                                                   config.signal_fraction, gen))
-        model.train()
-        loss = ((model(x) - y) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4g}")
-        done = step + 1
-        if done % config.val_every == 0 or done == config.steps:
-            model.eval()
-            with torch.inference_mode():
-                val_loss = float(((model(val_x) - val_y) ** 2).mean())
-            is_best = val_loss < best
-            best = min(best, val_loss)
-            elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "step": done, "best_val": best,
-                     "elapsed_s": elapsed, "cpu_s": cpu, "config": dataclasses.asdict(config),
-                     "model_config": model.config()}
-            if is_best:
-                _training.save({**state, "optimizer": None, "scheduler": None}, out / "best.pt")
-            _training.save(state, out / "last.pt")
-            _training.log(out / "history.csv", {"step": done, "train_loss": loss.item(),
-                                       "val_loss": val_loss, "best_val": best,
-                                       "lr": sched.get_last_lr()[0], "elapsed_s": round(elapsed, 1),
-                                       "cpu_s": round(cpu, 1)})
-    if bar is not None:
-        bar.close()
+        return _draw(groups[group], config.batch_size, config.signal_fraction, gen)
+
+    def validate(model):
+        model.eval()
+        with torch.inference_mode():
+            return float(((model(val_x) - val_y) ** 2).mean())
+
+    _training.fit(out, config, lambda: SpectralTransformer(**config.network()), batch,
+                  lambda pred, y: ((pred - y) ** 2).mean(), validate, progress=progress,
+                  desc="train spectral")
     return out / "best.pt"
 
 
 # ------------------------------------------------------------ evaluation ----
 
-def evaluate_spectral(weights="spectral", n_cubes: int = 20, seed: int = 0, *, level: float = 0.05,
+@check.renamed(seed="rng")
+def evaluate_spectral(weights="spectral", n_cubes: int = 20, rng=0, *, level: float = 0.05,
                       r_recovered: float = 0.9, batch_size: int = 4096) -> dict:
     """Figures of the spectral denoiser on held-out simulated benchmark cubes.
 
-    Cube ``k`` is :func:`galcube_lib.training.unet.simulated_pair` of ``SeedSequence(seed, spawn_key=
-    (EVALUATION_KEY, k))``: the benchmark population, with a key no training or validation
+    Cube ``k`` is :func:`galcube_lib.training.unet.simulated_pair` of the seed
+    ``(EVALUATION_KEY, k)`` under ``rng`` (for an int n, ``SeedSequence(n, spawn_key=
+    (EVALUATION_KEY, k))``): the benchmark population, with a key no training or validation
     sample uses. Only the source spaxels (clean peak > ``level`` times the cube's clean peak)
     are measured, so only they are denoised (the method works spaxel by spaxel).
 
@@ -257,8 +222,8 @@ def evaluate_spectral(weights="spectral", n_cubes: int = 20, seed: int = 0, *, l
         Shipped model name or ``.pt`` file.
     n_cubes : int
         Held-out cubes.
-    seed : int
-        Root seed of the cubes.
+    rng : int, None, numpy SeedSequence or Generator
+        Root of the cubes' seeds (SPEC 7; formerly ``seed``, the same cubes for the same int).
     level : float
         Source-spaxel threshold, as a fraction of the clean cube's peak.
     r_recovered : float
@@ -272,26 +237,28 @@ def evaluate_spectral(weights="spectral", n_cubes: int = 20, seed: int = 0, *, l
         ``rms_reduction_median`` / ``_min`` / ``_max`` (per cube, RMS(noisy - clean) /
         RMS(denoised - clean) over the source spaxels), ``rms_reduction_pooled`` (all source
         spaxels of all cubes together), ``pearson_median`` and ``recovery_rate`` of the denoised
-        spectra, ``pearson_median_noisy`` and ``recovery_rate_noisy`` of the noisy ones, and the
-        counts ``n_cubes``, ``n_spaxels``.
+        spectra, ``pearson_median_noisy`` and ``recovery_rate_noisy`` of the noisy ones, the
+        counts ``n_cubes``, ``n_spaxels``, the options and ``rng`` (the root seed's entropy and
+        spawn key).
     """
     from galcube_lib.denoise.deep.spectral import denoise_spectra, load_model
 
     n_cubes = check.integer("n_cubes", n_cubes, 1)
     level = check.number("level", level, 0.0, 1.0, hi_open=True)
     model = load_model(weights)
+    root = _rng.seed_sequence(rng, draw_from_generator=True)
     ratios, err_noisy, err_den, r_den, r_noisy = [], 0.0, 0.0, [], []
     for k in range(n_cubes):
-        pair = simulated_pair(np.random.SeedSequence(seed, spawn_key=(EVALUATION_KEY, k)))
+        pair = simulated_pair(_training.keyed(root, EVALUATION_KEY, k))
         noisy, clean, src = _cube_spectra(pair, level)
         noisy, clean = noisy[src], clean[src]
         den = denoise_spectra(model, noisy, batch_size)
         e_n, e_d = float(((noisy - clean) ** 2).sum()), float(((den - clean) ** 2).sum())
         ratios.append(math.sqrt(e_n / e_d))
         err_noisy, err_den = err_noisy + e_n, err_den + e_d
-        r_den.append(_pearson_rows(den, clean))
-        r_noisy.append(_pearson_rows(noisy, clean))
-    r_den, r_noisy = np.concatenate(r_den), np.concatenate(r_noisy)
+        r_den += [pearson_r(d, c) for d, c in zip(den, clean)]
+        r_noisy += [pearson_r(n, c) for n, c in zip(noisy, clean)]
+    r_den, r_noisy = np.array(r_den), np.array(r_noisy)
     return {"rms_reduction_median": float(np.median(ratios)), "rms_reduction_min": min(ratios),
             "rms_reduction_max": max(ratios),
             "rms_reduction_pooled": math.sqrt(err_noisy / err_den),
@@ -300,37 +267,45 @@ def evaluate_spectral(weights="spectral", n_cubes: int = 20, seed: int = 0, *, l
             "pearson_median_noisy": float(np.nanmedian(r_noisy)),
             "recovery_rate_noisy": float(np.mean(r_noisy >= r_recovered)),
             "n_cubes": n_cubes, "n_spaxels": len(r_den), "level": level,
-            "r_recovered": r_recovered, "seed": seed}
-
-
-def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of every row of ``a`` with the same row of ``b`` (NaN where one is flat)."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+            "r_recovered": r_recovered,
+            "rng": {"entropy": root.entropy, "spawn_key": list(root.spawn_key)}}
 
 
 # ---------------------------------------------------------------- shipping ----
 
-def ship(checkpoint, name="spectral", *, n_cubes: int = 20, seed: int = 0,
-         notes: dict | None = None) -> Path:
-    """Save a checkpoint as a shipped model (half-precision weights and a model card, with
-    :func:`galcube_lib.denoise.deep.weights.save`), then measure the shipped weights with
-    :func:`evaluate_spectral` and add the figures to the card.
+@check.renamed(seed="rng")
+def export(run, name: str = "spectral", *, n_cubes: int = 20, rng=0,
+           notes: dict | None = None) -> Path:
+    """Ship a run's best checkpoint as ``data/models/<name>.pt`` with its model card, measured.
 
-    The card's ``wall_time_s`` and ``cpu_time_s`` are those of the whole run (its
-    ``history.csv``); ``notes`` are added to the card as they are.
+    The weights are saved in half precision with :func:`galcube_lib.denoise.deep.weights.save`,
+    then measured with :func:`evaluate_spectral`, whose figures go into the card as
+    ``evaluation``. The card's ``wall_time_s`` and ``cpu_time_s`` are those of the whole run
+    (its ``history.csv``).
+
+    Parameters
+    ----------
+    run : str or os.PathLike
+        A run folder (its ``best.pt``) or a checkpoint file.
+    name : str
+        Model name (or a ``.pt`` path).
+    n_cubes : int
+        Held-out cubes of the evaluation.
+    rng : int, None, numpy SeedSequence or Generator
+        Root seed of the evaluation cubes (formerly ``seed``).
+    notes : dict, optional
+        Added to the card as they are.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
     """
     import torch
 
     from galcube_lib.denoise.deep.networks.spectral import SpectralTransformer
 
-    state = _models.read_checkpoint(checkpoint)
-    model = SpectralTransformer(**state["model_config"])
-    model.load_state_dict(state["model"])
-    history = Path(checkpoint).with_name("history.csv")
-    rows = list(csv.DictReader(history.open())) if history.exists() else []
+    model, state, rows = _training.best_checkpoint(run, SpectralTransformer)
     card = {"method": "spectral", "network": model.config(),
             "class": "galcube_lib.denoise.deep.networks.spectral.SpectralTransformer",
             "parameters": sum(p.numel() for p in model.parameters()),
@@ -341,15 +316,38 @@ def ship(checkpoint, name="spectral", *, n_cubes: int = 20, seed: int = 0,
             "data": "spectra of simulated benchmark cubes (galcube_lib.training.unet.simulated_pair: "
                     "BenchmarkPrior, 40 x 96 x 96, peak SNR 2.5-10, beam-correlated noise), "
                     "in units of each noisy cube's noise level",
-            "normalisation": "divide by galcube_lib.training.unet.normalise(noisy cube); output times it",
+            "normalisation": "divide by galcube_lib.denoise.deep.weights.normalise(noisy cube); "
+                             "output times it",
             "torch": torch.__version__, **(notes or {})}
     path = _models.save(model, name, card)
     t0 = time.perf_counter()
-    figures = evaluate_spectral(path, n_cubes, seed)
+    figures = evaluate_spectral(path, n_cubes, rng)
     card["evaluation"] = {"command": f"galcube_lib.training.spectral.evaluate_spectral({name!r}, "
-                                     f"n_cubes={n_cubes}, seed={seed})",
+                                     f"n_cubes={n_cubes}, rng={rng!r})",
                           **figures, "time_s": round(time.perf_counter() - t0, 1)}
     return _models.save(model, name, card)
+
+
+def ship(checkpoint, name="spectral", **options) -> Path:
+    """Deprecated name of :func:`export` (a DeprecationWarning), which it calls.
+
+    Parameters
+    ----------
+    checkpoint : str or os.PathLike
+        A checkpoint file or a run folder.
+    name : str
+        Model name.
+    **options
+        Options of :func:`export`.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
+    """
+    warnings.warn("galcube_lib.training.spectral.ship() is deprecated, use export()",
+                  DeprecationWarning, stacklevel=2)
+    return export(checkpoint, name, **options)
 
 
 def main(argv=None):
@@ -362,16 +360,17 @@ def main(argv=None):
                             default=field.default)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--ship", metavar="NAME", help="after training, evaluate the best "
-                        "checkpoint and save it as data/models/NAME.pt with its model card")
+    parser.add_argument("--export", "--ship", metavar="NAME", dest="export",
+                        help="after training, evaluate the best checkpoint and save it as "
+                        "data/models/NAME.pt with its model card (--ship: the old name)")
     args = vars(parser.parse_args(argv))
-    out_dir, quiet, name, threads = (args.pop(k) for k in ("out_dir", "quiet", "ship", "threads"))
+    out_dir, quiet, name, threads = (args.pop(k) for k in ("out_dir", "quiet", "export", "threads"))
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     best = train_spectral(out_dir, SpectralConfig(**args), progress=not quiet)
-    print(best if name is None else ship(best, name))
+    print(best if name is None else export(best, name))
 
 
 if __name__ == "__main__":

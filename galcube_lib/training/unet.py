@@ -7,7 +7,8 @@ run sees the same data as an uninterrupted one, and ``processes=2`` (Distributed
 sees the same samples as one process with twice the batch.
 
 Normalisation: the network sees ``noisy / s`` and is trained to return ``clean / s``, with
-``s = sigma_negative(noisy)`` the noise level estimated from the whole cube's negative voxels.
+``s = normalise(noisy)`` (:func:`galcube_lib.denoise.deep.weights.normalise`) the noise level
+estimated from the whole cube's negative voxels.
 The output is multiplied back by ``s``, so the denoiser is exactly scale-equivariant,
 ``f(a x) = a f(x)``: Jy/beam in, Jy/beam out, whatever the cube's flux scale.
 
@@ -17,18 +18,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.denoise.deep.weights import normalise
+from galcube_lib.noise.realise import add_noise
+from galcube_lib.sim.prior import BenchmarkPrior
+from galcube_lib.sim.simulate import simulate
 from galcube_lib.training import loop as _training
 from galcube_lib._util import checks as check
-from galcube_lib.sim.prior import BenchmarkPrior
-from galcube_lib.noise.estimate import sigma_negative
+from galcube_lib._util import rng as _rng
 
 #: spawn-key prefixes of the validation and uncertainty-calibration cubes; training keys start
 #: with a step number below them
@@ -125,25 +127,14 @@ def _seed(config: TrainConfig, *key) -> np.random.SeedSequence:
     return np.random.SeedSequence(config.seed, spawn_key=key)
 
 
-def normalise(noisy: np.ndarray) -> float:
-    """The scale ``s`` the network works in: the noise level from the negative voxels."""
-    s = sigma_negative(noisy)
-    if not (math.isfinite(s) and s > 0):
-        raise ValueError("cannot normalise a cube without negative finite voxels: its noise level "
-                         "is unknown (is it continuum-subtracted, and not blank?)")
-    return s
-
-
 def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, prior=None):
     """A full-size (noisy, clean) pair, both divided by the noise scale of the noisy cube."""
-    import galcube_lib as gl
-
     scene_seed, noise_seed, kind_seed = seq.spawn(3)
-    prior = gl.BenchmarkPrior() if prior is None else prior
+    prior = BenchmarkPrior() if prior is None else prior
     scene = prior.draw(np.random.default_rng(scene_seed))
-    clean = gl.simulate(scene.components, scene.observation)
-    noisy = gl.add_noise(clean, peak_snr=scene.peak_snr, kind="beam",
-                         rng=np.random.default_rng(noise_seed))
+    clean = simulate(scene.components, scene.observation)
+    noisy = add_noise(clean, peak_snr=scene.peak_snr, kind="beam",
+                      rng=np.random.default_rng(noise_seed))
     truth = clean.data
     if np.random.default_rng(kind_seed).random() < empty_fraction:
         noisy = noisy.data - truth
@@ -284,28 +275,12 @@ def _run(rank, world, out, config, device, progress, port):
         if device.startswith("cuda"):
             device = f"cuda:{rank % torch.cuda.device_count()}"
     try:
-        torch.manual_seed(config.seed)
-        if config.init:
-            model = _models.load_network(UNet3D, config.init, width=config.width,
-                                         dropout=config.dropout)[0]
-        else:
-            model = UNet3D(config.width, config.dropout)
-        model = model.to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _training.lr_factor(s, config.steps))
-        start, best, before = 0, math.inf, 0.0
-        if (out / "last.pt").exists():
-            state = _models.read_checkpoint(out / "last.pt", device)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start, best = state["step"], state["best_val"]
-            before = state.get("elapsed_s", 0.0)  # training time of the earlier sessions
-        net = model
-        if distributed:
-            from torch.nn.parallel import DistributedDataParallel
+        def build():
+            if config.init:
+                return _models.load_network(UNet3D, config.init, width=config.width,
+                                            dropout=config.dropout)[0]
+            return UNet3D(config.width, config.dropout)
 
-            net = DistributedDataParallel(model)
         store = None
         if config.store:
             from galcube_lib.datasets.store import open_dataset
@@ -313,46 +288,13 @@ def _run(rank, world, out, config, device, progress, port):
             store = open_dataset(config.store)
         val = validation_set(config) if rank == 0 else None
         autocast = _autocast(device)
-        bar = None
-        if rank == 0 and progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=config.steps, initial=start, desc="train unet", unit="step")
-        t0 = time.perf_counter()
-        for step in range(start, config.steps):
-            x, y = batch(config, step, rank * config.batch_size, config.batch_size, store)
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-            net.train()
-            with autocast:
-                pred = net(x)
-            loss = loss_fn(pred.float(), y, config.flux_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad)
-            opt.step()
-            sched.step()
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4g}")
-            done = step + 1
-            if rank == 0 and (done % config.val_every == 0 or done == config.steps):
-                val_loss = _validate(model, val, device, autocast)
-                is_best = val_loss < best
-                best = min(best, val_loss)
-                elapsed = round(before + time.perf_counter() - t0, 1)
-                state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict(), "step": done, "best_val": best,
-                         "elapsed_s": elapsed, "config": _training.config_json(config),
-                         "model_config": model.config()}
-                if is_best:
-                    _training.save({**state, "optimizer": None, "scheduler": None}, out / "best.pt")
-                _training.save(state, out / "last.pt")
-                _training.log(out / "history.csv", {"step": done, "train_loss": loss.item(),
-                                           "val_loss": val_loss, "best_val": best,
-                                           "lr": sched.get_last_lr()[0],
-                                           "elapsed_s": elapsed})
-        if bar is not None:
-            bar.close()
+        first = rank * config.batch_size
+        _training.fit(out, config, build,
+                      lambda step: batch(config, step, first, config.batch_size, store),
+                      lambda pred, y: loss_fn(pred, y, config.flux_weight),
+                      lambda model: _validate(model, val, device, autocast), device=device,
+                      rank=rank, distributed=distributed, clip_grad=config.clip_grad,
+                      autocast=autocast, progress=progress, desc="train unet")
     finally:
         if distributed:
             import torch.distributed as dist
@@ -391,19 +333,44 @@ def history(out_dir):
     return pd.read_csv(Path(out_dir) / "history.csv")
 
 
-def calibrate_uncertainty(weights, n_cubes: int = 24, seed: int = 0, n_samples: int = 8,
+@check.renamed(seed="rng")
+def calibrate_uncertainty(weights, n_cubes: int = 24, rng=0, n_samples: int = 8,
                           frac: float = 0.05, progress: bool = True) -> float:
-    """The U-Net's uncertainty floor beta (see :mod:`galcube_lib.denoise.deep.uncertainty`) from ``n_cubes``
-    held-out cubes of the benchmark population: 68% of their source voxels (truth above
-    ``frac`` of its peak) lie within the predicted 1 sigma."""
+    """The U-Net's uncertainty floor beta (see :mod:`galcube_lib.denoise.deep.uncertainty`).
+
+    68% of the source voxels (truth above ``frac`` of its peak) of ``n_cubes`` held-out cubes
+    of the benchmark population lie within the predicted 1 sigma.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        Shipped model name or ``.pt`` file.
+    n_cubes : int
+        Held-out cubes: cube ``k`` is :func:`simulated_pair` of the seed
+        ``(CALIBRATION_KEY, k)`` under ``rng``.
+    rng : int, None, numpy SeedSequence or Generator
+        Root of the cubes' seeds (SPEC 7; formerly ``seed``, the same cubes for the same int).
+    n_samples : int
+        Noise re-samplings per cube (the re-sampling noise of cube ``k`` is seeded by ``k``).
+    frac : float
+        Source voxels: truth above this fraction of the cube's peak.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    float
+        beta, in units of the cube's noise level.
+    """
     from tqdm.auto import tqdm
 
     from galcube_lib.denoise.deep.unet import unet
     from galcube_lib.denoise.deep.uncertainty import calibrate_floor
 
+    root = _rng.seed_sequence(rng, draw_from_generator=True)
     errors, sigmas = [], []
     for k in tqdm(range(n_cubes), desc="calibrate", disable=not progress):
-        noisy, clean = simulated_pair(np.random.SeedSequence(seed, spawn_key=(CALIBRATION_KEY, k)))
+        noisy, clean = simulated_pair(_training.keyed(root, CALIBRATION_KEY, k))
         out, sigma = unet(noisy.astype(np.float32), weights=weights, uncertainty=n_samples, rng=k)
         source = clean > frac * clean.max()
         errors.append(np.abs(out - clean)[source])
@@ -412,25 +379,43 @@ def calibrate_uncertainty(weights, n_cubes: int = 24, seed: int = 0, n_samples: 
     return calibrate_floor(errors, sigmas, np.ones_like(errors))  # pairs are in noise units
 
 
-def export(run_dir, name: str = "unet3d", figures: dict | None = None,
+@check.renamed(run_dir="run")
+def export(run, name: str = "unet3d", figures: dict | None = None,
            n_calibration: int = 24, previous: dict | None = None) -> Path:
-    """Ship a run's best checkpoint as ``data/models/<name>.pt`` (half precision) with its model
-    card ``<name>.json``: network, training configuration, data, steps, validation history,
-    the uncertainty floor calibrated on ``n_calibration`` held-out cubes and ``figures``
-    (e.g. benchmark results). ``previous``: the model card of the weights the run started
-    from (``TrainConfig.init``), kept in the card so that the whole training is on record."""
+    """Ship a run's best checkpoint as ``data/models/<name>.pt`` with its model card.
+
+    The weights are saved in half precision with :func:`galcube_lib.denoise.deep.weights.save`;
+    the card ``<name>.json`` holds the network, the training configuration, data, steps,
+    validation history, the uncertainty floor calibrated on ``n_calibration`` held-out cubes
+    (:func:`calibrate_uncertainty`) and ``figures``.
+
+    Parameters
+    ----------
+    run : str or os.PathLike
+        A run folder (its ``best.pt``) or a checkpoint file.
+    name : str
+        Model name (or a ``.pt`` path).
+    figures : dict, optional
+        Figures to put in the card (e.g. benchmark results).
+    n_calibration : int
+        Held-out cubes of the uncertainty calibration.
+    previous : dict, optional
+        The model card of the weights the run started from (``TrainConfig.init``), kept in the
+        card so that the whole training is on record.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
+    """
     from galcube_lib._version import __version__
     from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
-    run = Path(run_dir)
-    state = _models.read_checkpoint(run / "best.pt")
-    model = UNet3D(**state["model_config"])
-    model.load_state_dict(state["model"])
-    hist = history(run)
+    model, state, rows = _training.best_checkpoint(run, UNet3D)
     card = {"name": name, "network": state["model_config"], "architecture": "UNet3D",
             "training": state["config"], "best_step": int(state["step"]),
             "best_val_loss": float(state["best_val"]),
-            "wall_time_s": float(hist["elapsed_s"].iloc[-1]),
+            "wall_time_s": float(rows[-1]["elapsed_s"]) if rows else state["elapsed_s"],
             "data": "simulated on the fly from BenchmarkPrior (40 x 96 x 96, 30 km/s channels, "
                     "beam FWHM 3.75 px) with beam-correlated noise at a peak SNR drawn in "
                     "{:g}-{:g}; ".format(*state["config"].get("peak_snr", (2.5, 10.0)))

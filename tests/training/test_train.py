@@ -6,6 +6,8 @@ import torch
 from galcube_lib.training import unet as tr
 from galcube_lib.denoise.deep.unet import load_unet
 
+pytestmark = pytest.mark.deep
+
 TINY = dict(steps=4, width=2, batch_size=1, crop=(32, 32, 32), val_size=1, val_every=2, seed=3)
 
 
@@ -62,6 +64,8 @@ def test_runs_are_reproducible_and_keep_their_best_checkpoint(tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
     history = tr.history(tmp_path / "a")
+    assert list(history.columns) == ["step", "train_loss", "val_loss", "best_val", "lr",
+                                     "elapsed_s", "cpu_s"]
     assert best.name == "best.pt"
     assert torch.load(best, weights_only=False)["best_val"] == pytest.approx(history["val_loss"].min())
     model, card = load_unet(best)
@@ -131,8 +135,10 @@ def test_device_must_exist():
 def test_export_ships_the_best_checkpoint_with_its_card(tmp_path, monkeypatch):
     monkeypatch.setenv("GALCUBE_MODELS", str(tmp_path / "models"))
     tr.train(tmp_path / "run", progress=False, **TINY)
-    path = tr.export(tmp_path / "run", "tiny", figures={"nrmse": 0.5}, n_calibration=2,
-                     previous={"name": "earlier", "best_step": 7, "figures": {"x": 1}})
+    with pytest.warns(DeprecationWarning, match="run_dir= is deprecated, use run="):
+        path = tr.export(run_dir=tmp_path / "run", name="tiny", figures={"nrmse": 0.5},
+                         n_calibration=2,
+                         previous={"name": "earlier", "best_step": 7, "figures": {"x": 1}})
     assert path == tmp_path / "models" / "tiny.pt"
     model, card = load_unet("tiny")
     assert card["initialised_from"] == {"name": "earlier", "best_step": 7}
@@ -152,3 +158,21 @@ def test_training_can_start_from_earlier_weights(tmp_path):
     a, b = weights(first), weights(tmp_path / "again" / "last.pt")
     for k in a:  # one step at a tiny learning rate barely moves the starting weights
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_calibration_seeds_follow_spec_7(tmp_path, monkeypatch):
+    from galcube_lib.denoise.deep import weights as _models
+    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+    pair = tr.simulated_pair   # the same seeds, a small part of each cube: fast
+    monkeypatch.setattr(tr, "simulated_pair", lambda seq: [a[:32, 32:64, 32:64] for a in pair(seq)])
+    torch.manual_seed(0)
+    path = _models.save(UNet3D(width=2), tmp_path / "tiny.pt", {"network": {"width": 2}})
+    beta = tr.calibrate_uncertainty(path, n_cubes=1, rng=4, n_samples=2, progress=False)
+    assert beta >= 0
+    with pytest.warns(DeprecationWarning, match="seed= is deprecated, use rng="):
+        assert tr.calibrate_uncertainty(path, n_cubes=1, seed=4, n_samples=2,
+                                        progress=False) == beta
+    assert tr.calibrate_uncertainty(path, n_cubes=1, rng=np.random.SeedSequence(4), n_samples=2,
+                                    progress=False) == beta
+    assert tr.calibrate_uncertainty(path, n_cubes=1, rng=5, n_samples=2, progress=False) != beta

@@ -10,9 +10,9 @@ data, outside it is pulled to zero,
 
     loss = mean_M ((out - x) / sigma)^2 + lam * mean_notM |out / sigma|^q,
 
-with sigma the cube's noise level (:func:`galcube_lib.training.unet.normalise`). The network works on
-``x / sigma`` and its output is multiplied back by sigma, so ``f(a x) = a f(x)`` up to the
-rounding of the training.
+with sigma the cube's noise level (:func:`galcube_lib.denoise.deep.weights.normalise`). The
+network works on ``x / sigma`` and its output is multiplied back by sigma, so
+``f(a x) = a f(x)`` up to the rounding of the training.
 """
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     gen, _ = _rng.generator(rng)
     import torch  # slow to import: after the checks
 
-    from galcube_lib.training.unet import normalise
+    from galcube_lib.denoise.deep.weights import normalise
     from galcube_lib.denoise.smooth_clip import smooth_clip_mask
 
     s = normalise(data)

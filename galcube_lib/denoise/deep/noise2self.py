@@ -24,8 +24,9 @@ import numpy as np
 
 from galcube_lib.denoise.deep import weights as _models
 from galcube_lib._util import checks as check
+from galcube_lib._util import rng as _rng
 from galcube_lib.noise.estimate import spectral_correlation
-from galcube_lib.denoise.deep.uncertainty import check_samples, resample
+from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
 from galcube_lib.denoise.deep.unet import DEFAULT_WEIGHTS, load_unet, predict_tiled
 
 #: spectral noise correlation above which neighbouring channels are also hidden
@@ -66,7 +67,7 @@ def masked(x: np.ndarray, phase: int, period: int, blind: int):
 def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS,
                steps: int = 200, period: int | None = None, blind_channels: int | None = None,
                crop=(32, 64, 64), lr: float = 1e-4, uncertainty: int = 0, rng=0,
-               device: str = "cpu", progress: bool = False):
+               device: str = "cpu", progress: bool = False) -> Denoised:
     """Fine-tune the U-Net on the noisy cube itself, with held-out whole channels.
 
     Parameters
@@ -87,11 +88,12 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     lr : float
         Adam learning rate.
     uncertainty : int
-        Noise re-samplings for an uncertainty cube (0: none, else >= 2); then
-        ``(denoised, sigma)`` is returned. The fine-tuned network is re-used for them; the
-        error floor is that calibrated for the starting weights (``uncertainty_floor``).
-    rng : int
-        Seed of crops, phases and re-sampling noise; the result is reproducible from it.
+        Noise re-samplings for an uncertainty cube (0: none, else >= 2), returned as
+        ``.uncertainty``. The fine-tuned network is re-used for them; the error floor is that
+        calibrated for the starting weights (``uncertainty_floor``).
+    rng : int, None, numpy SeedSequence or Generator
+        Crops, phases, the torch seed of the fine-tuning and the re-sampling noise (SPEC 7);
+        the result is reproducible from an int or a SeedSequence.
     device : str
         torch device.
     progress : bool
@@ -99,10 +101,10 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
 
     Returns
     -------
-    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+    Denoised
+        ``(data, uncertainty)``: the denoised cube (float32) and its uncertainty (None
+        without ``uncertainty``).
     """
-    from galcube_lib.training.unet import normalise
-
     data = np.asarray(data)
     if data.ndim != 3 or data.shape[0] < 2:
         raise ValueError(f"noise2self holds out whole channels and needs a (v, y, x) cube with "
@@ -118,7 +120,6 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
                          f"blind_channels={blind} hidden on each side) needs at least {period}; "
                          "use a cube with more channels, or set period and blind_channels")
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
-    rng = check.integer("rng", rng, 0)
     uncertainty = check_samples("uncertainty", uncertainty)
     progress = check.boolean("progress", progress)
     weights = _models.weights_path(weights)
@@ -126,20 +127,21 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     crop = [min(check.integer("crop", c, 1), n)
             for c, n in zip(check.sequence("crop", crop, 3), data.shape)]
     crop[0] = min(max(crop[0], period), data.shape[0])  # every crop holds out some channels
-    gen = np.random.default_rng(rng)
-    s = normalise(data)
+    gen, _ = _rng.generator(rng)
+    torch_seed = rng if isinstance(rng, (int, np.integer)) else int(gen.integers(2 ** 63))
+    s = _models.normalise(data)
     x = np.asarray(data, np.float32) / s
 
-    model, card = load_unet(weights, device)
     import torch
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(rng)
+    with torch.random.fork_rng(devices=[]):  # the network's random init too: torch's global
+        model, card = load_unet(weights, device)  # random state stays the caller's
+        torch.manual_seed(torch_seed)
         _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress)
     model.eval()
 
     def denoise_fn(cube):
-        scale = normalise(cube)
+        scale = _models.normalise(cube)
         y = cube / scale
         out = np.zeros_like(y)
         for phase in range(period):
@@ -147,12 +149,9 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
             out[held] = predict_tiled(model, xm, device=device)[held]
         return out * scale
 
-    out = denoise_fn(np.asarray(data, np.float32))
-    if not uncertainty:
-        return out
-    floor = card.get("uncertainty_floor", 0.0) * s
-    return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=gen,
-                         progress=progress)
+    return with_uncertainty(denoise_fn, data, uncertainty,
+                            floor=card.get("uncertainty_floor", 0.0) * s, rng=gen,
+                            progress=progress)
 
 
 def _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress):

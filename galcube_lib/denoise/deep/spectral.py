@@ -76,14 +76,12 @@ def spectral(data: np.ndarray, *, weights: str | os.PathLike = "spectral",
     numpy.ndarray
         float32 array of the same shape.
     """
-    from galcube_lib.training.unet import normalise
-
     data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
     batch_size = check.integer("batch_size", batch_size, 1)
     weights = _models.weights_path(weights)
-    s = normalise(data)
+    s = _models.normalise(data)
     nv, ny, nx = data.shape
     spectra = (data.reshape(nv, -1).T / s).astype(np.float32)
     out = denoise_spectra(load_model(weights), spectra, batch_size)

@@ -14,11 +14,33 @@ simulated cubes so that the truth lies within 1 sigma for 68% of the source voxe
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from galcube_lib._util import checks as check
 from galcube_lib._util.checks import real_array
 from galcube_lib.noise.realise import realisations
+
+
+class Denoised(NamedTuple):
+    """What a deep method with an ``uncertainty`` option returns, whatever that option: the
+    denoised cube and its per-voxel 1-sigma uncertainty (None when no re-samplings were asked
+    for), float32 arrays of the input's shape."""
+
+    data: np.ndarray
+    uncertainty: np.ndarray | None = None
+
+
+def with_uncertainty(denoise_fn, data: np.ndarray, n_samples: int, *, floor: float = 0.0, rng=0,
+                     progress: bool = False) -> Denoised:
+    """``denoise_fn(data)`` and, for ``n_samples`` >= 2 (0: none), its uncertainty from
+    :func:`resample` with the residual as the noise model and the error ``floor``."""
+    out = denoise_fn(np.asarray(data, np.float32))
+    if not n_samples:
+        return Denoised(out)
+    return Denoised(out, resample(denoise_fn, data, out, n_samples=n_samples, floor=floor,
+                                  rng=rng, progress=progress))
 
 
 def check_samples(name: str, value) -> int:

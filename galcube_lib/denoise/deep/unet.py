@@ -1,8 +1,8 @@
 """The supervised 3D U-Net ("unet"), with the weights shipped in ``data/models/unet3d.pt``.
 
-The cube is divided by its noise level ``s`` (from the negative voxels), passed through the
-network and multiplied by ``s`` (see :mod:`galcube_lib.training.unet`): the result is in the cube's own
-units and scales exactly with it. Cubes larger than ``tile`` are processed in overlapping tiles
+The cube is divided by its noise level ``s`` (from the negative voxels,
+:func:`galcube_lib.denoise.deep.weights.normalise`), passed through the network and multiplied
+by ``s``: the result is in the cube's own units and scales exactly with it. Cubes larger than ``tile`` are processed in overlapping tiles
 whose outputs are blended with linear ramps over the overlap, so any size and channel count
 goes through in bounded memory.
 
@@ -19,7 +19,7 @@ import numpy as np
 from galcube_lib.denoise.deep import weights as _models
 from galcube_lib._util import checks as check
 from galcube_lib._util import rng as _rng
-from galcube_lib.denoise.deep.uncertainty import check_samples, resample
+from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
 
 DEFAULT_WEIGHTS = "unet3d"
 
@@ -72,7 +72,7 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
 
 def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile=(64, 128, 128),
          overlap=(8, 16, 16), uncertainty: int = 0, rng=0, device: str = "cpu",
-         progress: bool = False):
+         progress: bool = False) -> Denoised:
     """Denoise with the supervised 3D U-Net.
 
     Parameters
@@ -87,7 +87,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     uncertainty : int
         Number of noise re-samplings for an uncertainty cube (0: none, else >= 2; see
         :mod:`galcube_lib.denoise.deep.uncertainty`; the error floor beta * s is the model card's
-        ``uncertainty_floor`` beta). With it the function returns ``(denoised, sigma)``.
+        ``uncertainty_floor`` beta), returned as ``.uncertainty``.
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise.
     device : str
@@ -97,11 +97,10 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
 
     Returns
     -------
-    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
-        The denoised cube (float32), and its uncertainty when asked for.
+    Denoised
+        ``(data, uncertainty)``: the denoised cube (float32) and its uncertainty (None
+        without ``uncertainty``).
     """
-    from galcube_lib.training.unet import normalise
-
     tile = tuple(check.integer("tile", t, 32) for t in check.sequence("tile", tile, 3))
     overlap = tuple(check.integer("overlap", o, 0, t // 2)
                     for o, t in zip(check.sequence("overlap", overlap, 3), tile))
@@ -113,12 +112,9 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     model, card = load_unet(weights, device)
 
     def denoise_fn(x):
-        s = normalise(x)
+        s = _models.normalise(x)
         return predict_tiled(model, x / s, tile, overlap, device) * s
 
-    out = denoise_fn(np.asarray(data, np.float32))
-    if not uncertainty:
-        return out
-    floor = card.get("uncertainty_floor", 0.0) * normalise(data)
-    return out, resample(denoise_fn, data, out, n_samples=uncertainty, floor=floor, rng=rng,
-                         progress=progress)
+    floor = card.get("uncertainty_floor", 0.0) * _models.normalise(data)
+    return with_uncertainty(denoise_fn, data, uncertainty, floor=floor, rng=rng,
+                            progress=progress)

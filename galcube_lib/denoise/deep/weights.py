@@ -1,16 +1,32 @@
 """Shipped network weights: ``data/models/<name>.pt`` (half-precision state dict) beside
-``<name>.json`` (the model card: network configuration, training, data and benchmark figures)."""
+``<name>.json`` (the model card: network configuration, training, data and benchmark figures),
+and the noise scale every network works in (:func:`normalise`)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
 
 from galcube_lib.io.files import atomic_path, write_text
+from galcube_lib.noise.level import sigma_negative
 
 #: where the shipped weights live; GALCUBE_MODELS overrides it
 MODELS_DIR = Path(__file__).resolve().parents[3] / "data" / "models"
+
+
+def normalise(noisy) -> float:
+    """The scale ``s`` the networks work in: the noise level of the cube's negative voxels.
+
+    Every deep method divides the cube by ``s``, runs the network and multiplies the output
+    by ``s``, and the training pairs are divided by it too, so the methods are scale-equivariant,
+    ``f(a x) = a f(x)``."""
+    s = sigma_negative(noisy)
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError("cannot normalise a cube without negative finite voxels: its noise level "
+                         "is unknown (is it continuum-subtracted, and not blank?)")
+    return s
 
 
 def models_dir() -> Path:

@@ -8,6 +8,8 @@ from galcube_lib.denoise.deep import weights as _models
 from galcube_lib.denoise.deep.noise2self import blind_width, masked, noise2self, spectral_correlation
 from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
+pytestmark = pytest.mark.deep
+
 OBS = gl.Observation(n_pix=48, n_chan=40, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.75)
 GAL = gl.Galaxy(r_eff_kpc=1.5, inclination_deg=50.0, pa_deg=20.0, v_max_kms=200.0)
 
@@ -47,23 +49,49 @@ def test_masking_hides_the_held_out_channels_and_their_neighbours():
 
 def test_prediction_of_a_channel_never_sees_that_channel(clean, tiny_weights):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=1).data
-    out = noise2self(noisy, weights=tiny_weights, steps=0, blind_channels=0)
+    out = noise2self(noisy, weights=tiny_weights, steps=0, blind_channels=0).data
     bumped = noisy.copy()
     j = 17
     bumped[j] = np.where(bumped[j] > 0, bumped[j] + 5.0, bumped[j])  # noise scale unchanged
-    out2 = noise2self(bumped, weights=tiny_weights, steps=0, blind_channels=0)
+    out2 = noise2self(bumped, weights=tiny_weights, steps=0, blind_channels=0).data
     np.testing.assert_allclose(out2[j], out[j], rtol=1e-5, atol=1e-6)
     assert np.abs(out2 - out).max() > 1e-3  # other channels do see it
 
 
 def test_fine_tuning_is_reproducible_and_learns(clean, tiny_weights):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=2).data
-    a = noise2self(noisy, weights=tiny_weights, steps=3, crop=(32, 32, 32), rng=4)
-    b = noise2self(noisy, weights=tiny_weights, steps=3, crop=(32, 32, 32), rng=4)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = noise2self(noisy, weights=tiny_weights, steps=3, crop=(32, 32, 32), rng=4).data
+    assert torch.equal(torch.get_rng_state(), before)  # global torch RNG left to the caller
+    b = noise2self(noisy, weights=tiny_weights, steps=3, crop=(32, 32, 32), rng=4).data
     np.testing.assert_array_equal(a, b)
-    untrained = noise2self(noisy, weights=tiny_weights, steps=0)
+    untrained = noise2self(noisy, weights=tiny_weights, steps=0).data
     assert np.abs(a - untrained).max() > 0
-    assert torch.initial_seed() == torch.initial_seed()  # global torch RNG left to the caller
+    other = noise2self(noisy, weights=tiny_weights, steps=3, crop=(32, 32, 32), rng=5).data
+    assert np.abs(a - other).max() > 0  # the seed chooses the crops and phases
+
+
+def test_rng_follows_spec_7(clean, tiny_weights):
+    noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=2).data[:, :32, :32]
+    run = lambda rng: noise2self(noisy, weights=tiny_weights, steps=2, crop=(32, 32, 32),
+                                 rng=rng).data
+    np.testing.assert_array_equal(run(np.random.default_rng(7)), run(np.random.default_rng(7)))
+    np.testing.assert_array_equal(run(np.random.SeedSequence(7)),
+                                  run(np.random.SeedSequence(7)))
+    assert run(None).shape == noisy.shape
+    with pytest.raises(TypeError, match="rng"):
+        run("7")
+
+
+def test_uncertainty_comes_with_the_same_denoised_cube(clean, tiny_weights):
+    noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=2).data[:, :32, :32]
+    plain = noise2self(noisy, weights=tiny_weights, steps=0, blind_channels=0)
+    assert plain.uncertainty is None
+    out, sigma = noise2self(noisy, weights=tiny_weights, steps=0, blind_channels=0,
+                            uncertainty=2)
+    np.testing.assert_array_equal(out, plain.data)
+    assert sigma.shape == noisy.shape and (sigma > 0).all()
 
 
 def test_options_are_checked(clean, tiny_weights):

@@ -9,6 +9,8 @@ from galcube_lib.training import spectral as ts
 from galcube_lib.denoise.deep.spectral import spectral
 from galcube_lib.denoise.deep.networks.spectral import SpectralTransformer
 
+pytestmark = pytest.mark.deep
+
 TINY = {"width": 4, "depth": 1, "heads": 1, "ff": 8}
 
 
@@ -47,11 +49,24 @@ def test_shipped_weights_fit_the_budget_and_their_card_rebuilds_the_network():
     assert path.stat().st_size < 8.5e6
     state, card = _models.load("spectral")
     SpectralTransformer(**card["network"]).load_state_dict(state)       # strict: every key
-    assert card["wall_time_s"] <= 15 * 60
-    figures = card["evaluation"]
-    assert figures["n_cubes"] >= 20
-    assert figures["rms_reduction_median"] > 2.0
-    assert figures["pearson_median"] > figures["pearson_median_noisy"]
+
+
+def test_shipped_weights_lower_the_error_on_held_out_cubes():
+    """On 2 held-out benchmark cubes (measured: RMS error 4.4x and 7.1x lower than the noisy
+    spectra's on the source spaxels, median Pearson r 0.55 against 0.12)."""
+    figures = ts.evaluate_spectral("spectral", n_cubes=2)
+    assert figures["n_spaxels"] > 100
+    assert figures["rms_reduction_min"] > 3.5
+    assert figures["pearson_median"] > figures["pearson_median_noisy"] + 0.3
+
+
+def test_evaluation_seeds_follow_spec_7():
+    by_int = ts.evaluate_spectral("spectral", n_cubes=1, rng=3)
+    with pytest.warns(DeprecationWarning, match="seed= is deprecated, use rng="):
+        assert ts.evaluate_spectral("spectral", n_cubes=1, seed=3) == by_int
+    assert ts.evaluate_spectral("spectral", n_cubes=1, rng=np.random.SeedSequence(3)) == by_int
+    other = ts.evaluate_spectral("spectral", n_cubes=1, rng=np.random.default_rng(3))
+    assert other["rms_reduction_pooled"] != by_int["rms_reduction_pooled"]
 
 
 def test_shape_dtype_and_input_untouched_on_odd_sizes():
@@ -68,7 +83,7 @@ def test_reduces_the_error_on_a_simulated_source(source):
     out = spectral(noisy)
     src = clean.max(axis=0) > 0.05 * clean.max()                  # source spaxels
     gain = np.sqrt(((noisy - clean)[:, src] ** 2).mean() / ((out - clean)[:, src] ** 2).mean())
-    assert gain > 2.0
+    assert gain > 4.0                                             # measured 4.85
 
 
 def test_scale_equivariant_and_batch_independent(source):

@@ -5,8 +5,11 @@ import pytest
 import torch
 
 from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.denoise.deep.uncertainty import Denoised
 from galcube_lib.denoise.deep.unet import load_unet, predict_tiled, unet
 from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+pytestmark = pytest.mark.deep
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +56,24 @@ def test_tiles_blend_to_the_untiled_answer(tile, overlap):
 def test_scale_equivariant_and_matches_the_network(tiny_weights):
     gen = np.random.default_rng(1)
     x = gen.standard_normal((24, 40, 40)).astype(np.float32)
-    out = unet(x, weights=tiny_weights)
-    np.testing.assert_allclose(unet(x * 1e-3, weights=tiny_weights), out * 1e-3, rtol=1e-4,
+    out = unet(x, weights=tiny_weights).data
+    np.testing.assert_allclose(unet(x * 1e-3, weights=tiny_weights).data, out * 1e-3, rtol=1e-4,
                                atol=1e-6 * np.abs(out).max())
     model, _ = load_unet(tiny_weights)
     s = np.sqrt(np.mean(x[x < 0] ** 2))
     with torch.inference_mode():
         direct = model(torch.from_numpy(x / s)[None, None])[0, 0].numpy() * s
     np.testing.assert_allclose(out, direct, rtol=1e-5, atol=1e-5 * np.abs(direct).max())
+
+
+def test_the_result_is_a_denoised_pair_whatever_the_uncertainty(tiny_weights):
+    x = np.random.default_rng(2).standard_normal((16, 32, 32)).astype(np.float32)
+    plain = unet(x, weights=tiny_weights)
+    assert isinstance(plain, Denoised) and plain.uncertainty is None
+    assert plain.data.shape == x.shape and plain.data.dtype == np.float32
+    out, sigma = unet(x, weights=tiny_weights, uncertainty=2, rng=1)
+    np.testing.assert_array_equal(out, plain.data)  # re-sampling leaves the denoised cube alone
+    assert sigma.shape == x.shape and sigma.dtype == np.float32 and (sigma > 0).all()
 
 
 def test_fp16_shipping_keeps_the_weights(tiny_weights):
