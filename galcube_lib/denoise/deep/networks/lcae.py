@@ -17,8 +17,23 @@ from torch.nn import functional as F
 
 
 def window_starts(n_chan: int, window: int, stride: int) -> list[int]:
-    """First channel of every window: every ``stride`` channels, plus one window flush with the
-    end when the stride does not land there. A spectrum shorter than ``window`` is one window."""
+    """First channel of every window of a spectrum.
+
+    Parameters
+    ----------
+    n_chan : int
+        Spectrum length in channels, >= 1.
+    window : int
+        Channels per window, >= 1.
+    stride : int
+        Channels between window starts, in [1, window].
+
+    Returns
+    -------
+    list of int
+        A start every ``stride`` channels, plus one window flush with the end when the stride
+        does not land there; ``[0]`` for a spectrum no longer than ``window``.
+    """
     if n_chan <= window:
         return [0]
     starts = list(range(0, n_chan - window + 1, stride))
@@ -71,9 +86,22 @@ class LocallyConnectedAE(nn.Module):
 
     @property
     def n_windows(self) -> int:
+        """Number of windows (each with its own autoencoder)."""
         return len(self.index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of spectra.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, n_chan) spectra, normalised as in training.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, n_chan): the windows' outputs added with the normalised taper.
+        """
         h = x[:, self.index]                                              # (batch, windows, window)
         last = len(self.weights) - 1
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):

@@ -24,7 +24,21 @@ def _conv(c_in: int, c_out: int) -> nn.Sequential:
 
 
 def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
-    """The (length, dim) sinusoidal positional encoding of Vaswani et al. (2017)."""
+    """The sinusoidal positional encoding of Vaswani et al. (2017).
+
+    Parameters
+    ----------
+    length : int
+        Number of positions (tokens).
+    dim : int
+        Encoding width, even.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (length, dim): sin in the even columns, cos in the odd ones, wavelengths
+        from 2 pi to 2 pi 10^4.
+    """
     pos = torch.arange(length, dtype=torch.float32)[:, None]
     freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(1e4) / dim))
     enc = torch.zeros(length, dim)
@@ -67,10 +81,29 @@ class SpectralTransformer(nn.Module):
         self.head = nn.Conv1d(c1, 1, 1)
 
     def config(self) -> dict:
-        """The constructor arguments (stored with checkpoints and model cards)."""
+        """The constructor arguments (stored with checkpoints and model cards).
+
+        Returns
+        -------
+        dict
+            ``width``, ``depth``, ``heads`` and ``ff``: ``SpectralTransformer(**config)``
+            rebuilds the network.
+        """
         return {"width": self.width, "depth": self.depth, "heads": self.heads, "ff": self.ff}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of spectra.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, 1, n_chan) spectra, any length, normalised as in training.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, 1, n_chan) denoised spectra.
+        """
         n = x.shape[-1]
         x = F.pad(x, (0, -n % MULTIPLE), mode="replicate")
         s1 = self.enc1(x)

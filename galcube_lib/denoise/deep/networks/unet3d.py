@@ -55,10 +55,29 @@ class UNet3D(nn.Module):
         self.head = nn.Conv3d(width, 1, 1)
 
     def config(self) -> dict:
-        """The constructor arguments (stored with checkpoints)."""
+        """The constructor arguments (stored with checkpoints).
+
+        Returns
+        -------
+        dict
+            ``width`` and ``dropout``: ``UNet3D(**config)`` rebuilds the network.
+        """
         return {"width": self.width, "dropout": self.dropout}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of cubes.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, 1, v, y, x) cubes, any size, normalised as in training.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, 1, v, y, x): the cubes padded (reflect) as the module docstring says,
+            passed through the network and cropped back.
+        """
         shape = x.shape[-3:]
         pad = []
         for n in reversed(shape):
