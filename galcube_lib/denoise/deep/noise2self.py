@@ -34,16 +34,42 @@ CORRELATION_LIMIT = 0.1
 
 
 def blind_width(data: np.ndarray) -> int:
-    """Channels to hide on each side of a held-out channel: the largest lag whose noise
-    correlation exceeds ``CORRELATION_LIMIT`` (0 for spectrally white noise)."""
+    """Channels to hide on each side of a held-out channel.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The noisy (v, y, x) cube.
+
+    Returns
+    -------
+    int
+        The largest lag whose spectral noise correlation exceeds ``CORRELATION_LIMIT`` (0 for
+        spectrally white noise).
+    """
     corr = spectral_correlation(data)
     above = np.nonzero(corr > CORRELATION_LIMIT)[0]
     return int(above[-1] + 1) if above.size else 0
 
 
 def masked(x: np.ndarray, phase: int, period: int, blind: int):
-    """``x`` with channels ``phase + k * period`` (and ``blind`` neighbours each side) replaced
-    by interpolation between the nearest visible channels; returns (masked, held_out bool)."""
+    """``x`` with its held-out channels, and their neighbours, hidden.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        (v, y, x) array.
+    phase, period : int
+        Channels ``phase + k * period`` are held out.
+    blind : int
+        Neighbours hidden on each side of a held-out channel.
+
+    Returns
+    -------
+    tuple
+        ``(masked, held)``: ``x`` with the hidden channels replaced by linear interpolation
+        between the nearest visible ones, and a bool array marking the held-out channels.
+    """
     n = x.shape[0]
     held = np.zeros(n, bool)
     held[phase::period] = True

@@ -24,8 +24,17 @@ from galcube_lib._util import checks as check
 
 
 def load_model(weights="spectral"):
-    """The network of a shipped model name or a ``.pt`` file (weights or training checkpoint),
-    in evaluation mode on the CPU."""
+    """The spectral network, in evaluation mode on the CPU.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        A shipped model name or a ``.pt`` file (weights or training checkpoint).
+
+    Returns
+    -------
+    SpectralTransformer
+    """
     from galcube_lib.denoise.deep.networks.spectral import SpectralTransformer
 
     return _models.load_network(SpectralTransformer, weights)[0].eval()

@@ -24,9 +24,16 @@ from galcube_lib.noise.realise import realisations
 
 
 class Denoised(NamedTuple):
-    """What a deep method with an ``uncertainty`` option returns, whatever that option: the
-    denoised cube and its per-voxel 1-sigma uncertainty (None when no re-samplings were asked
-    for), float32 arrays of the input's shape."""
+    """What a deep method with an ``uncertainty`` option returns, whatever that option.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The denoised cube, float32, the input's shape.
+    uncertainty : numpy.ndarray or None
+        Its per-voxel 1-sigma uncertainty (float32, same shape); None when no re-samplings
+        were asked for.
+    """
 
     data: np.ndarray
     uncertainty: np.ndarray | None = None
@@ -34,8 +41,28 @@ class Denoised(NamedTuple):
 
 def with_uncertainty(denoise_fn, data: np.ndarray, n_samples: int, *, floor: float = 0.0, rng=0,
                      progress: bool = False) -> Denoised:
-    """``denoise_fn(data)`` and, for ``n_samples`` >= 2 (0: none), its uncertainty from
-    :func:`resample` with the residual as the noise model and the error ``floor``."""
+    """``denoise_fn(data)`` and, for ``n_samples`` >= 2, its uncertainty from :func:`resample`.
+
+    Parameters
+    ----------
+    denoise_fn : callable
+        The denoiser, array -> array of the same shape.
+    data : numpy.ndarray
+        The (v, y, x) input.
+    n_samples : int
+        Noise re-samplings (0: no uncertainty), with the residual as the noise model.
+    floor : float
+        Error added in quadrature to every voxel, in the cube's units.
+    rng : int, None, numpy SeedSequence or Generator
+        The re-sampling noise.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Denoised
+        The denoised cube and its uncertainty (None for ``n_samples=0``).
+    """
     out = denoise_fn(np.asarray(data, np.float32))
     if not n_samples:
         return Denoised(out)
@@ -44,7 +71,20 @@ def with_uncertainty(denoise_fn, data: np.ndarray, n_samples: int, *, floor: flo
 
 
 def check_samples(name: str, value) -> int:
-    """A method's number of re-samplings for an uncertainty cube: 0 (none) or >= 2."""
+    """A method's number of re-samplings for an uncertainty cube: 0 (none) or >= 2.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the error message.
+    value : int
+        Its value.
+
+    Returns
+    -------
+    int
+        ``value``; a ValueError names 1 and negative numbers.
+    """
     value = check.integer(name, value, 0)
     if value == 1:
         raise ValueError(f"{name}=1 is outside the valid range: 0 (no uncertainty) or >= 2 "
@@ -120,6 +160,11 @@ def calibrate_floor(errors: np.ndarray, sigmas: np.ndarray, scales: np.ndarray,
         the noise level s of each voxel's cube.
     coverage : float
         Target fraction in (0, 1).
+
+    Returns
+    -------
+    float
+        beta, >= 0.
     """
     coverage = check.number("coverage", coverage, 0.0, 1.0, lo_open=True, hi_open=True)
     need = (np.asarray(errors, float) ** 2 - np.asarray(sigmas, float) ** 2) / np.asarray(scales, float) ** 2

@@ -25,8 +25,20 @@ DEFAULT_WEIGHTS = "unet3d"
 
 
 def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
-    """The U-Net with ``weights`` (a shipped model name, a ``.pt`` file or a training
-    checkpoint), in eval mode on ``device``, and its model card."""
+    """The U-Net with its weights, in eval mode, and its model card.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        A shipped model name, a ``.pt`` file or a training checkpoint.
+    device : str
+        torch device.
+
+    Returns
+    -------
+    tuple
+        ``(network, card)``.
+    """
     from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
     device = _models.device(device)
@@ -48,7 +60,24 @@ def _ramp(size: int, overlap: int) -> np.ndarray:
 
 def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16),
                   device: str = "cpu") -> np.ndarray:
-    """Apply ``model`` to a normalised (v, y, x) array in overlapping, blended tiles."""
+    """Apply ``model`` to a normalised (v, y, x) array in overlapping, blended tiles.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, (1, 1, v, y, x) -> same shape.
+    x : numpy.ndarray
+        The (v, y, x) array, in noise units.
+    tile, overlap : tuple of 3 ints
+        Tile size and overlap; clipped to the array's size.
+    device : str
+        torch device of the network.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``x``; tiles blended with linear ramps over the overlaps.
+    """
     import itertools
 
     import torch

@@ -21,7 +21,18 @@ def normalise(noisy) -> float:
 
     Every deep method divides the cube by ``s``, runs the network and multiplies the output
     by ``s``, and the training pairs are divided by it too, so the methods are scale-equivariant,
-    ``f(a x) = a f(x)``."""
+    ``f(a x) = a f(x)``.
+
+    Parameters
+    ----------
+    noisy : numpy.ndarray
+        The noisy cube (continuum-subtracted: zero-mean noise).
+
+    Returns
+    -------
+    float
+        ``s`` > 0; a ValueError when the cube has no negative finite voxel.
+    """
     s = sigma_negative(noisy)
     if not (math.isfinite(s) and s > 0):
         raise ValueError("cannot normalise a cube without negative finite voxels: its noise level "
@@ -30,11 +41,29 @@ def normalise(noisy) -> float:
 
 
 def models_dir() -> Path:
+    """The folder of the shipped weights.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$GALCUBE_MODELS`` when set, else ``data/models`` of the repository.
+    """
     return Path(os.environ.get("GALCUBE_MODELS", MODELS_DIR))
 
 
 def weights_path(name_or_path) -> Path:
-    """The ``.pt`` file of a shipped model name (e.g. "unet3d") or an explicit path."""
+    """The ``.pt`` file of a shipped model name (e.g. "unet3d") or an explicit path.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike
+        A shipped model name or the path of a ``.pt`` file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file; a ValueError names an unknown model name, a FileNotFoundError a missing file.
+    """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"weights must be a shipped model name or the path of a .pt file, got "
                         f"{name_or_path!r} ({type(name_or_path).__name__})")
@@ -59,6 +88,16 @@ def load(name_or_path):
     their card is built from the configuration they carry. Only tensors and plain containers
     are read (``torch.load(weights_only=True)``): a file that holds anything else, or is not a
     torch file at all, is a ValueError naming it.
+
+    Parameters
+    ----------
+    name_or_path : str or os.PathLike
+        A shipped model name, a ``.pt`` weights file or a training checkpoint.
+
+    Returns
+    -------
+    tuple
+        ``(state_dict, card)``.
     """
     path = weights_path(name_or_path)
     import torch
@@ -78,8 +117,22 @@ def load(name_or_path):
 
 
 def load_network(cls, name_or_path, **config):
-    """``(network, model card)``: an instance of the torch module ``cls``, built with
-    ``config`` (default the card's ``network`` entry), with the weights of ``name_or_path``."""
+    """A network with the weights of ``name_or_path``, and its model card.
+
+    Parameters
+    ----------
+    cls : type
+        The torch module.
+    name_or_path : str or os.PathLike
+        A shipped model name, a ``.pt`` weights file or a training checkpoint.
+    **config
+        Constructor arguments of ``cls`` (default the card's ``network`` entry).
+
+    Returns
+    -------
+    tuple
+        ``(network, card)``; a ValueError when the weights do not fit the network.
+    """
     state, card = load(name_or_path)
     config = config or card.get("network", {})
     try:
@@ -93,8 +146,20 @@ def load_network(cls, name_or_path, **config):
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:
-    """A training checkpoint (a run's ``last.pt`` or ``best.pt``) as its dict, tensors and plain
-    containers only; a ValueError naming a file that is not one."""
+    """A training checkpoint (a run's ``last.pt`` or ``best.pt``) as its dict.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint.
+    map_location : str
+        torch device of its tensors.
+
+    Returns
+    -------
+    dict
+        Tensors and plain containers only; a ValueError names a file that is not a checkpoint.
+    """
     state = _read(Path(path), map_location, _not_checkpoint)
     if not (isinstance(state, dict) and "model" in state):
         raise _not_checkpoint(path, "it has no 'model' entry")
@@ -128,8 +193,13 @@ def _not_weights(path: Path, why: str) -> ValueError:
 
 
 def available_devices() -> list[str]:
-    """The torch devices of this machine: "cpu", then "cuda" and "cuda:N" when CUDA is
-    available, "mps" on Apple silicon."""
+    """The torch devices of this machine.
+
+    Returns
+    -------
+    list of str
+        "cpu", then "cuda" and "cuda:N" when CUDA is available, "mps" on Apple silicon.
+    """
     import torch
 
     out = ["cpu"]
@@ -141,8 +211,20 @@ def available_devices() -> list[str]:
 
 
 def device(value, *, auto: bool = False) -> str:
-    """``value`` as the name of a torch device this machine has (a ValueError naming the
-    available ones otherwise); with ``auto``, "auto" means CUDA when present, else the CPU."""
+    """A torch device this machine has.
+
+    Parameters
+    ----------
+    value : str
+        "cpu", "cuda", "cuda:N" or "mps" (and "auto" with ``auto``).
+    auto : bool
+        Accept "auto": CUDA when present, else the CPU.
+
+    Returns
+    -------
+    str
+        The device; a ValueError names the available ones.
+    """
     if not isinstance(value, str):
         raise TypeError(f"device must be a string such as 'cpu', got {value!r} "
                         f"({type(value).__name__})")
@@ -160,7 +242,22 @@ def device(value, *, auto: bool = False) -> str:
 
 
 def save(model, name_or_path, card: dict) -> Path:
-    """Write a model's weights in half precision and its card, atomically."""
+    """Write a model's weights in half precision and its card, atomically.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    name_or_path : str or os.PathLike
+        A model name (saved in :func:`models_dir`) or a ``.pt`` path.
+    card : dict
+        The model card, written beside as ``.json``.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights file.
+    """
     import torch
 
     path = Path(name_or_path)
