@@ -19,7 +19,20 @@ from galcube_lib.io.files import atomic_path
 
 
 def lr_factor(step: int, steps: int) -> float:
-    """Learning-rate factor: linear warm-up over 2% of the steps, then cosine decay to 1%."""
+    """Learning-rate factor: linear warm-up over 2% of the steps, then cosine decay to 1%.
+
+    Parameters
+    ----------
+    step : int
+        The step, from 0.
+    steps : int
+        Steps of the run.
+
+    Returns
+    -------
+    float
+        The factor of the peak learning rate, in (0, 1].
+    """
     warm = max(1, steps // 50)
     if step < warm:
         return (step + 1) / warm
@@ -28,13 +41,38 @@ def lr_factor(step: int, steps: int) -> float:
 
 
 def config_json(config) -> dict:
-    """A configuration dataclass as plain JSON values (tuples become lists)."""
+    """A configuration dataclass as plain JSON values.
+
+    Parameters
+    ----------
+    config : dataclass
+        The run's configuration.
+
+    Returns
+    -------
+    dict
+        Its fields, tuples as lists.
+    """
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
 def resolve_config(cls, config, overrides: dict):
-    """``config`` (default ``cls()``) with the fields in ``overrides`` replaced; a TypeError
-    that names a config of another type or an unknown field."""
+    """A run's configuration with some fields replaced.
+
+    Parameters
+    ----------
+    cls : type
+        The configuration dataclass.
+    config : cls or None
+        The configuration (None: ``cls()``).
+    overrides : dict
+        Fields to replace.
+
+    Returns
+    -------
+    cls
+        The configuration; a TypeError names a config of another type or an unknown field.
+    """
     config = cls() if config is None else config
     if not isinstance(config, cls):
         raise TypeError(f"config must be a {cls.__name__} or None, got {type(config).__name__}")
@@ -47,7 +85,16 @@ def resolve_config(cls, config, overrides: dict):
 
 
 def check_resume(out: Path, config) -> None:
-    """Record ``config`` in a new run folder, or check that an existing run has the same one."""
+    """Record ``config`` in a new run folder, or check that an existing run has the same one.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The run folder (its ``config.json``).
+    config : dataclass
+        The run's configuration; a ValueError names the fields that differ from the recorded
+        one.
+    """
     path = out / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -61,7 +108,15 @@ def check_resume(out: Path, config) -> None:
 
 
 def save(obj, path: Path) -> None:
-    """``torch.save`` atomically (a killed run never leaves a half-written checkpoint)."""
+    """``torch.save`` atomically (a killed run never leaves a half-written checkpoint).
+
+    Parameters
+    ----------
+    obj : object
+        What to save.
+    path : pathlib.Path
+        The file.
+    """
     import torch
 
     with atomic_path(path) as tmp:
@@ -69,7 +124,15 @@ def save(obj, path: Path) -> None:
 
 
 def log(path: Path, row: dict) -> None:
-    """Append a row to a CSV history, writing the header first for a new file."""
+    """Append a row to a CSV history, writing the header first for a new file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The CSV file.
+    row : dict
+        Column name -> value.
+    """
     new = not path.exists()
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(row))
@@ -225,5 +288,6 @@ def keyed(root: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
     Returns
     -------
     numpy.random.SeedSequence
+        The seed; the same ``root`` and ``key`` always give the same numbers.
     """
     return np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, *key))

@@ -96,7 +96,13 @@ class SpectralConfig:
                              f"4 * width = {4 * self.width}")
 
     def network(self) -> dict:
-        """Constructor arguments of the network."""
+        """Constructor arguments of the network.
+
+        Returns
+        -------
+        dict
+            ``width``, ``depth``, ``heads`` and ``ff``.
+        """
         return {"width": self.width, "depth": self.depth, "heads": self.heads, "ff": self.ff}
 
 
@@ -138,7 +144,18 @@ def _group(config: SpectralConfig, group: int):
 
 
 def validation_set(config: SpectralConfig):
-    """The fixed held-out (noisy, clean) spectra, (n, 1, n_chan) each."""
+    """The fixed held-out spectra of a run.
+
+    Parameters
+    ----------
+    config : SpectralConfig
+        The run's configuration.
+
+    Returns
+    -------
+    tuple
+        ``(noisy, clean)`` float32 spectra, (n, 1, n_chan) each.
+    """
     pairs = []
     for k in range(config.val_size):
         seq = np.random.SeedSequence(config.seed, spawn_key=(VALIDATION_KEY, k))
@@ -351,6 +368,13 @@ def ship(checkpoint, name="spectral", **options) -> Path:
 
 
 def main(argv=None):
+    """The command line: ``python -m galcube_lib.training.spectral OUT [options]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+    """
     parser = argparse.ArgumentParser(prog="python -m galcube_lib.training.spectral",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

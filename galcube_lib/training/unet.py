@@ -128,7 +128,22 @@ def _seed(config: TrainConfig, *key) -> np.random.SeedSequence:
 
 
 def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, prior=None):
-    """A full-size (noisy, clean) pair, both divided by the noise scale of the noisy cube."""
+    """A full-size simulated pair, both divided by the noise scale of the noisy cube.
+
+    Parameters
+    ----------
+    seq : numpy.random.SeedSequence
+        Seeds the scene, the noise and whether the sample is pure noise.
+    empty_fraction : float
+        Probability that the sample is pure noise (clean cube zero).
+    prior : BenchmarkPrior, optional
+        The population of scenes (default the benchmark's).
+
+    Returns
+    -------
+    tuple
+        ``(noisy, clean)`` (v, y, x) arrays in noise units.
+    """
     scene_seed, noise_seed, kind_seed = seq.spawn(3)
     prior = BenchmarkPrior() if prior is None else prior
     scene = prior.draw(np.random.default_rng(scene_seed))
@@ -170,8 +185,24 @@ def _crop_and_flip(pair, crop, seq):
 
 
 def batch(config: TrainConfig, step: int, first: int, count: int, store=None):
-    """Samples ``first .. first + count - 1`` of ``step`` as (noisy, clean) float32 arrays of
-    shape (count, 1, *crop)."""
+    """Samples ``first .. first + count - 1`` of ``step``: cropped, flipped, turned pairs.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (seed, crop, peak SNR range, pure-noise fraction).
+    step : int
+        The training step.
+    first, count : int
+        The samples of the step (process ``r`` of DistributedDataParallel takes its own).
+    store : optional
+        A dataset store to draw pairs from instead of simulating.
+
+    Returns
+    -------
+    tuple
+        ``(noisy, clean)`` float32 arrays of shape (count, 1, *crop), in noise units.
+    """
     prior = BenchmarkPrior(peak_snr=tuple(config.peak_snr))
     noisy, clean = [], []
     for j in range(first, first + count):
@@ -185,7 +216,18 @@ def batch(config: TrainConfig, step: int, first: int, count: int, store=None):
 
 
 def validation_set(config: TrainConfig):
-    """The fixed held-out full-size cubes, seeded apart from every training sample."""
+    """The fixed held-out full-size cubes, seeded apart from every training sample.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (seed and ``val_size``).
+
+    Returns
+    -------
+    list of tuple
+        ``(noisy, clean)`` float32 arrays of shape (1, 1, v, y, x), in noise units.
+    """
     pairs = [simulated_pair(_seed(config, VALIDATION_KEY, k))
              for k in range(config.val_size)]
     return [tuple(np.asarray(a, np.float32)[None, None] for a in pair) for pair in pairs]
@@ -194,7 +236,21 @@ def validation_set(config: TrainConfig):
 # ------------------------------------------------------------------ loss ----
 
 def loss_fn(pred, target, flux_weight: float):
-    """MSE, plus ``flux_weight`` times the squared error of each sample's summed flux per voxel."""
+    """The training loss.
+
+    Parameters
+    ----------
+    pred, target : torch.Tensor
+        (batch, 1, v, y, x) prediction and clean target.
+    flux_weight : float
+        Weight of the flux term.
+
+    Returns
+    -------
+    torch.Tensor
+        MSE, plus ``flux_weight`` times the squared error of each sample's summed flux per
+        voxel.
+    """
     loss = ((pred - target) ** 2).mean()
     if flux_weight:
         n = pred[0].numel()
@@ -327,7 +383,18 @@ def _validate(model, val, device, autocast) -> float:
 
 
 def history(out_dir):
-    """The run's ``history.csv`` as a pandas DataFrame (one row per validation)."""
+    """A run's validation history.
+
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The run folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Its ``history.csv``: one row per validation.
+    """
     import pandas as pd
 
     return pd.read_csv(Path(out_dir) / "history.csv")
@@ -432,6 +499,13 @@ def export(run, name: str = "unet3d", figures: dict | None = None,
 
 
 def main(argv=None):
+    """The command line: ``python -m galcube_lib.training.unet OUT [options]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+    """
     parser = argparse.ArgumentParser(prog="python -m galcube_lib.training.unet", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
