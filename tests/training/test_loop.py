@@ -11,8 +11,6 @@ from galcube_lib._util.rng import seed_sequence
 
 pytestmark = pytest.mark.deep
 
-pytestmark = pytest.mark.deep
-
 TINY = dict(steps=2, batch_size=8, cubes_per_group=1, group_steps=2, val_size=1, val_every=1,
             seed=5, width=4, depth=1, heads=1, ff=8)
 

@@ -47,7 +47,7 @@ UPDATE_S = 30             # one Python round trip (slider -> label/image, click 
 #: how far (a fraction of the frame's width) a source may be drawn from where the WCS puts it
 PLACE_TOLERANCE = 0.03
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
 
 def _missing():

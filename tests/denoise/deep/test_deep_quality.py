@@ -7,6 +7,10 @@ import numpy as np
 import galcube_lib as gl
 from galcube_lib import metrics
 
+import pytest
+
+pytestmark = pytest.mark.deep
+
 
 def cube(snr, r_eff, seed):
     scene = gl.BenchmarkPrior(peak_snr=snr, r_eff_beam_radii=r_eff).draw(rng=90_000 + seed)

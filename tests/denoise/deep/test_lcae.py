@@ -9,6 +9,8 @@ import galcube_lib as gl
 from galcube_lib.denoise.deep.lcae import lcae
 from galcube_lib.denoise.deep.networks.lcae import LocallyConnectedAE, window_starts
 
+pytestmark = pytest.mark.deep
+
 BEAM = 3.75
 FAST = {"epochs": 3, "hidden": 8}
 

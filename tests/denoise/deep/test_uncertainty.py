@@ -5,6 +5,8 @@ import pytest
 import galcube_lib as gl
 from galcube_lib.denoise.deep.uncertainty import calibrate_floor, resample
 
+pytestmark = pytest.mark.deep
+
 OBS = gl.Observation(n_pix=48, n_chan=24, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.75)
 
 
