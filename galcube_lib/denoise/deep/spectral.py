@@ -34,6 +34,7 @@ def load_model(weights="spectral"):
     Returns
     -------
     SpectralTransformer
+        The network with the weights loaded (``load_network``), in evaluation mode.
     """
     from galcube_lib.denoise.deep.networks.spectral import SpectralTransformer
 
@@ -46,6 +47,7 @@ def denoise_spectra(model, spectra: np.ndarray, batch_size: int = 4096) -> np.nd
     Parameters
     ----------
     model : SpectralTransformer
+        The network, as :func:`load_model` gives it.
     spectra : numpy.ndarray
         (n_spectra, n_chan) array, divided by the cube's noise level.
     batch_size : int
