@@ -76,6 +76,18 @@ def test_the_result_is_a_denoised_pair_whatever_the_uncertainty(tiny_weights):
     assert sigma.shape == x.shape and sigma.dtype == np.float32 and (sigma > 0).all()
 
 
+def test_denoise_puts_the_uncertainty_on_the_cube(tiny_weights):
+    import galcube_lib as gl
+
+    obs = gl.Observation(n_pix=32, n_chan=16, channel_kms=30.0, beam_fwhm_px=3.0)
+    noisy = gl.add_noise(gl.simulate([gl.Galaxy(r_eff_kpc=1.0)], obs), peak_snr=5.0, rng=0)
+    expected = unet(noisy.data, weights=tiny_weights, uncertainty=2, rng=3)
+    den = gl.denoise(noisy, "unet", weights=tiny_weights, uncertainty=2, rng=3)
+    np.testing.assert_array_equal(den.data, expected.data)
+    np.testing.assert_array_equal(den.uncertainty, expected.uncertainty)
+    assert gl.denoise(noisy, "unet", weights=tiny_weights).uncertainty is None
+
+
 def test_fp16_shipping_keeps_the_weights(tiny_weights):
     torch.manual_seed(0)
     state, card = _models.load(tiny_weights)
