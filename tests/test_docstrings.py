@@ -198,6 +198,37 @@ def test_the_checker_sees_a_missing_section():
 
     assert check_function(g, "g") == []
 
+    def h(a) -> None:
+        """Summary only."""
+        return None
+
+    assert check_function(h, "h") == ["h: no Parameters section"]
+
+
+def test_the_checker_sees_an_undocumented_field_and_property():
+    @dataclasses.dataclass
+    class Point:
+        """A point.
+
+        Parameters
+        ----------
+        x : float
+            Abscissa.
+        z : float
+            Not a field.
+        """
+
+        x: float
+        y: float
+
+        @property
+        def norm(self):
+            return abs(self.x)
+
+    assert check_class(Point, "Point") == ["Point: Parameters/Attributes miss ['y']",
+                                           "Point: Parameters lists ['z'], not constructor parameters",
+                                           "Point.norm: a property without a docstring"]
+
 
 def resolve(path: str):
     obj = gl
