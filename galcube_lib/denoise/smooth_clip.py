@@ -241,7 +241,8 @@ def dilate(mask: np.ndarray, *, dilate_xy: int = 1, dilate_v: int = 1) -> np.nda
     Returns
     -------
     numpy.ndarray
-        The grown boolean mask (a new array).
+        The grown boolean mask (the input itself, as a boolean array, when both sizes
+        are 0).
     """
     mask = np.asarray(mask, dtype=bool)
     dxy = check.integer("dilate_xy", dilate_xy, 0, None)
