@@ -324,10 +324,10 @@ def test_resample_names_its_arguments(noisy):
 def test_a_garbage_checkpoint_is_named(garbage, tmp_path):
     """Resuming a run or shipping its checkpoint: not an UnpicklingError."""
     from galcube_lib.training.unet import export
-    from galcube_lib.training.spectral import ship
+    from galcube_lib.training.spectral import export as export_spectral
 
     (tmp_path / "best.pt").write_bytes((garbage / "garbage.pt").read_bytes())
-    for call in (lambda: export(tmp_path), lambda: ship(tmp_path / "best.pt"),
+    for call in (lambda: export(tmp_path), lambda: export_spectral(tmp_path / "best.pt"),
                  lambda: _models.read_checkpoint(garbage / "no_tensors.pt")):
         with pytest.raises(ValueError, match=r"is not a galcube training checkpoint .* delete it"):
             call()

@@ -92,7 +92,7 @@ def check_samples(name: str, value) -> int:
     return value
 
 
-def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
+def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None, sigma=None,
              n_samples: int = 8, floor: float = 0.0, rng=0, progress: bool = False) -> np.ndarray:
     """Uncertainty cube of ``denoised = denoise_fn(data)`` from ``n_samples`` re-samplings.
 
@@ -102,10 +102,12 @@ def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
         The denoiser, array -> array of the same shape.
     data, denoised : numpy.ndarray
         The (v, y, x) input and its denoised version.
-    noise : float, numpy.ndarray or None
-        The noise model: a standard deviation (white noise), a noise cube (its power spectra
-        and spread are used, e.g. line-free channels or an empty region) or a stack of noise
-        realisations; None takes the residual ``data - denoised``.
+    noise : numpy.ndarray or None
+        The noise model: a noise cube (its power spectra and spread are used, e.g. line-free
+        channels or an empty region) or a stack of noise realisations; None (and no ``sigma``)
+        takes the residual ``data - denoised``.
+    sigma : float or None
+        White noise of this standard deviation (data units) instead of ``noise``.
     n_samples : int
         Re-samplings, >= 2.
     floor : float
@@ -131,8 +133,8 @@ def resample(denoise_fn, data: np.ndarray, denoised: np.ndarray, *, noise=None,
     n_samples = check.integer("n_samples", n_samples, 2)
     floor = check.number("floor", floor, 0.0)
     progress = check.boolean("progress", progress)
-    template = data - denoised if noise is None else noise
-    draws = realisations(template, data.shape, n_samples, rng)
+    template = data - denoised if noise is None and sigma is None else noise
+    draws = realisations(template, data.shape, n_samples, rng, sigma=sigma)
     total = np.zeros(data.shape)
     total_sq = np.zeros(data.shape)
     for draw in tqdm(draws, desc="uncertainty", disable=not progress, leave=False):

@@ -22,6 +22,13 @@ def test_identity_has_the_noise_as_its_uncertainty(noisy):
     assert np.median(sigma) == pytest.approx(true, rel=0.1)
 
 
+def test_white_noise_of_a_given_sigma_is_the_identity_s_uncertainty(noisy):
+    """sigma= draws white noise: the identity's re-sampled spread is that sigma (16 draws: the
+    per-voxel standard deviation scatters by about 1/sqrt(2 * 15) = 18 %; the median much less)."""
+    sigma = resample(lambda x: x, noisy.data, noisy.data, sigma=0.25, n_samples=16, rng=1)
+    assert np.median(sigma) == pytest.approx(0.25, rel=0.05)
+
+
 def test_a_method_that_returns_a_constant_is_uncertain_only_by_its_bias(noisy):
     """f(x) = c: no scatter, and its bias f(d + n) - d = c - c = 0 -> zero uncertainty;
     f(x) = x + b: scatter sigma and bias b -> sqrt(sigma^2 + b^2)."""
