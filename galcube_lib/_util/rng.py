@@ -30,8 +30,8 @@ def seed_sequence(rng, *, draw_from_generator: bool = False) -> np.random.SeedSe
     if isinstance(rng, np.random.Generator):
         if draw_from_generator:
             return np.random.SeedSequence(int(rng.integers(2 ** 63)))
-        raise TypeError(f"rng must be an int >= 0, None or a numpy SeedSequence, got a Generator: "
-                        f"a Generator cannot be split reproducibly per item; give its seed")
+        raise TypeError("rng must be an int >= 0, None or a numpy SeedSequence, got a Generator: "
+                        "a Generator cannot be split reproducibly per item; give its seed")
     forms = "an int, None, a numpy SeedSequence or Generator" if draw_from_generator else \
         "an int >= 0, None or a numpy SeedSequence"
     return _seed_sequence(rng, forms)

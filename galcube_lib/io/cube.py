@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from galcube_lib._util.conventions import beam_area
 from galcube_lib.io import crop as _crop
 from galcube_lib.io import header as _header
 from galcube_lib._util import checks as _validate
@@ -159,8 +160,7 @@ class Cube:
     @property
     def beam_area_px(self) -> float:
         """Beam solid angle in pixels, pi bmaj bmin / (4 ln 2)."""
-        bmaj, bmin = self.beam_fwhm_px
-        return math.pi * bmaj * bmin / (4.0 * math.log(2.0))
+        return beam_area(*self.beam_fwhm_px)
 
     @property
     def wcs(self):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from astropy.io import fits
 
-from galcube_lib._util.conventions import C_KMS
+from galcube_lib._util.conventions import C_KMS, beam_area
 from galcube_lib._util import checks as check
 from galcube_lib._version import __version__
 
@@ -159,7 +159,7 @@ class Observation:
     @property
     def beam_area_px(self) -> float:
         """Beam solid angle in pixels: pi bmaj bmin / (4 ln 2)."""
-        return math.pi * self.beam_fwhm_px[0] * self.beam_fwhm_px[1] / (4.0 * math.log(2.0))
+        return beam_area(*self.beam_fwhm_px)
 
     @property
     def line_freq_ghz(self) -> float:

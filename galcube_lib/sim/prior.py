@@ -4,8 +4,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
-
 from galcube_lib._util import rng as _rng
 from galcube_lib._util import checks as check
 from galcube_lib.sim.observation import Observation
