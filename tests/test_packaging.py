@@ -186,6 +186,7 @@ def _tour_block(readme):
     return block.group(1) if block else None
 
 
+@pytest.mark.slow
 def test_readme_api_tour_runs(tmp_path):
     code = _tour_block((ROOT / "README.md").read_text(encoding="utf-8"))
     if code is None:

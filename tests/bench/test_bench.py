@@ -4,6 +4,8 @@ import pytest
 
 from galcube_lib import bench
 
+pytestmark = pytest.mark.slow
+
 
 def test_plan_covers_every_bin_and_class():
     tasks = bench.plan(n_per_bin=4)

@@ -75,6 +75,7 @@ def test_store_equals_direct_simulation(reference):
         ds.clean[N]
 
 
+@pytest.mark.slow
 def test_dask_workers_and_batches_give_the_same_store(reference, tmp_path):
     from dask.distributed import Client
 
@@ -108,6 +109,7 @@ def test_no_output_without_progress(tmp_path, capfd):
     assert capfd.readouterr() == ("", "")
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path):
     path = tmp_path / "killed"
     # Slow each cube down so the kill lands part-way through.

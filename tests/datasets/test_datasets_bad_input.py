@@ -154,6 +154,7 @@ def test_two_writers_started_together_one_writes_the_other_is_told(tmp_path, pri
 
 # ------------------------------------------------------------------------ no main guard
 
+@pytest.mark.slow
 def test_workers_from_a_script_without_main_guard_say_so(tmp_path):
     script = tmp_path / "no_guard.py"
     script.write_text(textwrap.dedent(f"""

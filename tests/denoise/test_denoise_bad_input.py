@@ -110,6 +110,7 @@ def test_one_spaxel_with_data_is_too_few(noisy, method):
         gl.denoise(noisy.replace(data=data, clean=None, noise=None), method)
 
 
+@pytest.mark.slow
 def test_few_channels_clip_the_default_counts_and_keep_the_users(noisy):
     small = noisy.crop(((0, 5), (0, 32), (0, 32)))
     for method in ("pca", "ica"):

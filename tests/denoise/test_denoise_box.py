@@ -42,6 +42,7 @@ def test_a_box_is_denoised_alone_and_padded_with_zero_and_blanks(noisy):
     assert "only box" in str(out.header["HISTORY"])
 
 
+@pytest.mark.slow
 def test_the_automatic_box_holds_all_the_emission(noisy):
     box = source_box(noisy)
     truth = noisy.clean

@@ -62,6 +62,7 @@ def test_pca_leaves_k_of_n_parts_of_white_noise():
     assert np.std(out - clean) == pytest.approx(np.sqrt(k / n_chan), rel=0.03)   # measured +1.2%
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["pca", "ica"])
 def test_denoisers_beat_the_noisy_cube_and_keep_flux(pair, method):
     clean, noisy = pair
@@ -83,6 +84,7 @@ def test_default_aperture_finds_a_faint_source(pair):
     assert mask[32, 32]
 
 
+@pytest.mark.slow
 def test_ica_is_reproducible_from_rng(pair):
     _, noisy = pair
     a = ica(noisy.data, aperture=aperture(noisy.shape[1:]), rng=3, n_components=2)

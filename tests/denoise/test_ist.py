@@ -30,6 +30,7 @@ def ap(clean):
     return aperture(clean.shape, R_EFF_KPC / 0.5, 3.75)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_galaxy_at_snr5_rmse_down_flux_kept(clean, ap, seed):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=seed)
@@ -49,6 +50,7 @@ MEASURED_FLUX = {0: 1.054, 1: 1.101, 2: 0.970, 3: 1.023, 4: 1.281, 5: 1.253}
 FLUX_MARGIN = 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_galaxy_at_snr5_keeps_its_measured_flux(clean, ap, seed):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=seed)
@@ -57,6 +59,7 @@ def test_galaxy_at_snr5_keeps_its_measured_flux(clean, ap, seed):
                                                                       abs=FLUX_MARGIN)
 
 
+@pytest.mark.slow
 def test_soft_mode_and_supplied_noise_also_denoise(clean, ap):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=2)
     truth = clean.data[ap]
@@ -81,6 +84,7 @@ def test_soft_mode_and_supplied_noise_also_denoise(clean, ap):
     assert flux_soft == pytest.approx(0.699, abs=0.03)
 
 
+@pytest.mark.slow
 def test_pure_noise_gives_little_aperture_flux(clean, ap):
     rng = np.random.default_rng(7)
     noise = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=11).noise.astype(np.float32)
@@ -99,6 +103,7 @@ def test_pure_noise_gives_little_aperture_flux(clean, ap):
     assert np.sqrt(np.mean(den ** 2)) < 0.2 * noise.std()
 
 
+@pytest.mark.slow
 def test_thresholding_the_coarse_band_removes_large_scale_noise(clean):
     # the sum over a large region of pure noise is what the coarse band carries
     big = (slice(None), slice(8, 88), slice(8, 88))
@@ -111,6 +116,7 @@ def test_thresholding_the_coarse_band_removes_large_scale_noise(clean):
     assert cut < 0.5 * kept
 
 
+@pytest.mark.slow
 def test_blank_regions_do_not_lower_the_noise_estimate(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=13)
     whole = ist(noisy.data, beam_fwhm_px=(3.75, 3.75))
@@ -133,6 +139,7 @@ def test_a_one_channel_map_is_denoised_in_two_dimensions(clean):
     assert err(den) < 0.7 * err(noisy.data[channel])
 
 
+@pytest.mark.slow
 def test_positivity_option_and_determinism(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=4).data
     a = ist(noisy, beam_fwhm_px=(3.75, 3.75), positivity=True)
@@ -164,6 +171,7 @@ def test_option_validation(opts, match):
         ist(data, **opts)
 
 
+@pytest.mark.slow
 def test_old_name_k_still_works_with_a_deprecation_warning(clean):
     noisy = gl.add_noise(clean, peak_snr=5.0, kind="beam", rng=0)
     expected = ist(noisy.data, beam_fwhm_px=noisy.beam_fwhm_px, n_sigma=3.0)

@@ -21,6 +21,7 @@ def test_all_shipped_cubes_are_covered():
     assert len(CUBES) == 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CUBES)
 def test_real_cube_denoises_and_writes_back(name, tmp_path):
     with warnings.catch_warnings():

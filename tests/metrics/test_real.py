@@ -48,6 +48,7 @@ def test_own_noise_rises_as_one_over_the_gain(observed):
     assert abs(ratio / expected - 1) < 0.1
 
 
+@pytest.mark.slow
 def test_real_figures_against_the_known_truth(observed):
     cube = as_real(observed)
     out = real.evaluate_real(cube, "ist", n_realisations=6, n_null=6, rng=2)
@@ -116,6 +117,7 @@ def test_the_injected_galaxy_keeps_its_flux_on_a_beam_under_two_pixels():
     assert flux == pytest.approx(2.0, rel=0.02)
 
 
+@pytest.mark.slow
 def test_injection_recovery_rows(observed):
     rows = real.injection_recovery(as_real(observed), ["gaussian", "ist"], peak_snr=6.0, rng=1)
     assert [r["method"] for r in rows] == ["gaussian", "ist"]
@@ -145,6 +147,7 @@ def test_noise_checks_can_be_skipped(observed):
         assert math.isnan(out[key]), key
 
 
+@pytest.mark.slow
 def test_null_detections_count_above_n_sigma(observed):
     # the null test by hand: own-noise cubes (the same draws: rng=1, nothing drawn before them
     # when no placement is asked for), their flux before and after gaussian smoothing, z-scores

@@ -45,6 +45,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_default_quadrature_has_converged(name, monkeypatch):
     gal, obs = CASES[name]

@@ -33,6 +33,7 @@ def test_option_widgets_follow_the_method(noisy):
     assert panel.option_widgets["spectral_kernels_channels"].value == "(0, 3, 7)"
 
 
+@pytest.mark.slow
 def test_run_button_fills_table_and_viewer(noisy):
     panel = DenoisePanel(noisy)
     panel.bars.value = False
@@ -144,6 +145,7 @@ def test_every_option_is_described_on_hover_from_the_method_docstring(noisy):
                 assert label.tooltip == box.tooltip != ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CUBES)
 def test_every_shipped_real_cube_runs_or_says_why(name):
     with warnings.catch_warnings():

@@ -232,6 +232,7 @@ def test_benchmark_curves_use_the_snr_bin_column_and_filter_class(table):
 
 # ----------------------------------------------------------------------------- PNG output
 
+@pytest.mark.slow
 def test_save_png_writes_a_png_atomically(cubes, tmp_path):
     _, noisy = cubes
     path = P.save_png(P.moment_maps(noisy), tmp_path / "moments.png", dpi=60)
@@ -287,6 +288,7 @@ def test_every_builder_is_checked():
     assert {name.split()[0] for name in FIGURES} == set(P.__all__) - {"save_png", "render_mpl", "with_picture"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_has_titles_units_and_colour_bars_and_nothing_clipped(cubes, table, name):
     """Per plot: a title, axis labels with units, and for images a colour bar with a unit (on
@@ -370,6 +372,7 @@ def test_every_figure_fits_a_notebook_width_under_bokeh(cubes, table, name):
 
 # ----------------------------------------------------------------------------- widgets in static exports
 
+@pytest.mark.slow
 def test_with_picture_shows_the_view_in_an_html_export(cubes, tmp_path):
     """The live widget for Jupyter, and a PNG of its view that the report's HTML shows (the widget
     itself would be blank there: its JavaScript is not in the page)."""

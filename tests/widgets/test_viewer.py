@@ -105,6 +105,7 @@ def test_set_cubes_rebuilds_the_figures(viewer, cubes):
     assert viewer.pv_cube.options == ("truth",) and viewer.slider.value == 5
 
 
+@pytest.mark.slow
 def test_export_buttons_write_files(viewer, tmp_path):
     viewer.export_path.value = str(tmp_path / "view")
     viewer.export_cube.value = "truth"
