@@ -240,7 +240,7 @@ def fit(out: Path, config, build, batch, loss, validate, *, device: str = "cpu",
                 log(out / "history.csv", {"step": done, "train_loss": train_loss.item(),
                                           "val_loss": val_loss, "best_val": best,
                                           "lr": sched.get_last_lr()[0],
-                                          "elapsed_s": round(elapsed, 1), "cpu_s": round(cpu, 1)})
+                                          "elapsed_s": round(elapsed, 3), "cpu_s": round(cpu, 3)})
         if bar is not None:
             bar.close()
 

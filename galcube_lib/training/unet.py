@@ -351,6 +351,10 @@ def _run(rank, world, out, config, device, progress, port):
                       lambda model: _validate(model, val, device, autocast), device=device,
                       rank=rank, distributed=distributed, clip_grad=config.clip_grad,
                       autocast=autocast, progress=progress, desc="train unet")
+        if distributed:  # no process tears down gloo while process 0 still validates and saves
+            import torch.distributed as dist
+
+            dist.barrier()
     finally:
         if distributed:
             import torch.distributed as dist
