@@ -111,3 +111,18 @@ def test_the_checks_see_an_import_against_the_flow(tmp_path, monkeypatch):
     assert _stage("galcube_lib.io.cube") < _stage("galcube_lib.sim.simulate") < _stage("galcube_lib.denoise")
     imports = _imports("galcube_lib.report.display")
     assert "galcube_lib.metrics" in imports or any(i.startswith("galcube_lib.metrics") for i in imports)
+
+
+def test_the_readme_layout_is_the_tree():
+    """Every subpackage and top-level module of galcube_lib appears in the README's Layout
+    picture under its own name, and the picture names none that is gone."""
+    readme = (ROOT / "README.md").read_text()
+    picture = readme.split("## Layout", 1)[1].split("```")[1]
+    drawn = {line.split()[0] for line in picture.splitlines()
+             if line.strip() and line.startswith("  ") and not line.startswith("    " * 4)}
+    drawn = {name for name in drawn if name.endswith(("/", ".py"))}
+    lib = ROOT / "galcube_lib"
+    parts = {p.name + "/" for p in lib.iterdir() if (p / "__init__.py").exists()}
+    parts |= {p.name for p in lib.glob("*.py") if p.name not in ("__init__.py", "_version.py")}
+    parts |= {p.name + "/" for p in (lib / "denoise").iterdir() if (p / "__init__.py").exists()}
+    assert drawn == parts
