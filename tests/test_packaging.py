@@ -103,6 +103,8 @@ def _third_party_imports(*folders):
     found = {}
     for folder in folders:
         for path in sorted((ROOT / folder).rglob("*.py")):
+            if any(part.startswith(".") for part in path.relative_to(ROOT).parts):
+                continue  # e.g. benchmarks/.venvs/, the peers' environments of bench_simulate.py
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
