@@ -65,9 +65,27 @@ def _beam_disk(cube: Cube, beams: float) -> int:
     return max(1, int(math.ceil(beams * cube.beam_fwhm_px[0])))
 
 
-def _around(cube: Cube, mask, dilate_v: int = 2) -> np.ndarray:
-    """``mask`` grown by one beam FWHM across the sky and ``dilate_v`` channels: the voxels
-    its emission could still touch."""
+def emission_zone(cube: Cube, mask=None, dilate_v: int = 2) -> np.ndarray:
+    """The voxels a cube's own emission could still touch: its source mask grown by one beam
+    FWHM across the sky and ``dilate_v`` channels (docs/conventions.md, Apertures).
+
+    Parameters
+    ----------
+    cube : Cube
+        The real cube.
+    mask : bool array, optional
+        (v, y, x) emission mask of the cube's shape; default
+        :func:`galcube_lib.denoise.source_mask` (smooth and clip at 5 sigma).
+    dilate_v : int, optional
+        Channels the mask grows by along the spectrum, >= 0 (default 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (v, y, x): True where the cube's emission may be.
+    """
+    dilate_v = _validate.integer("dilate_v", dilate_v, 0)
+    mask = _voxel_mask("mask", mask, cube, source_mask)
     return dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=dilate_v)
 
 
@@ -138,7 +156,7 @@ def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndar
     mask = _voxel_mask("mask", mask, cube, source_mask)
     gain = np.float32(1.0) if cube.gain is None else cube.gain
     flat = cube.data * gain
-    free = ~_around(cube, mask) & np.isfinite(flat)
+    free = ~emission_zone(cube, mask) & np.isfinite(flat)
     sigma = sigma_negative(flat[free])
     if not sigma > 0:
         raise ValueError("the cube has no emission-free negative voxels to measure its noise on")
@@ -256,7 +274,7 @@ def _offsource(noisy: Cube, den: Cube, aperture, mask, n_placements: int, gen) -
     the spreads are NaN when fewer than ``MIN_PLACEMENTS`` fit."""
     try:
         placed = offsource_placements([noisy, den], aperture, n_placements, gen,
-                                      exclude=_around(noisy, mask), spectral=True)
+                                      exclude=emission_zone(noisy, mask), spectral=True)
     except ValueError:
         return [math.nan, math.nan, 0]
     if len(placed.shifts) < MIN_PLACEMENTS:
@@ -336,7 +354,7 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
     if galaxy is not None and not isinstance(galaxy, Galaxy):
         raise TypeError(f"galaxy must be a galcube Galaxy or None, got {type(galaxy).__name__}")
     mask = _voxel_mask("mask", mask, cube, source_mask)
-    busy = _around(cube, mask, dilate_v=0)
+    busy = emission_zone(cube, mask, dilate_v=0)
     centre = (cube.shape[1] // 2, cube.shape[2] // 2)
     candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
     for galaxy in candidates:

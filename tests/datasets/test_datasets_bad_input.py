@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from galcube_lib import bench
+from galcube_lib.bench import protocol
 from galcube_lib._util import parallel as _parallel
 from galcube_lib.datasets.generate import _writer_lock, generate_dataset
 from galcube_lib.datasets.store import MAX_CUBES, IncompleteCubeError, open_dataset
@@ -283,8 +284,8 @@ def test_benchmark_arguments_fail_before_any_work(kwargs, error, name):
 
 
 def test_one_method_name_is_one_method():
-    assert bench._methods("ist") == ("ist",)   # not the methods 'i', 's' and 't'
-    assert bench._methods(m for m in ("pca", "ica")) == ("pca", "ica")
+    assert protocol._methods("ist") == ("ist",)   # not the methods 'i', 's' and 't'
+    assert protocol._methods(m for m in ("pca", "ica")) == ("pca", "ica")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
