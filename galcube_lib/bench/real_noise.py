@@ -65,49 +65,60 @@ def plan(n_per_bin: int = 10, sources=tuple(NOISE_SOURCES)) -> list[dict]:
     n_per_bin : int, optional
         Injections per (noise source, SNR bin), 2 to 10,000 (default 10); an odd number gives
         the ``population`` family the extra one.
-    sources : sequence of str, optional
-        Names in :data:`NOISE_SOURCES` (default all).
+    sources : sequence of str or os.PathLike, optional
+        Names in :data:`NOISE_SOURCES` (default all) or FITS cubes (with a beam) of your own.
 
     Returns
     -------
     list of dict
-        One task per injection: ``noise_source``, ``snr_bin``, ``snr_range``, ``class`` (the
+        One task per injection: ``noise_source`` (its label), ``file``, ``snr_bin``, ``snr_range``, ``class`` (the
         family), ``rank`` (within its source, bin and family) and ``index`` (its position, which
         seeds it).
     """
     n_per_bin = check.integer("n_per_bin", n_per_bin, 2, 10_000)
-    sources = _sources(sources)
+    files = _source_files(sources)
     tasks = []
-    for source in sources:
+    for source, path in files.items():
         for snr in SNR_BINS:
             for c, family in enumerate(FAMILIES):
                 count = n_per_bin // 2 + (n_per_bin % 2 if c == 0 else 0)
-                tasks += [{"noise_source": source, "snr_bin": f"({snr[0]:g},{snr[1]:g}]",
+                tasks += [{"noise_source": source, "file": str(path), "snr_bin": f"({snr[0]:g},{snr[1]:g}]",
                            "snr_range": snr, "class": family, "rank": k} for k in range(count)]
     for i, task in enumerate(tasks):
         task["index"] = i
     return tasks
 
 
-def _sources(sources) -> tuple:
-    sources = (sources,) if isinstance(sources, str) else tuple(sources)
+def _source_files(sources) -> dict:
+    """``sources`` as {label: FITS path}: a name of :data:`NOISE_SOURCES` keeps its name, a file
+    is labelled by its name without .fits(.gz)."""
+    import os
+
+    sources = (sources,) if isinstance(sources, (str, os.PathLike)) else tuple(sources)
     if not sources:
-        raise ValueError(f"sources is empty; give at least one of {tuple(NOISE_SOURCES)}")
-    unknown = [s for s in sources if s not in NOISE_SOURCES]
-    if unknown:
-        raise ValueError(f"sources has {', '.join(map(repr, unknown))}, which are not noise "
-                         f"sources of the benchmark ({', '.join(NOISE_SOURCES)})")
-    return sources
+        raise ValueError(f"sources is empty; give at least one of {tuple(NOISE_SOURCES)} or a "
+                         "FITS file")
+    files = {}
+    for source in sources:
+        if isinstance(source, str) and source in NOISE_SOURCES:
+            files[source] = REAL_DIR / NOISE_SOURCES[source]
+            continue
+        path = Path(source) if isinstance(source, (str, os.PathLike)) else None
+        if path is None or not path.is_file():
+            raise ValueError(f"sources has {source!r}, which is neither a noise source of the "
+                             f"benchmark ({', '.join(NOISE_SOURCES)}) nor a FITS file")
+        files[path.name.removesuffix(".gz").removesuffix(".fits")] = path
+    return files
 
 
-@functools.lru_cache(maxsize=None)
-def noise_cube(source: str):
-    """A shipped real cube and the voxels its own emission may touch (read once per process).
+def noise_cube(source):
+    """A real cube and the voxels its own emission may touch (read once per process and file
+    version).
 
     Parameters
     ----------
-    source : str
-        A name in :data:`NOISE_SOURCES`.
+    source : str or os.PathLike
+        A name in :data:`NOISE_SOURCES`, or a FITS cube with a beam.
 
     Returns
     -------
@@ -116,16 +127,22 @@ def noise_cube(source: str):
         (:func:`galcube_lib.denoise.source_mask`) and the footprint of its
         :func:`~galcube_lib.metrics.real.emission_zone` in every channel (boolean (v, y, x)).
     """
+    (path,) = _source_files([source]).values()
+    stat = path.stat()
+    return _prepared(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _prepared(path: str, mtime_ns: int, size: int):
     import warnings
 
     from galcube_lib.denoise import source_mask
     from galcube_lib.io.cube import read_fits
     from galcube_lib.metrics.real import emission_zone
 
-    (source,) = _sources(source)
     with warnings.catch_warnings():  # the readers' notes on old headers are in cube.record
         warnings.simplefilter("ignore", UserWarning)
-        cube = read_fits(REAL_DIR / NOISE_SOURCES[source])
+        cube = read_fits(path)
     mask = source_mask(cube)
     zone = emission_zone(cube, mask, dilate_v=0)
     return cube, mask, np.broadcast_to(zone.any(axis=0), cube.shape)
@@ -205,11 +222,11 @@ def _evaluate_batch(root, methods, options, tasks) -> list[dict]:
 
 
 @functools.lru_cache(maxsize=None)
-def _denoised_null(source: str, method: str, options_json: str):
-    """The real cube denoised without any injection (once per process, source and method)."""
+def _denoised_null(path: str, mtime_ns: int, method: str, options_json: str):
+    """The real cube denoised without any injection (once per process, file and method)."""
     from galcube_lib.denoise import denoise
 
-    cube = noise_cube(source)[0]
+    cube = noise_cube(path)[0]
     return denoise(cube, method, **json.loads(options_json)).data
 
 
@@ -227,7 +244,7 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     entropy, spawn_key = root
     seq = np.random.SeedSequence(entropy, spawn_key=(*spawn_key, task["index"]))
     galaxy_seed, snr_seed, place_seed, null_seed = seq.spawn(4)
-    cube, mask, zone = noise_cube(task["noise_source"])
+    cube, mask, zone = noise_cube(task["file"])
     galaxy = draw_galaxy(cube, task["class"], galaxy_seed)
     peak_snr = float(np.random.default_rng(snr_seed).uniform(*task["snr_range"]))
     injected, aperture, galaxy = _inject(cube, mask, galaxy, peak_snr, place_seed)
@@ -238,7 +255,7 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     null_aperture = np.roll(aperture, tuple(int(s) for s in shift), axis=(1, 2))
     flux_noise = offsource_flux_noise(cube, null_aperture, rng=null_seed, exclude=zone)
     source_voxels = truth_mask(np.nan_to_num(truth)) & aperture
-    base = {k: v for k, v in task.items() if k != "snr_range"}
+    base = {k: v for k, v in task.items() if k not in ("snr_range", "file")}
     base.update(peak_snr=peak_snr, r_eff_beams=galaxy.r_eff_kpc / math.sqrt(
         cube.beam_fwhm_px[0] * cube.beam_fwhm_px[1]),
         line_fwhm_channels=_line_fwhm(aperture_spectrum(np.nan_to_num(truth), aperture)),
@@ -254,7 +271,8 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
         if den.uncertainty is not None:
             error = np.abs(den.data - truth)[source_voxels]
             coverage = float(np.mean(error <= den.uncertainty[source_voxels]))
-        null = _denoised_null(task["noise_source"], method, json.dumps(opts, sort_keys=True))
+        null = _denoised_null(task["file"], Path(task["file"]).stat().st_mtime_ns, method,
+                              json.dumps(opts, sort_keys=True))
         rows.append({**base, "method": method, "time_s": elapsed,
                      "nrmse": normalised_rmse(den.data, truth, noisy, aperture),
                      "flux_conservation": flux_conservation(den.data, truth, aperture),
@@ -322,8 +340,9 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
     methods : str or sequence of str, optional
         Methods of :func:`galcube_lib.denoise`; gaussian and IST (:data:`REFERENCES`) always
         run beside them (default ("unet",)).
-    sources : sequence of str, optional
-        Names in :data:`NOISE_SOURCES` (default all).
+    sources : sequence of str or os.PathLike, optional
+        Names in :data:`NOISE_SOURCES` (default all) or FITS cubes (with a beam) of your own:
+        how the methods do in your cube's noise.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Root of the seeds (SPEC 7); injection ``i`` uses child ``i`` of its SeedSequence, so
         the results do not depend on the number of workers.

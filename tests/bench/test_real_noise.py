@@ -41,6 +41,18 @@ def test_every_noise_source_reads_with_its_own_beam_and_channels():
     assert len(set(seen.values())) == len(seen)
 
 
+def test_your_own_fits_cube_is_a_noise_source(tmp_path):
+    cube = rn.noise_cube(SMALL)[0]
+    path = cube.to_fits(tmp_path / "mine.fits")
+    tasks = rn.plan(2, [path])
+    assert {t["noise_source"] for t in tasks} == {"mine"} and len(tasks) == 2 * len(SNR_BINS)
+    np.testing.assert_array_equal(rn.noise_cube(path)[0].data, cube.data)
+    (row,) = rn._evaluate_task((0, ()), ("gaussian",), {}, tasks[0])
+    assert row["noise_source"] == "mine" and "file" not in row and 0 < row["nrmse"] < 1
+    with pytest.raises(ValueError, match="neither a noise source"):
+        rn.plan(2, [tmp_path / "missing.fits"])
+
+
 @pytest.mark.parametrize("family", list(rn.FAMILIES))
 def test_a_disk_is_injected_into_the_noise_as_it_is_away_from_the_emission(family):
     cube, mask, zone = rn.noise_cube(SMALL)
