@@ -251,7 +251,13 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     truth, noisy = injected.clean, injected.data
     aperture = line_aperture(truth, aperture)
     invalid = ~np.isfinite(cube.data)
-    shift = offsource_shifts(cube.shape, aperture, 2, null_seed, exclude=zone, invalid=invalid)[0]
+    try:
+        shift = offsource_shifts(cube.shape, aperture, 2, null_seed, exclude=zone,
+                                 invalid=invalid)[0]
+    except ValueError:
+        raise ValueError(f"{task['noise_source']}: no emission-free place is left for the null "
+                         f"aperture ({int(aperture.any(axis=0).sum())} px) besides the injected "
+                         "disk; give a cube with more room around its emission") from None
     null_aperture = np.roll(aperture, tuple(int(s) for s in shift), axis=(1, 2))
     flux_noise = offsource_flux_noise(cube, null_aperture, rng=null_seed, exclude=zone)
     source_voxels = truth_mask(np.nan_to_num(truth)) & aperture
