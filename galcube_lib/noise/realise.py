@@ -12,11 +12,14 @@ import numpy as np
 from scipy import fft
 from scipy.interpolate import RegularGridInterpolator
 
+import dataclasses
+
 from galcube_lib._util import rng as _rng
 from galcube_lib.sim.render import gaussian_transfer
 from galcube_lib.sim.simulate import HANNING
 from galcube_lib._util import checks as check
 from galcube_lib.io.cube import Cube, check_cube
+from galcube_lib.noise.models import NoiseModel
 
 KINDS = ("white", "beam", "hanning")
 NOISE_BYTES = 48   # memory per voxel while a noise cube is drawn (float64 and complex128 copies)
@@ -147,9 +150,14 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
         Sets the noise standard deviation to max(clean) / peak_snr (> 0).
     rms_jy : float, optional
         Sets the noise standard deviation directly, in the cube's units (> 0).
-    kind : {"white", "beam", "hanning"} or numpy.ndarray
+    kind : {"white", "beam", "hanning"}, NoiseModel or numpy.ndarray
         "white": independent voxels; "beam": white noise convolved with the cube's beam (the
         published recipe); "hanning": beam-correlated and Hanning-smoothed along the spectrum.
+        A :class:`~galcube_lib.noise.models.NoiseModel` draws interferometric noise with the
+        cube's beam (correlation, sidelobes, spectral correlation, primary-beam level); the
+        level set by peak_snr/rms_jy is then the one at the field centre, where the gain is 1
+        (the model's parameters go into ``record["noise"]["model"]``; its
+        :meth:`~galcube_lib.noise.models.NoiseModel.level_map` is the level across the field).
         An array is a real noise cube (e.g. line-free channels of an observation): if it has
         the cube's shape it is added as it is, otherwise new noise with its spatial and
         spectral power spectra is drawn. Its own rms is kept unless peak_snr/rms_jy is given.
@@ -161,7 +169,7 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     Cube
         ``data = clean + noise``; ``noise`` and the noise parameters (in ``record["noise"]``,
         and the header's ``NOISE``, ``NOISERMS``, ``PEAKSNR``) kept. The realisation's standard
-        deviation is exactly the requested sigma.
+        deviation is exactly the requested sigma (for a NoiseModel, before its level map).
 
     Raises
     ------
@@ -187,8 +195,9 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     if peak_snr is not None and rms_jy is not None:
         raise ValueError("give peak_snr or rms_jy, not both")
     template = None
-    if isinstance(kind, str):
-        check.choice("kind", kind, KINDS)
+    if isinstance(kind, (str, NoiseModel)):
+        if isinstance(kind, str):
+            check.choice("kind", kind, KINDS)
         if peak_snr is None and rms_jy is None:
             raise ValueError("give peak_snr (> 0) or rms_jy (> 0) to set the noise level")
     else:
@@ -221,7 +230,9 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
     gen, seed_record = _rng.generator(rng)
     shape = cube.shape
     _check_memory("cube", 1, shape)
-    if template is not None:
+    if isinstance(kind, NoiseModel):
+        noise = kind.draw(shape, cube.beam_fwhm_px, cube.beam_pa_deg, gen).astype(np.float64)
+    elif template is not None:
         noise = template if template.shape == shape else matched_noise(template, shape, gen)
     else:
         noise = gen.standard_normal(shape)
@@ -231,11 +242,15 @@ def add_noise(cube: Cube, peak_snr: float | None = None, *, rms_jy: float | None
             noise = fft.irfft2(fft.rfft2(noise) * gain, s=shape[1:])
         if kind == "hanning":
             noise = _hanning(noise)
-    noise = noise * (sigma / np.std(noise))
+    # a model's noise has unit level where its gain is 1; the others are scaled to sigma
+    noise = noise * (sigma if isinstance(kind, NoiseModel) else sigma / np.std(noise))
     data = cube.data + noise
     record = dict(cube.record)
-    record["noise"] = {"kind": kind if template is None else "cube", "peak_snr": peak_snr,
-                       "rms_jy": float(sigma), "rng": seed_record}
+    name = "model" if isinstance(kind, NoiseModel) else kind if template is None else "cube"
+    record["noise"] = {"kind": name, "peak_snr": peak_snr, "rms_jy": float(sigma),
+                       "rng": seed_record}
+    if isinstance(kind, NoiseModel):
+        record["noise"]["model"] = dataclasses.asdict(kind)
     header = cube.header.copy()
     header["NOISE"] = (record["noise"]["kind"], "galcube noise kind")
     header["NOISERMS"] = (float(f"{sigma:.12g}"), "noise standard deviation (BUNIT)")
