@@ -99,3 +99,21 @@ def test_the_family_spans_its_ranges_and_repeats_from_rng():
 def test_bad_models_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         NoiseModel(**kwargs)
+
+
+@pytest.mark.slow
+def test_the_family_spans_the_noise_of_the_shipped_cubes():
+    """Every shipped cube's measured correlation width falls in the family's range, and a
+    'measured' model drawn from its spectral correlation reproduces it."""
+    from galcube_lib.bench.real_noise import NOISE_SOURCES, noise_cube
+    from galcube_lib.noise.estimate import describe_noise
+
+    for source in NOISE_SOURCES:
+        cube = noise_cube(source)[0]
+        described = describe_noise(cube.data, beam_fwhm_px=cube.beam_fwhm_px)
+        low, high = FAMILY["correlation_beams"]
+        assert low <= described["correlation_fwhm_over_beam"] <= high, source
+        acf = spectral_correlation(cube.data, 4)
+        model = NoiseModel(spectral="measured", spectral_acf=tuple(acf))
+        drawn = spectral_correlation(model.draw((64, 48, 48), (2.0, 2.0), rng=0), 4)
+        np.testing.assert_allclose(drawn[:2], acf[:2], atol=0.04, err_msg=source)
