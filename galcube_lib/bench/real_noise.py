@@ -227,7 +227,7 @@ def _denoised_null(path: str, mtime_ns: int, method: str, options_json: str):
     from galcube_lib.denoise import denoise
 
     cube = noise_cube(path)[0]
-    return denoise(cube, method, **json.loads(options_json)).data
+    return denoise(cube, method, null_check=0, **json.loads(options_json)).data
 
 
 def _evaluate_task(root, methods, options, task) -> list[dict]:

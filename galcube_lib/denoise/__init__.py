@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def source_box(cube: Cube, mask=None) -> tuple[slice, slice, slice]:
     return box
 
 
-def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
+def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **options) -> Cube:
     """Denoise a cube.
 
     Parameters
@@ -145,6 +146,15 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         the full size with 0 (no emission) outside it, NaN where the input is NaN; the
         uncertainty is NaN outside it. "auto" takes :func:`source_box`: the emission found by
         the smooth_clip mask with a margin. None (default) denoises the whole cube.
+    null_check : "auto" or int
+        Own-noise nulls to denoise as a hallucination check (docs/conventions.md, Benchmark
+        protocol): cubes of pure noise like this cube's own (:func:`~galcube_lib.denoise.
+        emission.own_noise`), denoised the same way; their flux in the source's aperture
+        (:func:`~galcube_lib.denoise.emission.flux_aperture`), in units of the spread of that
+        flux over 16 undenoised draws, goes into ``record["denoise"]["null_check"]`` and a
+        HISTORY card, with a warning above 3 sigma. "auto" (default): 1 for a cube read from
+        FITS with no truth (a real cube), 0 for a simulated one; 0 switches it off. Each null
+        costs one more denoising.
     **options
         Options of that method (see its function's docstring); unknown options are an error.
         An option's deprecated old name (e.g. ist's ``k`` for ``n_sigma``) still works, with
@@ -157,6 +167,8 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
         The denoised data, NaN where the input was NaN. ``clean`` (the truth, when known) and
         the header are kept; ``record["denoise"]`` and a HISTORY card name the method and options;
         ``uncertainty`` holds the per-voxel 1-sigma uncertainty when the method returned one.
+        With a null check, ``record["denoise"]["null_check"]`` holds ``null_flux_sigma`` (the
+        mean over the nulls), ``values`` and ``n_null``, or ``skipped`` with the reason.
 
     Raises
     ------
@@ -180,8 +192,42 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, **options) -> Cube:
     func = method_function(method)
     # options renamed to the project's names (checks.renamed) keep working, with a warning
     options = _validate.rename_keywords(options, getattr(func, "__renamed__", {}), "denoise")
+    n_null = _n_null(null_check, cube)
+    if isinstance(box, str) and box == "auto":
+        box = source_box(cube)       # the nulls, which have no emission, get the same box
+    out = _denoise(cube, method, func, box, options)
+    if not n_null:
+        return out
+    from galcube_lib.denoise.emission import null_check as check_nulls
+
+    found = check_nulls(cube, lambda noise: _denoise(noise, method, func, box, options).data,
+                        n_null)
+    header = out.header.copy()
+    if "null_flux_sigma" in found:
+        value = found["null_flux_sigma"]
+        header["HISTORY"] = (f"galcube null check: {value:+.2f} sigma of flux in the source "
+                             f"aperture of {n_null} denoised own-noise cube(s)")
+        if value > 3:
+            warnings.warn(f"{method} puts {value:+.1f} sigma of flux into pure noise like this "
+                          "cube's own (its null check): part of the flux it returns may be "
+                          "invented", UserWarning, stacklevel=2)
+    else:
+        header["HISTORY"] = f"galcube null check skipped: {found['skipped']}"
+    record = {**out.record, "denoise": {**out.record["denoise"], "null_check": found}}
+    return out.replace(header=header, record=record)
+
+
+def _n_null(null_check, cube: Cube) -> int:
+    if isinstance(null_check, str):
+        _validate.choice("null_check", null_check, ("auto",))
+        return int(cube.clean is None and "read" in cube.record)
+    return _validate.integer("null_check", null_check, 0, 100)
+
+
+def _denoise(cube: Cube, method: str, func, box, options) -> Cube:
+    """:func:`denoise` without its null check."""
     if box is not None:
-        return _denoise_box(cube, method, box, options)
+        return _denoise_box(cube, method, func, box, options)
     params = inspect.signature(func).parameters
     allowed = [p for p in params if p not in CONTEXT and p != "data"]
     unknown = sorted(set(options) - set(allowed))
@@ -222,9 +268,9 @@ def _check_content(flat: np.ndarray, finite: np.ndarray) -> None:
                          "and that the box holds the observation")
 
 
-def _denoise_box(cube: Cube, method: str, box, options) -> Cube:
-    box = source_box(cube) if isinstance(box, str) and box == "auto" else as_box(box, cube.shape)
-    inner = denoise(crop(cube, box), method, **options)
+def _denoise_box(cube: Cube, method: str, func, box, options) -> Cube:
+    box = as_box(box, cube.shape)
+    inner = _denoise(crop(cube, box), method, func, None, options)
     blank = ~np.isfinite(cube.data)
     data = np.where(blank, np.float32(np.nan), pad(inner.data, box, cube.shape, 0.0))
     sigma = (None if inner.uncertainty is None

@@ -30,9 +30,8 @@ from galcube_lib.metrics.morphology import moments
 from galcube_lib.metrics.offsource import offsource_placements, offsource_shifts
 from galcube_lib.metrics.spectra import aperture_spectrum
 from galcube_lib.denoise import denoise, source_box, source_mask
-from galcube_lib.denoise.smooth_clip import dilate
+from galcube_lib.denoise.emission import emission_zone, flux_aperture, own_noise, voxel_mask
 from galcube_lib.sim.components import Galaxy
-from galcube_lib.noise.realise import realisations
 from galcube_lib.noise.estimate import sigma_negative
 from galcube_lib.sim.observation import Observation
 from galcube_lib.sim.scene_record import component_record
@@ -43,128 +42,11 @@ from galcube_lib.sim.simulate import simulate
 MIN_PLACEMENTS = 20
 
 
-def _voxel_mask(name: str, value, cube: Cube, default) -> np.ndarray:
-    """``value`` as a (v, y, x) boolean array of the cube's shape, or ``default(cube)`` if None."""
-    if value is None:
-        return default(cube)
-    mask = np.asarray(value, dtype=bool)
-    if mask.shape != cube.shape:
-        raise ValueError(f"{name} has shape {mask.shape}; it must be a (v, y, x) boolean array of "
-                         f"the cube's shape {cube.shape}")
-    return mask
-
-
 def _options(name: str, value) -> dict:
     """``options`` (None or a dict) as a new dict; anything else is a TypeError naming it."""
     if value is not None and not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict or None, got {value!r} ({type(value).__name__})")
     return dict(value or {})
-
-
-def _beam_disk(cube: Cube, beams: float) -> int:
-    return max(1, int(math.ceil(beams * cube.beam_fwhm_px[0])))
-
-
-def emission_zone(cube: Cube, mask=None, dilate_v: int = 2) -> np.ndarray:
-    """The voxels a cube's own emission could still touch: its source mask grown by one beam
-    FWHM across the sky and ``dilate_v`` channels (docs/conventions.md, Apertures).
-
-    Parameters
-    ----------
-    cube : Cube
-        The real cube.
-    mask : bool array, optional
-        (v, y, x) emission mask of the cube's shape; default
-        :func:`galcube_lib.denoise.source_mask` (smooth and clip at 5 sigma).
-    dilate_v : int, optional
-        Channels the mask grows by along the spectrum, >= 0 (default 2).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean (v, y, x): True where the cube's emission may be.
-    """
-    dilate_v = _validate.integer("dilate_v", dilate_v, 0)
-    mask = _voxel_mask("mask", mask, cube, source_mask)
-    return dilate(mask, dilate_xy=_beam_disk(cube, 1.0), dilate_v=dilate_v)
-
-
-def flux_aperture(cube: Cube, mask=None, grow_beams: float = 1.0) -> np.ndarray:
-    """The aperture real-cube fluxes are measured in (docs/conventions.md, Apertures).
-
-    Parameters
-    ----------
-    cube : Cube
-        The real cube (NaN = blank).
-    mask : bool array, optional
-        (v, y, x) source mask of the cube's shape; default
-        :func:`galcube_lib.denoise.source_mask`.
-    grow_beams : float, optional
-        How far the mask's footprint is grown, in beam FWHM, >= 0 (default 1).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean (v, y, x): the footprint of the source mask grown by ``grow_beams`` beam FWHM,
-        over the channels with emission grown by 2 channels.
-
-    Raises
-    ------
-    ValueError
-        An empty source mask, or a mask of the wrong shape.
-    """
-    grow_beams = _validate.number("grow_beams", grow_beams, 0.0)
-    mask = _voxel_mask("mask", mask, cube, source_mask)
-    if not mask.any():
-        raise ValueError("the source mask is empty: no emission to put an aperture on; "
-                         "give aperture= (a (v, y, x) boolean mask) yourself")
-    grown = dilate(mask, dilate_xy=_beam_disk(cube, grow_beams), dilate_v=2)
-    return grown.any(axis=0)[None] & grown.any(axis=(1, 2))[:, None, None]
-
-
-def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndarray]:
-    """Noise cubes like the cube's own.
-
-    Gaussian noise with the spatial and spectral power spectra of its emission-free voxels
-    (the source mask grown by a beam; blanks set to 0), scaled to their noise level (negative
-    voxels). A primary-beam corrected cube is measured in flat-noise units (data x gain) and
-    the draws divided by the gain, so they rise towards the field edge as the cube's noise
-    does.
-
-    Parameters
-    ----------
-    cube : Cube
-        The real cube (NaN = blank).
-    n_realisations : int
-        How many to draw, >= 1.
-    mask : bool array, optional
-        (v, y, x) source mask of the cube's shape; default
-        :func:`galcube_lib.denoise.source_mask`.
-    rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
-        Randomness (default 0, repeatable).
-
-    Returns
-    -------
-    list of numpy.ndarray
-        float32 (v, y, x) noise cubes in the cube's units, NaN where the cube is blank.
-
-    Raises
-    ------
-    ValueError
-        No emission-free negative voxel to measure the noise on.
-    """
-    mask = _voxel_mask("mask", mask, cube, source_mask)
-    gain = np.float32(1.0) if cube.gain is None else cube.gain
-    flat = cube.data * gain
-    free = ~emission_zone(cube, mask) & np.isfinite(flat)
-    sigma = sigma_negative(flat[free])
-    if not sigma > 0:
-        raise ValueError("the cube has no emission-free negative voxels to measure its noise on")
-    template = np.where(free, flat, 0.0)
-    scale = sigma / float(np.std(template))
-    blank = ~np.isfinite(flat)
-    return [np.where(blank, np.nan, r * scale / gain).astype(np.float32)
-            for r in realisations(template, cube.shape, n_realisations, rng)]
 
 
 def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, mask=None,
@@ -227,11 +109,11 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
             raise ValueError(f"{name}={value!r} must be 0 (skip) or in the range [2, inf)")
     _validate.integer("n_placements", n_placements, 0)
     n_sigma = _validate.number("n_sigma", n_sigma, 0.0, lo_open=True)
-    mask = _voxel_mask("mask", mask, noisy, source_mask)
-    aperture = _voxel_mask("aperture", aperture, noisy, lambda cube: flux_aperture(cube, mask))
+    mask = voxel_mask("mask", mask, noisy, source_mask)
+    aperture = voxel_mask("aperture", aperture, noisy, lambda cube: flux_aperture(cube, mask))
     if isinstance(box, str) and box == "auto":
         box = source_box(noisy, mask)
-    run = lambda cube: denoise(cube, method, box=box, **options)  # noqa: E731
+    run = lambda cube: denoise(cube, method, box=box, null_check=0, **options)  # noqa: E731
     flux = lambda c: aperture_flux(c, aperture)  # noqa: E731
     gen, _ = _rng.generator(rng)
     start = time.perf_counter()
@@ -257,6 +139,15 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
                     f"snr_gain_{way}": reduction * f_den / f_noisy})
     null = detections(null_fluxes[1] / spreads["null"][0], n_sigma) if n_null else {
         "mean_flux_sigma": math.nan, "detection_fraction": math.nan}
+    if n_null:  # the denoised cube carries its null test, as denoise's own null check does
+        values = [float(v) for v in null_fluxes[1] / spreads["null"][0]]
+        record = dict(den.record)
+        record["denoise"] = {**record["denoise"], "null_check": {
+            "null_flux_sigma": null["mean_flux_sigma"], "values": values, "n_null": n_null}}
+        header = den.header.copy()
+        header["HISTORY"] = (f"galcube null check: {null['mean_flux_sigma']:+.2f} sigma of flux "
+                             f"in the source aperture of {n_null} denoised own-noise cube(s)")
+        out["denoised"] = den = den.replace(header=header, record=record)
     out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
                 "null_mean_sigma": null["mean_flux_sigma"],
                 "null_detection_fraction": null["detection_fraction"], "seconds": seconds})
@@ -353,7 +244,7 @@ def inject(cube: Cube, galaxy: Galaxy | None = None, *, peak_snr: float = 5.0, m
     peak_snr = _validate.number("peak_snr", peak_snr, 0.0, lo_open=True)
     if galaxy is not None and not isinstance(galaxy, Galaxy):
         raise TypeError(f"galaxy must be a galcube Galaxy or None, got {type(galaxy).__name__}")
-    mask = _voxel_mask("mask", mask, cube, source_mask)
+    mask = voxel_mask("mask", mask, cube, source_mask)
     busy = emission_zone(cube, mask, dilate_v=0)
     centre = (cube.shape[1] // 2, cube.shape[2] // 2)
     candidates = [galaxy] if galaxy is not None else [default_galaxy(cube, r) for r in (1.5, 1.0, 0.5)]
