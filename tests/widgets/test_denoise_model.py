@@ -115,6 +115,12 @@ def test_without_truth_the_real_data_figures(noisy):
     for key in REAL_FIGURES:
         assert row[key] == pytest.approx(expected[key], nan_ok=True), key
     assert set(model.comparison()) == {"noisy", "denoised", "residual"}
+    # the panel's null column is the denoised cube's own null check, in its record and HISTORY
+    assert "null_mean_sigma" in REAL_FIGURES
+    recorded = den.record["denoise"]["null_check"]
+    assert recorded["null_flux_sigma"] == pytest.approx(row["null_mean_sigma"])
+    assert recorded["n_null"] == REAL_COUNTS["n_null"]
+    assert any("null check" in card for card in den.header["HISTORY"])
 
 
 def test_explicit_truth_and_bad_inputs(noisy):
