@@ -138,7 +138,7 @@ def _prepared(path: str, mtime_ns: int, size: int):
 
     from galcube_lib.denoise import source_mask
     from galcube_lib.io.cube import read_fits
-    from galcube_lib.metrics.real import emission_zone
+    from galcube_lib.denoise.emission import emission_zone
 
     with warnings.catch_warnings():  # the readers' notes on old headers are in cube.record
         warnings.simplefilter("ignore", UserWarning)
@@ -168,6 +168,8 @@ def draw_galaxy(cube, family: str, rng):
     """
     from galcube_lib.sim.prior import BenchmarkPrior
 
+    from galcube_lib.sim.components import Galaxy
+
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} is not one of {', '.join(map(repr, FAMILIES))}")
     gen, _ = _rng.generator(rng)
@@ -190,8 +192,6 @@ def draw_galaxy(cube, family: str, rng):
     # the dispersion's FWHM is half the width and the rotation spans it (2 v sin i = width):
     # the integrated line's FWHM then comes out at 0.8-1.1 times the width drawn
     sin_i = max(math.sin(math.radians(inc)), 0.2)
-    from galcube_lib.sim.components import Galaxy
-
     return Galaxy(sersic_n=float(gen.uniform(0.5, 1.5)), r_eff_kpc=r_eff,
                   h_z_kpc=r_eff * float(gen.uniform(0.1, 0.3)), inclination_deg=inc,
                   pa_deg=float(gen.uniform(-180.0, 180.0)), v_max_kms=width / 2.0 / sin_i,
@@ -249,6 +249,7 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     peak_snr = float(np.random.default_rng(snr_seed).uniform(*task["snr_range"]))
     injected, aperture, galaxy = _inject(cube, mask, galaxy, peak_snr, place_seed)
     truth, noisy = injected.clean, injected.data
+    filled = np.nan_to_num(truth)
     aperture = line_aperture(truth, aperture)
     invalid = ~np.isfinite(cube.data)
     try:
@@ -260,13 +261,14 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
                          "disk; give a cube with more room around its emission") from None
     null_aperture = np.roll(aperture, tuple(int(s) for s in shift), axis=(1, 2))
     flux_noise = offsource_flux_noise(cube, null_aperture, rng=null_seed, exclude=zone)
-    source_voxels = truth_mask(np.nan_to_num(truth)) & aperture
+    source_voxels = truth_mask(filled) & aperture
     base = {k: v for k, v in task.items() if k not in ("snr_range", "file")}
     base.update(peak_snr=peak_snr, r_eff_beams=galaxy.r_eff_kpc / math.sqrt(
         cube.beam_fwhm_px[0] * cube.beam_fwhm_px[1]),
-        line_fwhm_channels=_line_fwhm(aperture_spectrum(np.nan_to_num(truth), aperture)),
+        line_fwhm_channels=_line_fwhm(aperture_spectrum(filled, aperture)),
         beam_fwhm_px=float(cube.beam_fwhm_px[0]), channel_kms=abs(float(cube.channel_kms)),
         sigma=float(injected.record["injection"]["sigma"]))
+    version = Path(task["file"]).stat().st_mtime_ns
     rows = []
     for method in methods:
         opts = options.get(method, {})
@@ -277,8 +279,7 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
         if den.uncertainty is not None:
             error = np.abs(den.data - truth)[source_voxels]
             coverage = float(np.mean(error <= den.uncertainty[source_voxels]))
-        null = _denoised_null(task["file"], Path(task["file"]).stat().st_mtime_ns, method,
-                              json.dumps(opts, sort_keys=True))
+        null = _denoised_null(task["file"], version, method, json.dumps(opts, sort_keys=True))
         rows.append({**base, "method": method, "time_s": elapsed,
                      "nrmse": normalised_rmse(den.data, truth, noisy, aperture),
                      "flux_conservation": flux_conservation(den.data, truth, aperture),

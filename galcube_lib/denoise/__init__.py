@@ -193,28 +193,22 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **o
     # options renamed to the project's names (checks.renamed) keep working, with a warning
     options = _validate.rename_keywords(options, getattr(func, "__renamed__", {}), "denoise")
     n_null = _n_null(null_check, cube)
+    mask = None
     if isinstance(box, str) and box == "auto":
-        box = source_box(cube)       # the nulls, which have no emission, get the same box
+        mask = source_mask(cube)     # the nulls, which have no emission, get the same box
+        box = source_box(cube, mask)
     out = _denoise(cube, method, func, box, options)
     if not n_null:
         return out
-    from galcube_lib.denoise.emission import null_check as check_nulls
+    from galcube_lib.denoise.emission import null_check as check_nulls, with_null_check
 
     found = check_nulls(cube, lambda noise: _denoise(noise, method, func, box, options).data,
-                        n_null)
-    header = out.header.copy()
-    if "null_flux_sigma" in found:
-        value = found["null_flux_sigma"]
-        header["HISTORY"] = (f"galcube null check: {value:+.2f} sigma of flux in the source "
-                             f"aperture of {n_null} denoised own-noise cube(s)")
-        if value > 3:
-            warnings.warn(f"{method} puts {value:+.1f} sigma of flux into pure noise like this "
-                          "cube's own (its null check): part of the flux it returns may be "
-                          "invented", UserWarning, stacklevel=2)
-    else:
-        header["HISTORY"] = f"galcube null check skipped: {found['skipped']}"
-    record = {**out.record, "denoise": {**out.record["denoise"], "null_check": found}}
-    return out.replace(header=header, record=record)
+                        n_null, mask=mask)
+    if found.get("null_flux_sigma", 0.0) > 3:
+        warnings.warn(f"{method} puts {found['null_flux_sigma']:+.1f} sigma of flux into pure "
+                      "noise like this cube's own (its null check): part of the flux it returns "
+                      "may be invented", UserWarning, stacklevel=2)
+    return with_null_check(out, found)
 
 
 def _n_null(null_check, cube: Cube) -> int:

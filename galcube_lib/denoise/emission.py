@@ -161,7 +161,7 @@ def own_noise(cube: Cube, n_realisations: int, mask=None, rng=0) -> list[np.ndar
 NULL_SPREAD_DRAWS = 16
 
 
-def null_check(cube: Cube, denoise_noise, n_null: int, rng=0) -> dict:
+def null_check(cube: Cube, denoise_noise, n_null: int, rng=0, mask=None) -> dict:
     """How much flux a denoiser puts into pure noise like the cube's own.
 
     ``n_null`` own-noise cubes (:func:`own_noise`) are denoised by ``denoise_noise``; the flux
@@ -178,6 +178,9 @@ def null_check(cube: Cube, denoise_noise, n_null: int, rng=0) -> dict:
         Nulls to denoise, >= 1.
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator, optional
         Randomness of the draws (default 0, repeatable).
+    mask : bool array, optional
+        The cube's (v, y, x) source mask, when already found; default
+        :func:`galcube_lib.denoise.source_mask`.
 
     Returns
     -------
@@ -186,7 +189,7 @@ def null_check(cube: Cube, denoise_noise, n_null: int, rng=0) -> dict:
         with the reason when the cube shows no emission to put an aperture on.
     """
     n_null = _validate.integer("n_null", n_null, 1)
-    mask = _source_mask(cube)
+    mask = voxel_mask("mask", mask, cube, _source_mask)
     if not mask.any():
         return {"skipped": "no emission found (empty source mask): no aperture to measure in"}
     aperture = flux_aperture(cube, mask)
@@ -195,3 +198,32 @@ def null_check(cube: Cube, denoise_noise, n_null: int, rng=0) -> dict:
     values = [float(np.nansum(denoise_noise(cube.replace(data=d))[aperture]) / spread)
               for d in draws[:n_null]]
     return {"null_flux_sigma": float(np.mean(values)), "values": values, "n_null": n_null}
+
+
+def with_null_check(denoised: Cube, found: dict) -> Cube:
+    """``denoised`` with a null check's result in ``record["denoise"]["null_check"]`` and a
+    HISTORY card (the one place both :func:`galcube_lib.denoise` and
+    :func:`galcube_lib.metrics.real.evaluate_real` write it).
+
+    Parameters
+    ----------
+    denoised : Cube
+        A cube :func:`galcube_lib.denoise` returned.
+    found : dict
+        What :func:`null_check` returns (``null_flux_sigma``, ``values``, ``n_null``, or
+        ``skipped``).
+
+    Returns
+    -------
+    Cube
+        A new Cube; ``denoised`` is left as it is.
+    """
+    header = denoised.header.copy()
+    if "null_flux_sigma" in found:
+        header["HISTORY"] = (f"galcube null check: {found['null_flux_sigma']:+.2f} sigma of flux "
+                             f"in the source aperture of {found['n_null']} denoised own-noise "
+                             "cube(s)")
+    else:
+        header["HISTORY"] = f"galcube null check skipped: {found['skipped']}"
+    record = {**denoised.record, "denoise": {**denoised.record["denoise"], "null_check": found}}
+    return denoised.replace(header=header, record=record)

@@ -30,7 +30,8 @@ from galcube_lib.metrics.morphology import moments
 from galcube_lib.metrics.offsource import offsource_placements, offsource_shifts
 from galcube_lib.metrics.spectra import aperture_spectrum
 from galcube_lib.denoise import denoise, source_box, source_mask
-from galcube_lib.denoise.emission import emission_zone, flux_aperture, own_noise, voxel_mask
+from galcube_lib.denoise.emission import (emission_zone, flux_aperture, own_noise, voxel_mask,
+                                          with_null_check)
 from galcube_lib.sim.components import Galaxy
 from galcube_lib.noise.estimate import sigma_negative
 from galcube_lib.sim.observation import Observation
@@ -141,13 +142,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         "mean_flux_sigma": math.nan, "detection_fraction": math.nan}
     if n_null:  # the denoised cube carries its null test, as denoise's own null check does
         values = [float(v) for v in null_fluxes[1] / spreads["null"][0]]
-        record = dict(den.record)
-        record["denoise"] = {**record["denoise"], "null_check": {
-            "null_flux_sigma": null["mean_flux_sigma"], "values": values, "n_null": n_null}}
-        header = den.header.copy()
-        header["HISTORY"] = (f"galcube null check: {null['mean_flux_sigma']:+.2f} sigma of flux "
-                             f"in the source aperture of {n_null} denoised own-noise cube(s)")
-        out["denoised"] = den = den.replace(header=header, record=record)
+        out["denoised"] = den = with_null_check(den, {
+            "null_flux_sigma": null["mean_flux_sigma"], "values": values, "n_null": n_null})
     out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
                 "null_mean_sigma": null["mean_flux_sigma"],
                 "null_detection_fraction": null["detection_fraction"], "seconds": seconds})

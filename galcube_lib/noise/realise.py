@@ -5,14 +5,13 @@ rescaled so that the realisation's global standard deviation is max(clean) / pea
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from numbers import Real
 
 import numpy as np
 from scipy import fft
 from scipy.interpolate import RegularGridInterpolator
-
-import dataclasses
 
 from galcube_lib._util import rng as _rng
 from galcube_lib.sim.render import gaussian_transfer
