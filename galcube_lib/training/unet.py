@@ -1,8 +1,13 @@
 """Training the supervised 3D U-Net ("unet") on simulated cubes.
 
-Training pairs come from the simulator on the fly (a fresh scene and fresh beam-correlated noise
-at a peak SNR drawn from the prior for every sample) or from a store made by
-``generate_dataset``. Sample ``j`` of step ``s`` depends only on ``(seed, s, j)``, so a resumed
+Training pairs come from the simulator on the fly (a fresh scene and fresh noise at a peak SNR
+drawn from the prior for every sample) or from a store made by ``generate_dataset``. The noise
+is the benchmark's beam noise (``noise="beam"``) or, with ``noise="family"``, interferometric
+noise drawn from :func:`galcube_lib.noise.models.draw_noise_model` (correlation 0.7-1.5 beams,
+sidelobes, Hanning / lag-k / measured spectral correlation, a primary-beam level) on scenes
+whose channel width (8-60 km/s over 96 channels) and beam (2.5-6 px) vary, so that lines span
+about 1-60 channels. With ``level_input`` the network also sees the noise level map
+(:func:`galcube_lib.denoise.deep.unet.level_channel`) as a second input channel. Sample ``j`` of step ``s`` depends only on ``(seed, s, j)``, so a resumed
 run sees the same data as an uninterrupted one, and ``processes=2`` (DistributedDataParallel)
 sees the same samples as one process with twice the batch.
 
@@ -18,13 +23,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 
 from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.denoise.deep.unet import level_channel
 from galcube_lib.denoise.deep.weights import normalise
+from galcube_lib.noise.correlation import spectral_correlation
+from galcube_lib.noise.models import draw_noise_model
 from galcube_lib.noise.realise import add_noise
 from galcube_lib.sim.prior import BenchmarkPrior
 from galcube_lib.sim.simulate import simulate
@@ -36,6 +45,12 @@ from galcube_lib._util import rng as _rng
 #: with a step number below them
 VALIDATION_KEY = 2 ** 32 - 1
 CALIBRATION_KEY = 2 ** 32 - 3
+#: the training noise: the benchmark's beam noise, or the interferometric family
+NOISES = ("beam", "family")
+#: the scenes of ``noise="family"``: channel width (km/s, log-uniform), channels, beam FWHM (px,
+#: log-uniform) and velocity dispersion (km/s): lines about 1-60 channels wide
+FAMILY_SCENES = {"channel_kms": (8.0, 60.0), "n_chan": 96, "beam_fwhm_px": (2.5, 6.0),
+                 "sigma_kms": (10.0, 50.0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +95,16 @@ class TrainConfig:
         Steps between validations (and checkpoints).
     seed : int
         Root seed of the samples, their crops and flips, and the initial weights.
+    noise : {"beam", "family"}
+        The training noise (module docstring); validation uses the same.
+    level_input : bool
+        Give the network the noise level map as a second input channel. Starting from 1-channel
+        ``init`` weights, the new channel's weights start at zero (the network starts as the
+        one it was initialised from).
+    spectral_acfs : tuple of tuples of float
+        Measured spectral noise correlations (lags 1, 2, ...) that ``noise="family"`` draws its
+        "measured" models from (:func:`measured_spectral_acfs` of real cubes); none: white,
+        Hanning or lag-k only.
     """
 
     steps: int = 4000
@@ -97,6 +122,9 @@ class TrainConfig:
     val_size: int = 16
     val_every: int = 100
     seed: int = 0
+    noise: str = "beam"
+    level_input: bool = False
+    spectral_acfs: tuple = ()
 
     def __post_init__(self):
         check.integer("steps", self.steps, 1)
@@ -119,6 +147,11 @@ class TrainConfig:
         check.integer("val_size", self.val_size, 1)
         check.integer("val_every", self.val_every, 1)
         check.integer("seed", self.seed, 0)
+        check.choice("noise", self.noise, NOISES)
+        check.boolean("level_input", self.level_input)
+        object.__setattr__(self, "spectral_acfs", tuple(
+            tuple(check.number("spectral_acfs", c, -1.0, 1.0, lo_open=True, hi_open=True)
+                  for c in acf) for acf in self.spectral_acfs))
 
 
 # ------------------------------------------------------------------ data ----
@@ -127,7 +160,32 @@ def _seed(config: TrainConfig, *key) -> np.random.SeedSequence:
     return np.random.SeedSequence(config.seed, spawn_key=key)
 
 
-def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, prior=None):
+def family_prior(rng, peak_snr=(2.5, 10.0)) -> BenchmarkPrior:
+    """The benchmark population on a drawn observing set-up (:data:`FAMILY_SCENES`).
+
+    Parameters
+    ----------
+    rng : None, int, numpy SeedSequence or Generator
+        Draws the channel width and the beam (SPEC 7).
+    peak_snr : (float, float)
+        Range of the peak SNR.
+
+    Returns
+    -------
+    BenchmarkPrior
+        96 channels of a log-uniform 8-60 km/s, a beam of log-uniform 2.5-6 px FWHM,
+        dispersions of 10-50 km/s; the rest as the benchmark's.
+    """
+    gen, _ = _rng.generator(rng)
+    log_uniform = lambda lo, hi: math.exp(gen.uniform(math.log(lo), math.log(hi)))  # noqa: E731
+    return BenchmarkPrior(n_chan=FAMILY_SCENES["n_chan"],
+                          channel_kms=log_uniform(*FAMILY_SCENES["channel_kms"]),
+                          beam_fwhm_px=log_uniform(*FAMILY_SCENES["beam_fwhm_px"]),
+                          sigma_kms=FAMILY_SCENES["sigma_kms"], peak_snr=tuple(peak_snr))
+
+
+def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, prior=None,
+                   noise: str = "beam", spectral_acfs=()):
     """A full-size simulated pair, both divided by the noise scale of the noisy cube.
 
     Parameters
@@ -137,18 +195,28 @@ def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, pri
     empty_fraction : float
         Probability that the sample is pure noise (clean cube zero).
     prior : BenchmarkPrior, optional
-        The population of scenes (default the benchmark's).
+        The population of scenes (default the benchmark's); with ``noise="family"`` only its
+        peak SNR range is used, on a :func:`family_prior` set-up.
+    noise : {"beam", "family"}
+        The benchmark's beam noise, or a model drawn by
+        :func:`galcube_lib.noise.models.draw_noise_model` at the field centre's level.
+    spectral_acfs : sequence of sequences of float
+        For ``noise="family"``: measured spectral correlations to draw "measured" models from.
 
     Returns
     -------
     tuple
         ``(noisy, clean)`` (v, y, x) arrays in noise units.
     """
-    scene_seed, noise_seed, kind_seed = seq.spawn(3)
+    scene_seed, noise_seed, kind_seed, setup_seed, model_seed = seq.spawn(5)
     prior = BenchmarkPrior() if prior is None else prior
+    kind = "beam"
+    if check.choice("noise", noise, NOISES) == "family":
+        prior = family_prior(setup_seed, prior.peak_snr)
+        kind = draw_noise_model(model_seed, spectral_acfs)
     scene = prior.draw(np.random.default_rng(scene_seed))
     clean = simulate(scene.components, scene.observation)
-    noisy = add_noise(clean, peak_snr=scene.peak_snr, kind="beam",
+    noisy = add_noise(clean, peak_snr=scene.peak_snr, kind=kind,
                       rng=np.random.default_rng(noise_seed))
     truth = clean.data
     if np.random.default_rng(kind_seed).random() < empty_fraction:
@@ -158,6 +226,31 @@ def simulated_pair(seq: np.random.SeedSequence, empty_fraction: float = 0.0, pri
         noisy = noisy.data
     s = normalise(noisy)
     return noisy / s, truth / s
+
+
+def measured_spectral_acfs(paths, max_lag: int = 4) -> tuple:
+    """The spectral noise correlations of real cubes, for ``TrainConfig.spectral_acfs``.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        FITS cubes (read with :func:`galcube_lib.io.read_fits`; blanks ignored).
+    max_lag : int
+        Lags 1 .. ``max_lag`` (at most the cube's channels less one).
+
+    Returns
+    -------
+    tuple of tuples of float
+        One tuple per cube, rounded to 3 decimals.
+    """
+    from galcube_lib.io.cube import read_fits
+
+    out = []
+    for path in paths:
+        data = read_fits(path).data
+        out.append(tuple(round(float(c), 3) for c in spectral_correlation(
+            data, min(max_lag, data.shape[0] - 1))))
+    return tuple(out)
 
 
 def _store_pair(store, seq):
@@ -201,18 +294,26 @@ def batch(config: TrainConfig, step: int, first: int, count: int, store=None):
     Returns
     -------
     tuple
-        ``(noisy, clean)`` float32 arrays of shape (count, 1, *crop), in noise units.
+        ``(inputs, clean)`` float32 arrays of shape (count, in_channels, *crop) and
+        (count, 1, *crop), in noise units (in_channels 2 with ``level_input``).
     """
     prior = BenchmarkPrior(peak_snr=tuple(config.peak_snr))
     noisy, clean = [], []
     for j in range(first, first + count):
         pair_seed, crop_seed = _seed(config, step, j).spawn(2)
         pair = (_store_pair(store, pair_seed) if store is not None
-                else simulated_pair(pair_seed, config.empty_fraction, prior))
-        n, c = _crop_and_flip(pair, config.crop, crop_seed)
-        noisy.append(n)
-        clean.append(c)
-    return (np.stack(noisy)[:, None].astype(np.float32), np.stack(clean)[:, None].astype(np.float32))
+                else simulated_pair(pair_seed, config.empty_fraction, prior, config.noise,
+                                    config.spectral_acfs))
+        *inputs, target = _crop_and_flip(_with_level(pair, config), config.crop, crop_seed)
+        noisy.append(np.stack(inputs))
+        clean.append(target[None])
+    return np.stack(noisy).astype(np.float32), np.stack(clean).astype(np.float32)
+
+
+def _with_level(pair, config: TrainConfig) -> tuple:
+    """``(noisy, clean)``, or ``(noisy, level map, clean)`` for a ``level_input`` network."""
+    noisy, clean = pair
+    return (noisy, level_channel(noisy), clean) if config.level_input else (noisy, clean)
 
 
 def validation_set(config: TrainConfig):
@@ -226,11 +327,14 @@ def validation_set(config: TrainConfig):
     Returns
     -------
     list of tuple
-        ``(noisy, clean)`` float32 arrays of shape (1, 1, v, y, x), in noise units.
+        ``(inputs, clean)`` float32 arrays of shape (1, in_channels, v, y, x) and
+        (1, 1, v, y, x), in noise units.
     """
-    pairs = [simulated_pair(_seed(config, VALIDATION_KEY, k))
+    pairs = [_with_level(simulated_pair(_seed(config, VALIDATION_KEY, k), noise=config.noise,
+                                        spectral_acfs=config.spectral_acfs), config)
              for k in range(config.val_size)]
-    return [tuple(np.asarray(a, np.float32)[None, None] for a in pair) for pair in pairs]
+    return [(np.stack(inputs)[None].astype(np.float32), np.asarray(clean, np.float32)[None, None])
+            for *inputs, clean in pairs]
 
 
 # ------------------------------------------------------------------ loss ----
@@ -317,8 +421,6 @@ def _free_port() -> int:
 def _run(rank, world, out, config, device, progress, port):
     import torch
 
-    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
-
     distributed = world > 1
     if device == "cpu" and distributed:  # split the cores; one process keeps torch's default
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
@@ -331,12 +433,6 @@ def _run(rank, world, out, config, device, progress, port):
         if device.startswith("cuda"):
             device = f"cuda:{rank % torch.cuda.device_count()}"
     try:
-        def build():
-            if config.init:
-                return _models.load_network(UNet3D, config.init, width=config.width,
-                                            dropout=config.dropout)[0]
-            return UNet3D(config.width, config.dropout)
-
         store = None
         if config.store:
             from galcube_lib.datasets.store import open_dataset
@@ -345,7 +441,7 @@ def _run(rank, world, out, config, device, progress, port):
         val = validation_set(config) if rank == 0 else None
         autocast = _autocast(device)
         first = rank * config.batch_size
-        _training.fit(out, config, build,
+        _training.fit(out, config, lambda: initial_network(config),
                       lambda step: batch(config, step, first, config.batch_size, store),
                       lambda pred, y: loss_fn(pred, y, config.flux_weight),
                       lambda model: _validate(model, val, device, autocast), device=device,
@@ -360,6 +456,43 @@ def _run(rank, world, out, config, device, progress, port):
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def initial_network(config: TrainConfig):
+    """The network a run starts from: ``config.init``'s weights, or random ones.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration (width, dropout, level_input, init).
+
+    Returns
+    -------
+    UNet3D
+        With 2 input channels for ``level_input``; 1-channel ``init`` weights then get a level
+        channel whose first-layer weights are zero, so the network computes what it did.
+    """
+    import torch
+
+    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+    channels = 2 if config.level_input else 1
+    if not config.init:
+        return UNet3D(config.width, config.dropout, channels)
+    card = _models.load(config.init)[1]
+    model = _models.load_network(UNet3D, config.init, width=config.width, dropout=config.dropout,
+                                 in_channels=card.get("network", {}).get("in_channels", 1))[0]
+    if model.in_channels == channels:
+        return model
+    if channels == 1:
+        raise ValueError(f"init={config.init!r} has a level-map input channel; train it with "
+                         "level_input=True")
+    state = model.state_dict()
+    first = state["down.0.0.weight"]
+    state["down.0.0.weight"] = torch.cat([first, torch.zeros_like(first)], dim=1)
+    wider = UNet3D(config.width, config.dropout, channels)
+    wider.load_state_dict(state)
+    return wider
 
 
 def _autocast(device: str):
@@ -406,7 +539,8 @@ def history(out_dir):
 
 @check.renamed(seed="rng")
 def calibrate_uncertainty(weights, n_cubes: int = 24, rng=0, n_samples: int = 8,
-                          frac: float = 0.05, progress: bool = True) -> float:
+                          frac: float = 0.05, progress: bool = True, noise: str = "beam",
+                          spectral_acfs=()) -> float:
     """The U-Net's uncertainty floor beta (see :mod:`galcube_lib.denoise.deep.uncertainty`).
 
     68% of the source voxels (truth above ``frac`` of its peak) of ``n_cubes`` held-out cubes
@@ -427,6 +561,10 @@ def calibrate_uncertainty(weights, n_cubes: int = 24, rng=0, n_samples: int = 8,
         Source voxels: truth above this fraction of the cube's peak.
     progress : bool
         Show a progress bar.
+    noise : {"beam", "family"}
+        The noise of the held-out cubes (as the weights were trained).
+    spectral_acfs : sequence of sequences of float
+        For ``noise="family"``, as in :class:`TrainConfig`.
 
     Returns
     -------
@@ -441,7 +579,8 @@ def calibrate_uncertainty(weights, n_cubes: int = 24, rng=0, n_samples: int = 8,
     root = _rng.seed_sequence(rng, draw_from_generator=True)
     errors, sigmas = [], []
     for k in tqdm(range(n_cubes), desc="calibrate", disable=not progress):
-        noisy, clean = simulated_pair(_training.keyed(root, CALIBRATION_KEY, k))
+        noisy, clean = simulated_pair(_training.keyed(root, CALIBRATION_KEY, k), noise=noise,
+                                      spectral_acfs=spectral_acfs)
         out, sigma = unet(noisy.astype(np.float32), weights=weights, uncertainty=n_samples, rng=k)
         source = clean > frac * clean.max()
         errors.append(np.abs(out - clean)[source])
@@ -483,22 +622,35 @@ def export(run, name: str = "unet3d", figures: dict | None = None,
     from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
     model, state, rows = _training.best_checkpoint(run, UNet3D)
+    trained = state["config"]
+    family = trained.get("noise", "beam") == "family"
+    data = ("simulated on the fly from BenchmarkPrior on family_prior set-ups (96 channels of "
+            "8-60 km/s, beam FWHM 2.5-6 px, dispersion 10-50 km/s) with noise drawn from "
+            "noise.models.draw_noise_model" if family else
+            "simulated on the fly from BenchmarkPrior (40 x 96 x 96, 30 km/s channels, "
+            "beam FWHM 3.75 px) with beam-correlated noise")
     card = {"name": name, "network": state["model_config"], "architecture": "UNet3D",
             "training": state["config"], "best_step": int(state["step"]),
             "best_val_loss": float(state["best_val"]),
             "wall_time_s": float(rows[-1]["elapsed_s"]) if rows else state["elapsed_s"],
-            "data": "simulated on the fly from BenchmarkPrior (40 x 96 x 96, 30 km/s channels, "
-                    "beam FWHM 3.75 px) with beam-correlated noise at a peak SNR drawn in "
-                    "{:g}-{:g}; ".format(*state["config"].get("peak_snr", (2.5, 10.0)))
-                    + f"{state['config']['empty_fraction']:.0%} pure-noise samples",
-            "normalisation": "input / s and target / s, s = sigma_negative(noisy cube)",
+            "data": data + " at a peak SNR drawn in {:g}-{:g}; ".format(
+                *trained.get("peak_snr", (2.5, 10.0)))
+                    + f"{trained['empty_fraction']:.0%} pure-noise samples",
+            "normalisation": "input / s and target / s, s = sigma_negative(noisy cube)"
+                             + ("; second input channel: the noise level map / s "
+                                "(denoise.deep.unet.level_channel)"
+                                if trained.get("level_input") else ""),
             "galcube_version": __version__, "figures": figures or {}}
     if previous is not None:
         card["initialised_from"] = {k: v for k, v in previous.items() if k != "figures"}
     path = _models.save(model, name, card)
-    card["uncertainty_floor"] = calibrate_uncertainty(path, n_calibration)
-    card["uncertainty_calibration"] = (f"{n_calibration} held-out benchmark cubes, source voxels "
-                                       "= truth > 5% of peak, 8 re-samplings, 68% coverage")
+    card["uncertainty_floor"] = calibrate_uncertainty(
+        path, n_calibration, noise=trained.get("noise", "beam"),
+        spectral_acfs=trained.get("spectral_acfs", ()))
+    card["uncertainty_calibration"] = (f"{n_calibration} held-out "
+                                       + ("noise-family" if family else "benchmark")
+                                       + " cubes, source voxels = truth > 5% of peak, "
+                                       "8 re-samplings, 68% coverage")
     return _models.save(model, name, card)
 
 
@@ -514,17 +666,24 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
     for field in dataclasses.fields(TrainConfig):
-        kind = {"crop": int, "peak_snr": float, "store": str, "init": str}.get(
-            field.name, type(field.default))
-        nargs = {"crop": 3, "peak_snr": 2}.get(field.name)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, nargs=nargs,
-                            default=field.default)
+        flag = f"--{field.name.replace('_', '-')}"
+        if field.name == "level_input":
+            parser.add_argument(flag, action="store_true")
+        elif field.name != "spectral_acfs":
+            kind = {"crop": int, "peak_snr": float, "store": str, "init": str}.get(
+                field.name, type(field.default))
+            nargs = {"crop": 3, "peak_snr": 2}.get(field.name)
+            parser.add_argument(flag, type=kind, nargs=nargs, default=field.default)
+    parser.add_argument("--noise-like", nargs="+", default=[], metavar="FITS",
+                        help="real cubes whose measured spectral noise correlations the "
+                             "'family' noise also draws from (spectral_acfs)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
     args = vars(parser.parse_args(argv))
-    device, processes, quiet, out_dir = (args.pop(k) for k in ("device", "processes", "quiet",
-                                                                "out_dir"))
+    device, processes, quiet, out_dir, noise_like = (
+        args.pop(k) for k in ("device", "processes", "quiet", "out_dir", "noise_like"))
+    args["spectral_acfs"] = measured_spectral_acfs(noise_like)
     best = train(out_dir, TrainConfig(**args), device=device, processes=processes,
                  progress=not quiet)
     print(best)

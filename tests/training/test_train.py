@@ -165,7 +165,8 @@ def test_calibration_seeds_follow_spec_7(tmp_path, monkeypatch):
     from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
     pair = tr.simulated_pair   # the same seeds, a small part of each cube: fast
-    monkeypatch.setattr(tr, "simulated_pair", lambda seq: [a[:32, 32:64, 32:64] for a in pair(seq)])
+    monkeypatch.setattr(tr, "simulated_pair",
+                        lambda seq, **kw: [a[:32, 32:64, 32:64] for a in pair(seq, **kw)])
     torch.manual_seed(0)
     path = _models.save(UNet3D(width=2), tmp_path / "tiny.pt", {"network": {"width": 2}})
     beta = tr.calibrate_uncertainty(path, n_cubes=1, rng=4, n_samples=2, progress=False)
@@ -176,3 +177,96 @@ def test_calibration_seeds_follow_spec_7(tmp_path, monkeypatch):
     assert tr.calibrate_uncertainty(path, n_cubes=1, rng=np.random.SeedSequence(4), n_samples=2,
                                     progress=False) == beta
     assert tr.calibrate_uncertainty(path, n_cubes=1, rng=5, n_samples=2, progress=False) != beta
+
+
+# ------------------------------------------------ the interferometric noise family (issue 14) ----
+
+def test_family_scenes_span_the_channel_widths_and_beams_of_the_family():
+    priors = [tr.family_prior(k) for k in range(300)]
+    channels = np.array([p.channel_kms for p in priors])
+    beams = np.array([p.beam_fwhm_px for p in priors])
+    lo, hi = tr.FAMILY_SCENES["channel_kms"]
+    assert channels.min() >= lo and channels.max() <= hi
+    # log-uniform: the geometric midpoint splits the draws in half
+    assert 0.4 < np.mean(channels < np.sqrt(lo * hi)) < 0.6
+    assert beams.min() >= 2.5 and beams.max() <= 6.0
+    assert all(p.n_chan == 96 for p in priors)
+
+
+def _line_channels(clean):
+    """FWHM, in channels, of the integrated spectrum."""
+    spectrum = clean.sum(axis=(1, 2))
+    return int(np.sum(spectrum >= spectrum.max() / 2))
+
+
+def test_family_scenes_have_lines_of_2_to_60_channels():
+    from galcube_lib.sim.simulate import simulate
+
+    widths = []
+    for k in range(150):
+        scene = tr.family_prior(k).draw(k)
+        widths.append(_line_channels(simulate(scene.components[:1], scene.observation).data))
+    assert min(widths) <= 2 and max(widths) >= 60
+
+
+def test_family_pairs_carry_the_family_noise():
+    lag1 = []
+    for k in range(16):
+        noisy, clean = tr.simulated_pair(np.random.SeedSequence(k), noise="family")
+        assert noisy.shape == (96, 96, 96)
+        noise = (noisy - clean).astype(np.float64)
+        lag1.append(np.mean(noise[1:] * noise[:-1]) / np.mean(noise * noise))
+    lag1 = np.array(lag1)
+    # white / lag-k spectra (lag-1 correlation near 0) and Hanning ones (2/3) are both drawn
+    assert np.any(np.abs(lag1) < 0.1) and np.any(np.abs(lag1 - 2 / 3) < 0.08)
+    again = tr.simulated_pair(np.random.SeedSequence(3), noise="family")
+    np.testing.assert_array_equal(again[0], tr.simulated_pair(np.random.SeedSequence(3),
+                                                              noise="family")[0])
+
+
+def test_measured_spectral_acfs_reads_a_cubes_spectral_correlation(tmp_path):
+    import galcube_lib as gl
+
+    clean = gl.simulate(gl.Galaxy(flux_jy_kms=1e-9), gl.Observation(n_chan=48, n_pix=64))
+    noisy = gl.add_noise(clean, rms_jy=1.0, kind="hanning", rng=1)
+    (acf,) = tr.measured_spectral_acfs([noisy.to_fits(tmp_path / "hanning.fits")], max_lag=3)
+    # Hanning-smoothed white noise: 2/3 at lag 1, 1/6 at lag 2, 0 beyond
+    np.testing.assert_allclose(acf, (2 / 3, 1 / 6, 0.0), atol=0.04)
+    config = tr.TrainConfig(**TINY, noise="family", spectral_acfs=(acf,))
+    assert config.spectral_acfs == (acf,)
+
+
+def test_a_level_input_network_sees_a_constant_level_along_the_spectrum():
+    config = tr.TrainConfig(**TINY, noise="family", level_input=True)
+    x, y = tr.batch(config, step=0, first=0, count=2)
+    assert x.shape == (2, 2, 32, 32, 32) and y.shape == (2, 1, 32, 32, 32)
+    level = x[:, 1]
+    np.testing.assert_array_equal(level, np.broadcast_to(level[:, :1], level.shape))
+    assert np.all(level > 0) and 0.5 < np.median(level) < 2.0  # in noise units
+
+
+def test_one_channel_weights_start_a_level_input_network_that_computes_the_same(tmp_path):
+    from galcube_lib.denoise.deep import weights as _models
+    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+    torch.manual_seed(0)
+    path = _models.save(UNet3D(width=2), tmp_path / "one.pt", {"network": {"width": 2}})
+    wide = tr.initial_network(tr.TrainConfig(**TINY, init=str(path), level_input=True))
+    one, _ = load_unet(path)
+    assert wide.in_channels == 2
+    x = torch.randn(1, 1, 32, 32, 32)
+    level = torch.rand(1, 1, 32, 32, 32) + 0.5
+    with torch.inference_mode():
+        np.testing.assert_allclose(wide(torch.cat([x, level], 1)).numpy(), one(x).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    two = _models.save(wide, tmp_path / "two.pt", {"network": wide.config()})
+    with pytest.raises(ValueError, match="level_input"):
+        tr.initial_network(tr.TrainConfig(**TINY, init=str(two)))
+
+
+@pytest.mark.parametrize("bad,match", [({"noise": "pink"}, "noise"),
+                                       ({"spectral_acfs": ((1.5, 0.1),)}, "spectral_acfs"),
+                                       ({"level_input": "yes"}, "level_input")])
+def test_bad_noise_configuration_is_named(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        tr.TrainConfig(**{**TINY, **bad})

@@ -27,7 +27,7 @@ from galcube_lib._util import checks as check
 from galcube_lib._util import rng as _rng
 from galcube_lib.noise.estimate import spectral_correlation
 from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
-from galcube_lib.denoise.deep.unet import DEFAULT_WEIGHTS, load_unet, predict_tiled
+from galcube_lib.denoise.deep.unet import DEFAULT_WEIGHTS, load_unet, network_input, predict_tiled
 
 #: spectral noise correlation above which neighbouring channels are also hidden
 CORRELATION_LIMIT = 0.1
@@ -172,7 +172,7 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
         out = np.zeros_like(y)
         for phase in range(period):
             xm, held = masked(y, phase, period, blind)
-            out[held] = predict_tiled(model, xm, device=device)[held]
+            out[held] = predict_tiled(model, network_input(model, xm), device=device)[held]
         return out * scale
 
     return with_uncertainty(denoise_fn, data, uncertainty,
@@ -192,7 +192,7 @@ def _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress):
         start = [int(gen.integers(n - c + 1)) for n, c in zip(x.shape, crop)]
         block = x[tuple(slice(a, a + c) for a, c in zip(start, crop))]
         xm, held = masked(block, int(gen.integers(period)), period, blind)
-        inp = torch.from_numpy(np.ascontiguousarray(xm))[None, None].to(device)
+        inp = torch.from_numpy(network_input(model, xm))[None].to(device)
         target = torch.from_numpy(np.ascontiguousarray(block[held])).to(device)
         pred = model(inp)[0, 0][torch.from_numpy(held)]
         loss = ((pred - target) ** 2).mean()

@@ -20,6 +20,7 @@ from galcube_lib.denoise.deep import weights as _models
 from galcube_lib._util import checks as check
 from galcube_lib._util import rng as _rng
 from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
+from galcube_lib.noise.estimate import noise_map
 
 DEFAULT_WEIGHTS = "unet3d"
 
@@ -46,6 +47,51 @@ def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
     return model.to(device).eval(), card
 
 
+def level_channel(x: np.ndarray) -> np.ndarray:
+    """The noise level input of a network told the noise: a (v, y, x) cube.
+
+    :func:`galcube_lib.noise.estimate.noise_map` of ``x`` (its noise in boxes of one to two
+    beams, in ``x``'s units), the same in every channel; pixels where it cannot be measured
+    (blanks) get the median level.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The (v, y, x) cube in noise units.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the shape of ``x`` (a read-only broadcast view).
+    """
+    level = noise_map(x)
+    known = np.isfinite(level) & (level > 0)
+    level = np.where(known, level, np.median(level[known]) if known.any() else 1.0)
+    return np.broadcast_to(level.astype(np.float32), x.shape)
+
+
+def network_input(model, x: np.ndarray) -> np.ndarray:
+    """The network's input for a normalised (v, y, x) cube: (in_channels, v, y, x).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (its ``in_channels``, 1 when it has none); with 2, the second channel is
+        :func:`level_channel`.
+    x : numpy.ndarray
+        The (v, y, x) cube in noise units.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (in_channels, v, y, x).
+    """
+    x = np.asarray(x, np.float32)
+    if getattr(model, "in_channels", 1) == 1:
+        return x[None]
+    return np.stack([x, level_channel(x)])
+
+
 def _starts(n: int, size: int, overlap: int) -> list[int]:
     if n <= size:
         return [0]
@@ -65,9 +111,10 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
     Parameters
     ----------
     model : torch.nn.Module
-        The network, (1, 1, v, y, x) -> same shape.
+        The network, (1, in_channels, v, y, x) -> (1, 1, v, y, x).
     x : numpy.ndarray
-        The (v, y, x) array, in noise units.
+        The (v, y, x) array in noise units, or the network's (in_channels, v, y, x) input
+        (:func:`network_input`).
     tile, overlap : tuple of 3 ints
         Tile size and overlap; clipped to the array's size.
     device : str
@@ -76,24 +123,27 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
     Returns
     -------
     numpy.ndarray
-        float32, the shape of ``x``; tiles blended with linear ramps over the overlaps.
+        float32 (v, y, x); tiles blended with linear ramps over the overlaps.
     """
     import itertools
 
     import torch
 
-    size = [min(t, n) for t, n in zip(tile, x.shape)]
+    x = x if x.ndim == 4 else x[None]
+    shape = x.shape[1:]
+    size = [min(t, n) for t, n in zip(tile, shape)]
     over = [min(o, max(0, s - 1)) for o, s in zip(overlap, size)]
-    out = np.zeros(x.shape)
-    weight = np.zeros(x.shape)
-    starts = [_starts(n, s, o) for n, s, o in zip(x.shape, size, over)]
+    out = np.zeros(shape)
+    weight = np.zeros(shape)
+    starts = [_starts(n, s, o) for n, s, o in zip(shape, size, over)]
     ramps = [_ramp(s, o) for s, o in zip(size, over)]
     w = ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
     with torch.inference_mode():
         for corner in itertools.product(*starts):
             box = tuple(slice(c, c + s) for c, s in zip(corner, size))
-            block = torch.from_numpy(np.ascontiguousarray(x[box], dtype=np.float32))
-            pred = model(block[None, None].to(device))[0, 0].float().cpu().numpy()
+            block = torch.from_numpy(np.ascontiguousarray(x[(slice(None),) + box],
+                                                          dtype=np.float32))
+            pred = model(block[None].to(device))[0, 0].float().cpu().numpy()
             out[box] += w * pred
             weight[box] += w
     return (out / weight).astype(np.float32)
@@ -142,7 +192,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
 
     def denoise_fn(x):
         s = _models.normalise(x)
-        return predict_tiled(model, x / s, tile, overlap, device) * s
+        return predict_tiled(model, network_input(model, x / s), tile, overlap, device) * s
 
     floor = card.get("uncertainty_floor", 0.0) * _models.normalise(data)
     return with_uncertainty(denoise_fn, data, uncertainty, floor=floor, rng=rng,

@@ -107,3 +107,37 @@ def test_options_are_checked(tiny_weights):
         unet(x, weights="no_such_model")
     with pytest.raises(FileNotFoundError, match="no weights file at"):
         unet(x, weights="no_such_file.pt")
+
+
+class LevelReader(torch.nn.Module):
+    """A 'network' told the noise that returns what it was told: the level channel."""
+
+    in_channels = 2
+
+    def forward(self, x):
+        return x[:, 1:2]
+
+
+def test_a_network_told_the_noise_reads_the_cubes_noise_level_map():
+    from galcube_lib.denoise.deep.unet import network_input
+    from galcube_lib.noise.models import NoiseModel
+
+    model = NoiseModel(primary_beam_fields=1.2)
+    noise = model.draw((32, 96, 96), 3.0, rng=4)
+    level = network_input(LevelReader(), noise / np.sqrt(np.mean(noise[noise < 0] ** 2)))[1]
+    truth = model.level_map((96, 96))
+    ratio = level[0] / truth
+    # boxes of one to two beams follow 1 / gain: the same shape to a few per cent
+    assert np.std(ratio) / np.mean(ratio) < 0.08
+    out = predict_tiled(LevelReader(), network_input(LevelReader(), noise), (32, 48, 48), (4, 8, 8))
+    np.testing.assert_allclose(out, network_input(LevelReader(), noise)[1], rtol=1e-5)
+
+
+def test_blank_pixels_get_the_median_level():
+    from galcube_lib.denoise.deep.unet import level_channel
+
+    x = np.random.default_rng(0).standard_normal((16, 48, 48)).astype(np.float32)
+    x[:, :, :16] = 0.0   # a blanked strip: no negative voxel to measure
+    level = level_channel(x)
+    assert np.all(np.isfinite(level)) and np.all(level > 0)
+    np.testing.assert_allclose(level[0, :, :8], np.median(level[0, :, 24:]), rtol=0.1)

@@ -26,7 +26,7 @@ def _block(c_in: int, c_out: int, dropout: float) -> nn.Sequential:
 
 
 class UNet3D(nn.Module):
-    """3D U-Net mapping a (batch, 1, v, y, x) cube to a cube of the same shape.
+    """3D U-Net mapping a (batch, in_channels, v, y, x) input to a (batch, 1, v, y, x) cube.
 
     Parameters
     ----------
@@ -35,18 +35,23 @@ class UNet3D(nn.Module):
     dropout : float
         Channel dropout after each block of the decoder and bottleneck (0 disables it); kept
         active at inference for Monte-Carlo dropout uncertainty.
+    in_channels : int
+        Input channels: 1 (the noisy cube) or 2 (the noisy cube and its noise level map,
+        broadcast along the spectrum; :func:`galcube_lib.denoise.deep.unet.network_input`).
     """
 
-    def __init__(self, width: int = 16, dropout: float = 0.0):
+    def __init__(self, width: int = 16, dropout: float = 0.0, in_channels: int = 1):
         super().__init__()
         if not (isinstance(width, int) and width >= 1):
             raise ValueError(f"width must be an integer >= 1, got {width!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.width, self.dropout = width, dropout
+        if in_channels not in (1, 2):
+            raise ValueError(f"in_channels must be 1 or 2, got {in_channels!r}")
+        self.width, self.dropout, self.in_channels = width, dropout, in_channels
         widths = [width * 2 ** k for k in range(LEVELS + 1)]
         self.down = nn.ModuleList(_block(c_in, c_out, 0.0)
-                                  for c_in, c_out in zip([1] + widths[:-2], widths[:-1]))
+                                  for c_in, c_out in zip([in_channels] + widths[:-2], widths[:-1]))
         self.bottom = _block(widths[-2], widths[-1], dropout)
         self.up = nn.ModuleList(nn.ConvTranspose3d(widths[k + 1], widths[k], 2, stride=2)
                                 for k in reversed(range(LEVELS)))
@@ -60,9 +65,10 @@ class UNet3D(nn.Module):
         Returns
         -------
         dict
-            ``width`` and ``dropout``: ``UNet3D(**config)`` rebuilds the network.
+            ``width``, ``dropout`` and ``in_channels``: ``UNet3D(**config)`` rebuilds the
+            network.
         """
-        return {"width": self.width, "dropout": self.dropout}
+        return {"width": self.width, "dropout": self.dropout, "in_channels": self.in_channels}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise a batch of cubes.
@@ -70,7 +76,7 @@ class UNet3D(nn.Module):
         Parameters
         ----------
         x : torch.Tensor
-            (batch, 1, v, y, x) cubes, any size, normalised as in training.
+            (batch, in_channels, v, y, x) inputs, any size, normalised as in training.
 
         Returns
         -------
