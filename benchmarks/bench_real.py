@@ -39,7 +39,8 @@ CUBES = {  # name -> read_fits arguments beyond the path
 SPECTRUM_METHODS = ("pca", "ica", "noise2self")
 FIGURES = ("flux_ratio_pct", "flux_vs_moment_pct", "offsource_placements",
            "noise_reduction_offsource", "noise_reduction_null", "noise_reduction_reinjection",
-           "snr_gain_null", "snr_gain_reinjection", "null_mean_sigma", "seconds")
+           "noise_reduction_ideal_mask", "snr_gain_null", "snr_gain_reinjection",
+           "null_mean_sigma", "seconds")
 
 
 def read(name):
@@ -120,7 +121,8 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "results.csv", index=False)
     shown = [c for c in ("flux_ratio_pct", "noise_reduction_null", "noise_reduction_reinjection",
-                         "null_mean_sigma", "injected_flux_pct", "injected_nrmse", "nan_leaks")
+                         "noise_reduction_ideal_mask", "null_mean_sigma", "injected_flux_pct",
+                         "injected_nrmse", "nan_leaks")
              if c in results]
     print(results.set_index(["cube", "method"])[shown].round(2).to_string())
     print(f"\n{len(rows)} (cube, method) pairs in {(time.perf_counter() - start) / 60:.1f} min; "

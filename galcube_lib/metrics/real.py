@@ -98,6 +98,10 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         - ``reinjection``: own noise added to the cube, at fixed signal: what the noise does to
           the flux of this source, including inside the emission that every method keeps.
 
+        ``noise_reduction_ideal_mask``: what a method that kept exactly the source mask's voxels
+        (with their noise) and zeroed the rest of the aperture would reach on white noise,
+        sqrt(aperture voxels / source voxels in it): the scale on which a re-injection
+        reduction below 2x is to be read (a source that fills its aperture leaves no room).
         Keys ``flux_noise_<way>`` and ``flux_noise_<way>_denoised`` hold the spreads;
         ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma`` and
         ``null_detection_fraction``: denoised null flux in units of its undenoised spread
@@ -133,6 +137,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
            "flux_ratio_pct": 100.0 * f_den / f_noisy, "flux_moment": aperture_flux(noisy, mask),
            "offsource_placements": spreads["offsource"].pop()}
     out["flux_vs_moment_pct"] = 100.0 * f_den / out["flux_moment"]
+    inside = np.broadcast_to(aperture, noisy.shape) & noisy.valid
+    out["noise_reduction_ideal_mask"] = math.sqrt(inside.sum() / max(1, (mask & inside).sum()))
     for way, (before, after) in spreads.items():
         reduction = before / after if after != 0 else math.inf
         out.update({f"flux_noise_{way}": before, f"flux_noise_{way}_denoised": after,

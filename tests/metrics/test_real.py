@@ -139,6 +139,17 @@ def test_moment_maps_are_written_with_sky_axes_and_beam(observed, tmp_path):
     assert fits.getheader(paths[1])["BUNIT"] == "km/s"
 
 
+def test_the_ideal_mask_bound_is_the_root_of_aperture_over_source_voxels(observed):
+    cube = as_real(observed)
+    mask = np.zeros(cube.shape, bool)
+    mask[10:14, 30:34, 30:34] = True                   # 64 source voxels
+    aperture = np.zeros(cube.shape, bool)
+    aperture[8:16, 28:36, 28:36] = True                # 512 voxels: 8x fewer kept
+    out = real.evaluate_real(cube, "gaussian", mask=mask, aperture=aperture, n_null=0,
+                             n_realisations=0, n_placements=0)
+    assert out["noise_reduction_ideal_mask"] == pytest.approx(math.sqrt(512 / 64))
+
+
 def test_noise_checks_can_be_skipped(observed):
     out = real.evaluate_real(as_real(observed), "gaussian", n_null=0, n_realisations=0)
     assert math.isfinite(out["flux_ratio_pct"]) and math.isfinite(out["noise_reduction_offsource"])
