@@ -5,12 +5,18 @@ predicts (J-invariance) cannot learn to copy that noise, so minimising ||f(x)_J 
 held-out sets J trains it towards the clean signal, on the noisy cube alone.
 
 Beam-correlated noise defeats pixel-wise blind spots: the neighbours of a held-out pixel carry
-most of its noise. Spectrally the noise is white (or Hanning-correlated over one or two
-channels), so the held-out sets here are whole channels: every ``period``-th channel, at a
-random phase, with ``blind_channels`` neighbours on each side also hidden (set from the data's
-measured spectral noise correlation). The hidden channels are replaced by linear
-interpolation between the nearest visible channels, and the loss is taken on the held-out
-channels only.
+most of its noise. The held-out sets here are whole channels: every ``period``-th channel, at a
+random phase. Along the spectrum the noise may be correlated too (Hanning smoothing: 2/3 at lag
+1, 1/6 at lag 2), so the neighbours of a held-out channel k are not hidden but *decorrelated*
+from it with the measured spectral correlation rho_L at lag L:
+x'_j = (x_j - rho_L x_k) / (1 - rho_L) for |j - k| = L up to the last lag whose correlation
+exceeds ``CORRELATION_LIMIT``. For Gaussian noise whose correlation is separable (spatial x
+spectral) the noise of x'_j is independent of channel k's at every pixel, so the network cannot
+learn k's noise from it; dividing by 1 - rho_L keeps a smooth line's amplitude. The held-out
+channel itself is replaced by linear interpolation between its decorrelated neighbours, and the
+loss is taken on the held-out channels only. Hiding the correlated neighbours instead (the
+earlier scheme) left gaps of 2L + 1 channels to interpolate over, which widened the lines on
+Hanning-correlated noise.
 
 The pretrained supervised U-Net is the starting point and is fine-tuned on crops of the cube.
 The final prediction is J-invariant too: one masked pass per phase, each contributing only its
@@ -29,12 +35,14 @@ from galcube_lib.noise.estimate import spectral_correlation
 from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
 from galcube_lib.denoise.deep.unet import DEFAULT_WEIGHTS, load_unet, network_input, predict_tiled
 
-#: spectral noise correlation above which neighbouring channels are also hidden
+#: spectral noise correlation above which neighbouring channels are decorrelated
 CORRELATION_LIMIT = 0.1
+#: the largest spectral correlation a neighbour can be decorrelated at (x' divides by 1 - rho)
+MAX_CORRELATION = 0.9
 
 
-def blind_width(data: np.ndarray) -> int:
-    """Channels to hide on each side of a held-out channel.
+def count_correlated_lags(data: np.ndarray) -> int:
+    """Channels on each side of a held-out channel whose noise is correlated with it.
 
     Parameters
     ----------
@@ -45,53 +53,60 @@ def blind_width(data: np.ndarray) -> int:
     -------
     int
         The largest lag whose spectral noise correlation exceeds ``CORRELATION_LIMIT`` (0 for
-        spectrally white noise).
+        spectrally white noise, 2 for Hanning smoothing).
     """
     corr = spectral_correlation(data)
     above = np.nonzero(corr > CORRELATION_LIMIT)[0]
     return int(above[-1] + 1) if above.size else 0
 
 
-def masked(x: np.ndarray, phase: int, period: int, blind: int):
-    """``x`` with its held-out channels, and their neighbours, hidden.
+def masked(x: np.ndarray, phase: int, period: int, acf=()):
+    """``x`` with its held-out channels hidden and their neighbours decorrelated from them.
 
     Parameters
     ----------
     x : numpy.ndarray
         (v, y, x) array.
     phase, period : int
-        Channels ``phase + k * period`` are held out.
-    blind : int
-        Neighbours hidden on each side of a held-out channel.
+        Channels ``phase + k * period`` are held out; ``period`` > 2 ``len(acf)`` + 1, so that
+        no channel neighbours two held-out ones and each keeps a visible one between.
+    acf : sequence of float
+        The noise's spectral correlation at lags 1, 2, ... (each below ``MAX_CORRELATION``):
+        a neighbour at lag L of a held-out channel k becomes (x_L - acf[L-1] x_k) /
+        (1 - acf[L-1]).
 
     Returns
     -------
     tuple
-        ``(masked, held)``: ``x`` with the hidden channels replaced by linear interpolation
-        between the nearest visible ones, and a bool array marking the held-out channels.
+        ``(masked, held)``: the network's input, and a bool array marking the held-out
+        channels, which are replaced by linear interpolation between the nearest other
+        (decorrelated) channels.
     """
     n = x.shape[0]
     held = np.zeros(n, bool)
     held[phase::period] = True
-    hidden = np.zeros(n, bool)
+    out = np.array(x, copy=True)
     for k in np.nonzero(held)[0]:
-        hidden[max(0, k - blind):k + blind + 1] = True
-    visible = np.nonzero(~hidden)[0]
-    out = x.copy()
+        for lag, rho in enumerate(acf, 1):
+            for j in (k - lag, k + lag):
+                if 0 <= j < n and not held[j]:
+                    out[j] = (x[j] - rho * x[k]) / (1.0 - rho)
+    visible = np.nonzero(~held)[0]
     if visible.size == 0:
         out[:] = 0.0
         return out, held
-    for k in np.nonzero(hidden)[0]:
+    for k in np.nonzero(held)[0]:
         right = np.searchsorted(visible, k)
         lo = visible[max(right - 1, 0)]
         hi = visible[min(right, visible.size - 1)]
         t = 0.0 if hi == lo else (k - lo) / (hi - lo)
-        out[k] = (1 - t) * x[lo] + t * x[hi]
+        out[k] = (1 - t) * out[lo] + t * out[hi]
     return out, held
 
 
+@check.renamed(blind_channels="correlated_lags")
 def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS,
-               steps: int = 200, period: int | None = None, blind_channels: int | None = None,
+               steps: int = 200, period: int | None = None, correlated_lags: int | None = None,
                crop=(32, 64, 64), lr: float = 1e-4, uncertainty: int = 0, rng=0,
                device: str = "cpu", progress: bool = False) -> Denoised:
     """Fine-tune the U-Net on the noisy cube itself, with held-out whole channels.
@@ -105,10 +120,13 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     steps : int
         Fine-tuning steps (one crop each); 0 applies the starting network J-invariantly.
     period : int, optional
-        Every ``period``-th channel is held out per step; default ``4 * (2 * blind + 1)``.
-    blind_channels : int, optional
-        Neighbours hidden on each side of a held-out channel; default from the measured
-        spectral noise correlation (0 for white noise, 2 for Hanning smoothing).
+        Every ``period``-th channel is held out per step, at least 2 ``correlated_lags`` + 2;
+        default ``4 * (correlated_lags + 1)``.
+    correlated_lags : int, optional
+        Neighbours decorrelated on each side of a held-out channel, with the spectral noise
+        correlation measured on ``data`` at those lags (module docstring); default
+        :func:`count_correlated_lags` (0 for white noise, 2 for Hanning smoothing). (Formerly
+        ``blind_channels``, which hid them, deprecated.)
     crop : tuple of 3 ints
         Training crop (v, y, x), clipped to the cube's size.
     lr : float
@@ -136,15 +154,20 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
         raise ValueError(f"noise2self holds out whole channels and needs a (v, y, x) cube with "
                          f"at least 2 channels (more than period); got shape {data.shape}")
     steps = check.integer("steps", steps, 0)
-    blind = blind_width(data) if blind_channels is None else check.integer(
-        "blind_channels", blind_channels, 0)
-    period = 4 * (2 * blind + 1) if period is None else check.integer(
-        "period", period, 2 * blind + 2)
+    lags = count_correlated_lags(data) if correlated_lags is None else check.integer(
+        "correlated_lags", correlated_lags, 0, data.shape[0] - 1)
+    period = 4 * (lags + 1) if period is None else check.integer("period", period, 2 * lags + 2)
     if data.shape[0] < period:
         raise ValueError(f"the cube is too small for noise2self: it has {data.shape[0]} channels, "
                          f"and holding out every {period}-th channel (period, with "
-                         f"blind_channels={blind} hidden on each side) needs at least {period}; "
-                         "use a cube with more channels, or set period and blind_channels")
+                         f"correlated_lags={lags} decorrelated on each side) needs at least "
+                         f"{period}; use a cube with more channels, or set period and "
+                         "correlated_lags")
+    acf = tuple(spectral_correlation(data, lags)) if lags else ()
+    if any(abs(rho) >= MAX_CORRELATION for rho in acf):
+        raise ValueError(f"the spectral noise correlation at lags 1..{lags} is "
+                         f"{[round(r, 2) for r in acf]}; noise2self decorrelates neighbours only "
+                         f"up to |rho| < {MAX_CORRELATION}: pass a smaller correlated_lags")
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
     uncertainty = check_samples("uncertainty", uncertainty)
     progress = check.boolean("progress", progress)
@@ -163,7 +186,7 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     with torch.random.fork_rng(devices=[]):  # the network's random init too: torch's global
         model, card = load_unet(weights, device)  # random state stays the caller's
         torch.manual_seed(torch_seed)
-        _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress)
+        _fine_tune(model, x, steps, period, acf, crop, lr, gen, device, progress)
     model.eval()
 
     def denoise_fn(cube):
@@ -171,7 +194,7 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
         y = cube / scale
         out = np.zeros_like(y)
         for phase in range(period):
-            xm, held = masked(y, phase, period, blind)
+            xm, held = masked(y, phase, period, acf)
             out[held] = predict_tiled(model, network_input(model, xm), device=device)[held]
         return out * scale
 
@@ -180,7 +203,7 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
                             progress=progress)
 
 
-def _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress):
+def _fine_tune(model, x, steps, period, acf, crop, lr, gen, device, progress):
     import torch
     from tqdm.auto import tqdm
 
@@ -191,7 +214,7 @@ def _fine_tune(model, x, steps, period, blind, crop, lr, gen, device, progress):
     for _ in tqdm(range(steps), desc="noise2self", disable=not progress, leave=False):
         start = [int(gen.integers(n - c + 1)) for n, c in zip(x.shape, crop)]
         block = x[tuple(slice(a, a + c) for a, c in zip(start, crop))]
-        xm, held = masked(block, int(gen.integers(period)), period, blind)
+        xm, held = masked(block, int(gen.integers(period)), period, acf)
         inp = torch.from_numpy(network_input(model, xm))[None].to(device)
         target = torch.from_numpy(np.ascontiguousarray(block[held])).to(device)
         pred = model(inp)[0, 0][torch.from_numpy(held)]
