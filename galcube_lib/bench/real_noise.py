@@ -166,9 +166,7 @@ def draw_galaxy(cube, family: str, rng):
     Galaxy
         The disk, flux 1 Jy km/s (the injection scales it to its peak SNR).
     """
-    from galcube_lib.sim.prior import BenchmarkPrior
-
-    from galcube_lib.sim.components import Galaxy
+    from galcube_lib.sim.prior import BenchmarkPrior, draw_disk
 
     if family not in FAMILIES:
         raise ValueError(f"family={family!r} is not one of {', '.join(map(repr, FAMILIES))}")
@@ -184,19 +182,8 @@ def draw_galaxy(cube, family: str, rng):
                                sigma_kms=(30.0 * scale, 50.0 * scale),
                                v_max_kms=(100.0 * scale, 300.0 * scale))
         return prior.draw(gen).components[0]
-    lo, hi = (math.log(b * beam / 2.0) for b in FAMILIES[family])
-    r_eff = math.exp(gen.uniform(lo, hi))
     top = min(DISK_LINE_CHANNELS[1], LINE_BAND_FRACTION * cube.shape[0])
-    width = math.exp(gen.uniform(math.log(DISK_LINE_CHANNELS[0]), math.log(top))) * dv
-    inc = math.degrees(math.acos(gen.uniform(0.0, 1.0)))
-    # the dispersion's FWHM is half the width and the rotation spans it (2 v sin i = width):
-    # the integrated line's FWHM then comes out at 0.8-1.1 times the width drawn
-    sin_i = max(math.sin(math.radians(inc)), 0.2)
-    return Galaxy(sersic_n=float(gen.uniform(0.5, 1.5)), r_eff_kpc=r_eff,
-                  h_z_kpc=r_eff * float(gen.uniform(0.1, 0.3)), inclination_deg=inc,
-                  pa_deg=float(gen.uniform(-180.0, 180.0)), v_max_kms=width / 2.0 / sin_i,
-                  rotation="arctan", r_turn_kpc=r_eff * float(gen.uniform(0.1, 0.5)),
-                  sigma_kms=width / 2.0 / 2.3548)
+    return draw_disk(gen, cube.beam_fwhm_px, dv, FAMILIES[family], (DISK_LINE_CHANNELS[0], top))
 
 
 def _inject(cube, mask, galaxy, peak_snr, rng):

@@ -34,9 +34,8 @@ from galcube_lib.denoise.emission import (emission_zone, flux_aperture, own_nois
                                           with_null_check)
 from galcube_lib.sim.components import Galaxy
 from galcube_lib.noise.estimate import sigma_negative
-from galcube_lib.sim.observation import Observation
 from galcube_lib.sim.scene_record import component_record
-from galcube_lib.sim.simulate import simulate
+from galcube_lib.sim.simulate import stamp
 
 
 #: fewest off-source placements from which an aperture-flux noise is quoted
@@ -203,15 +202,10 @@ def default_galaxy(cube: Cube, r_eff_beams: float = 1.5) -> Galaxy:
 
 
 def _stamp(cube: Cube, galaxy: Galaxy, size: int) -> np.ndarray:
-    """The galaxy as the cube would see it: (n_chan, size, size), cube's beam and channels,
-    simulated on a finer grid (then block-averaged) when the beam is under 2 px."""
-    bmaj, bmin = cube.beam_fwhm_px
-    fine = max(1, math.ceil(2.0 / bmin))
-    obs = Observation(n_pix=size * fine, n_chan=cube.shape[0], channel_kms=cube.channel_kms,
-                      pixel_kpc=1.0 / fine, beam_fwhm_px=(bmaj * fine, bmin * fine),
-                      beam_pa_deg=cube.beam_pa_deg)
-    model = simulate([galaxy], obs).data
-    model = model.reshape(model.shape[0], size, fine, size, fine).mean(axis=(2, 4))
+    """The galaxy as the cube would see it: (n_chan, size, size), the cube's beam and channels
+    (:func:`galcube_lib.sim.simulate.stamp`), in the cube's velocity order."""
+    model = stamp(galaxy, cube.shape[0], size, cube.channel_kms, cube.beam_fwhm_px,
+                  cube.beam_pa_deg)
     velocity = cube.velocity_kms
     return model[::-1] if velocity[-1] < velocity[0] else model
 

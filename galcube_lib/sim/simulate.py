@@ -224,3 +224,37 @@ def _grid(obs: Observation, pad: int) -> Grid:
     edges = obs.velocity_kms[0] - obs.channel_kms / 2 + obs.channel_kms * np.arange(obs.n_chan + 1)
     return Grid(n_chan=obs.n_chan, size=size, pad=pad, edges_kms=edges,
                 center=pad + obs.center_px, pixel_kpc=obs.pixel_kpc)
+
+
+def stamp(galaxy: Galaxy, n_chan: int, size: int, channel_kms: float, beam_fwhm_px,
+          beam_pa_deg: float = 0.0) -> np.ndarray:
+    """A galaxy as a cube of given beam and channels would see it, in units where 1 kpc = 1 px.
+
+    Beams under 2 px (which :class:`Observation` refuses) are simulated on a grid finer by an
+    integer factor and block-averaged back.
+
+    Parameters
+    ----------
+    galaxy : Galaxy
+        The disk, centred on the band (``v_sys_kms`` relative to its centre).
+    n_chan, size : int
+        Channels and the side of the square field, in pixels.
+    channel_kms : float
+        Channel width in km/s (> 0).
+    beam_fwhm_px : (float, float)
+        Beam FWHM (bmaj, bmin) in pixels.
+    beam_pa_deg : float
+        Beam position angle.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n_chan, size, size), velocity increasing with the channel.
+    """
+    bmaj, bmin = beam_fwhm_px
+    fine = max(1, math.ceil(2.0 / bmin))
+    obs = Observation(n_pix=size * fine, n_chan=n_chan, channel_kms=channel_kms,
+                      pixel_kpc=1.0 / fine, beam_fwhm_px=(bmaj * fine, bmin * fine),
+                      beam_pa_deg=beam_pa_deg)
+    model = simulate([galaxy], obs).data
+    return model.reshape(n_chan, size, fine, size, fine).mean(axis=(2, 4))

@@ -150,8 +150,9 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
 
 
 def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile=(64, 128, 128),
-         overlap=(8, 16, 16), uncertainty: int = 0, rng=0, device: str = "cpu",
-         progress: bool = False) -> Denoised:
+         overlap=(8, 16, 16), uncertainty: int = 0, adapt: int = 0, rng=0, device: str = "cpu",
+         progress: bool = False, beam_fwhm_px=None, beam_pa_deg: float = 0.0,
+         channel_kms: float | None = None) -> Denoised:
     """Denoise with the supervised 3D U-Net.
 
     Parameters
@@ -167,12 +168,19 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         Number of noise re-samplings for an uncertainty cube (0: none, else >= 2; see
         :mod:`galcube_lib.denoise.deep.uncertainty`; the error floor beta * s is the model card's
         ``uncertainty_floor`` beta), returned as ``.uncertainty``.
+    adapt : int
+        Steps of adaptation to this cube's own noise before denoising
+        (:mod:`galcube_lib.denoise.deep.adapt`: disks injected into its emission-free blocks),
+        0 (default) to switch it off; about 0.6 s a step on 2 CPU cores. Needs the cube's beam
+        and channel width (``gl.denoise`` passes them).
     rng : int, None or numpy.random.Generator
-        Seed of the re-sampling noise.
+        Seed of the re-sampling noise and of the adaptation.
     device : str
         torch device this machine has ("cpu", "cuda", "cuda:N", "mps").
     progress : bool
-        Show a progress bar for the re-samplings.
+        Show progress bars for the adaptation and the re-samplings.
+    beam_fwhm_px, beam_pa_deg, channel_kms : optional
+        The cube's beam (px, deg) and channel width (km/s), for ``adapt``.
 
     Returns
     -------
@@ -184,11 +192,27 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     overlap = tuple(check.integer("overlap", o, 0, t // 2)
                     for o, t in zip(check.sequence("overlap", overlap, 3), tile))
     uncertainty = check_samples("uncertainty", uncertainty)
+    adapt = check.integer("adapt", adapt, 0)
+    if adapt and (beam_fwhm_px is None or channel_kms is None):
+        raise ValueError("adapt needs the cube's beam and channel width: call "
+                         "gl.denoise(cube, 'unet', adapt=...) or pass beam_fwhm_px and "
+                         "channel_kms")
+    torch_seed = rng if isinstance(rng, (int, np.integer)) else None
     rng, _ = _rng.generator(rng)
     weights = _models.weights_path(weights)
     device = _models.device(device)
     progress = check.boolean("progress", progress)
-    model, card = load_unet(weights, device)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the network's random init and the adaptation:
+        model, card = load_unet(weights, device)  # the caller's torch random state is kept
+        if adapt:
+            from galcube_lib.denoise.deep.adapt import adapt as adapt_model
+
+            torch.manual_seed(int(rng.integers(2 ** 63)) if torch_seed is None else torch_seed)
+            adapt_model(model, data / _models.normalise(data), beam_fwhm_px=beam_fwhm_px,
+                        beam_pa_deg=beam_pa_deg, channel_kms=channel_kms, steps=adapt,
+                        gen=rng, device=device, progress=progress)
 
     def denoise_fn(x):
         s = _models.normalise(x)

@@ -1,0 +1,93 @@
+"""Adapting the U-Net to a cube's own noise: emission-free blocks, injected disks, the switch."""
+import numpy as np
+import pytest
+import torch
+
+import galcube_lib as gl
+from galcube_lib.denoise.deep import weights as _models
+from galcube_lib.denoise.deep.adapt import adapt, emission_free_blocks
+from galcube_lib.sim.prior import draw_disk
+from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+from galcube_lib.denoise.deep.unet import load_unet, unet
+
+pytestmark = pytest.mark.deep
+
+BEAM = (3.0, 3.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "tiny.pt"
+    return _models.save(UNet3D(width=2), path, {"network": {"width": 2, "dropout": 0.0}})
+
+
+def noise_cube(shape=(40, 96, 96), seed=0):
+    noise = gl.noise.models.NoiseModel().draw(shape, BEAM[0], rng=seed)
+    return noise / np.sqrt(np.mean(noise[noise < 0] ** 2))
+
+
+def test_blocks_stay_clear_of_the_emission():
+    x = noise_cube()
+    x[10:20, 40:56, 40:56] += 8.0          # a bright source
+    corners = emission_free_blocks(x, (16, 32, 32), BEAM, 0.0, np.random.default_rng(1))
+    assert len(corners) > 20
+    for v, y, xx in corners:               # no block reaches the source, grown by a beam
+        overlap_v = v < 20 + 1 and v + 16 > 10 - 1
+        overlap_y = y < 56 + 3 and y + 32 > 40 - 3
+        overlap_x = xx < 56 + 3 and xx + 32 > 40 - 3
+        assert not (overlap_v and overlap_y and overlap_x)
+
+
+def test_disks_have_the_lines_and_sizes_asked_for():
+    gen = np.random.default_rng(2)
+    disks = [draw_disk(gen, BEAM, 20.0, (0.5, 3.0), (2.0, 38.4)) for _ in range(300)]
+    r_eff = np.array([d.r_eff_kpc for d in disks])   # kpc = px
+    assert r_eff.min() >= 0.5 * 1.5 and r_eff.max() <= 3.0 * 1.5
+    # the integrated line's FWHM: 2 v sin i = width, dispersion FWHM width / 2
+    width = np.array([2 * d.v_max_kms * max(np.sin(np.radians(d.inclination_deg)), 0.2)
+                      for d in disks]) / 20.0
+    assert width.min() >= 2.0 - 1e-9 and width.max() <= 38.4 + 1e-9
+    assert width.max() > 30 and width.min() < 2.5
+
+
+def test_adaptation_learns_the_injected_disks_and_is_reproducible(tiny_weights):
+    x = noise_cube()
+    runs = []
+    for _ in range(2):
+        model, _ = load_unet(tiny_weights)
+        torch.manual_seed(0)
+        info = adapt(model, x, beam_fwhm_px=BEAM, channel_kms=30.0, steps=40, crop=(32, 32, 32),
+                     lr=3e-3, empty_fraction=0.0, gen=np.random.default_rng(3))
+        runs.append((info, [p.detach().clone() for p in model.parameters()]))
+    info = runs[0][0]
+    assert info["noise"] == "emission-free blocks of the cube" and info["blocks"] > 20
+    assert info["loss_last"] < info["loss_first"]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_cube_full_of_emission_adapts_on_drawn_noise(tiny_weights):
+    x = noise_cube((32, 40, 40))
+    x[:, 4:36, 4:36] += 6.0                 # emission in every block
+    model, _ = load_unet(tiny_weights)
+    info = adapt(model, x, beam_fwhm_px=BEAM, channel_kms=30.0, steps=2, crop=(32, 32, 32),
+                 gen=np.random.default_rng(0))
+    assert info["noise"] == "drawn like its emission-free voxels" and info["blocks"] == 0
+
+
+def test_denoise_passes_the_beam_and_the_switch_works(tiny_weights):
+    clean = gl.simulate(gl.Galaxy(r_eff_kpc=1.5), gl.Observation(n_pix=64, n_chan=32,
+                                                                  beam_fwhm_px=3.0))
+    noisy = gl.add_noise(clean, peak_snr=5.0, rng=1)
+    before = torch.get_rng_state()
+    off = gl.denoise(noisy, "unet", weights=tiny_weights).data
+    on = gl.denoise(noisy, "unet", weights=tiny_weights, adapt=3).data
+    assert torch.equal(torch.get_rng_state(), before)
+    assert np.abs(on - off).max() > 0       # adapted weights
+    np.testing.assert_array_equal(on, gl.denoise(noisy, "unet", weights=tiny_weights,
+                                                 adapt=3).data)
+    with pytest.raises(ValueError, match="adapt"):
+        unet(noisy.data, weights=tiny_weights, adapt=3)
+    with pytest.raises(ValueError, match="adapt"):
+        unet(noisy.data, weights=tiny_weights, adapt=-1)
