@@ -54,14 +54,18 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=OUT, help=f"results folder (default {OUT})")
+    parser.add_argument("--snr-bins", nargs="+", default=None, metavar="LOW,HIGH",
+                        help="peak-SNR bins (default the benchmark's seven), e.g. 2.5,3 5,6")
     parser.add_argument("--options", type=json.loads, default={},
                         help='method options as JSON, e.g. \'{"unet": {"uncertainty": 8}}\'')
     args = parser.parse_args()
     warnings.simplefilter("ignore")       # FastICA chatter, readers' notes on old headers
     start = time.perf_counter()
+    bins = (gl.bench.SNR_BINS if args.snr_bins is None else
+            [tuple(float(v) for v in b.split(",")) for b in args.snr_bins])
     results = gl.bench.run_real_noise(n_per_bin=args.n_per_bin, methods=args.methods,
                                       sources=args.sources, rng=args.seed, workers=args.workers,
-                                      options=args.options)
+                                      options=args.options, snr_bins=bins)
     elapsed = time.perf_counter() - start
     gl.bench.save(results, args.out)
     n = results["index"].nunique()

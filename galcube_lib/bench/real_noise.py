@@ -56,7 +56,7 @@ FIGURES = ("nrmse", "flux_conservation", "snr_gain", "spectrum_pearson", "null_f
            "coverage", "time_s")
 
 
-def plan(n_per_bin: int = 10, sources=tuple(NOISE_SOURCES)) -> list[dict]:
+def plan(n_per_bin: int = 10, sources=tuple(NOISE_SOURCES), snr_bins=SNR_BINS) -> list[dict]:
     """The injections of the benchmark: per noise source and SNR bin, ``n_per_bin`` sources
     split evenly between the families.
 
@@ -67,6 +67,9 @@ def plan(n_per_bin: int = 10, sources=tuple(NOISE_SOURCES)) -> list[dict]:
         the ``population`` family the extra one.
     sources : sequence of str or os.PathLike, optional
         Names in :data:`NOISE_SOURCES` (default all) or FITS cubes (with a beam) of your own.
+    snr_bins : sequence of (float, float), optional
+        The peak-SNR bins: the benchmark's seven (:data:`SNR_BINS`, the default) or some of
+        them.
 
     Returns
     -------
@@ -77,9 +80,13 @@ def plan(n_per_bin: int = 10, sources=tuple(NOISE_SOURCES)) -> list[dict]:
     """
     n_per_bin = check.integer("n_per_bin", n_per_bin, 2, 10_000)
     files = _source_files(sources)
+    snr_bins = [tuple(float(v) for v in b) for b in snr_bins]
+    if not snr_bins or any(b not in SNR_BINS for b in snr_bins):
+        raise ValueError(f"snr_bins must be some of the benchmark's bins {SNR_BINS}, got "
+                         f"{snr_bins!r}")
     tasks = []
     for source, path in files.items():
-        for snr in SNR_BINS:
+        for snr in snr_bins:
             for c, family in enumerate(FAMILIES):
                 count = n_per_bin // 2 + (n_per_bin % 2 if c == 0 else 0)
                 tasks += [{"noise_source": source, "file": str(path), "snr_bin": f"({snr[0]:g},{snr[1]:g}]",
@@ -324,7 +331,8 @@ def _line_fwhm(spectrum) -> float:
 
 
 def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rng=0,
-        workers: int = 2, client=None, options: dict | None = None, progress: bool = True):
+        workers: int = 2, client=None, options: dict | None = None, progress: bool = True,
+        snr_bins=SNR_BINS):
     """Run the benchmark in real noise; one row per (injection, method).
 
     Parameters
@@ -349,6 +357,9 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
         ``{"unet": {"uncertainty": 8}}`` the U-Net's uncertainty is scored (``coverage``).
     progress : bool, optional
         Show a progress bar over injections.
+    snr_bins : sequence of (float, float), optional
+        The peak-SNR bins, as :func:`plan` (a subset measures a costly option on fewer
+        injections; the seeds then differ from a run over all bins).
 
     Returns
     -------
@@ -370,7 +381,7 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
     workers = check_workers(workers, client)
     progress = check.boolean("progress", progress)
     options = _per_method("options", {} if options is None else options)
-    tasks = plan(n_per_bin, sources)
+    tasks = plan(n_per_bin, sources, snr_bins)
     rows = []
     with tqdm(total=len(tasks), unit="cube", desc="real-noise benchmark",
               disable=not progress) as bar:

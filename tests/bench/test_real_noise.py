@@ -22,9 +22,16 @@ def test_plan_covers_every_source_bin_and_family():
     assert [t["class"] for t in first] == ["population", "population", "disk"]
 
 
+def test_plan_can_take_some_of_the_bins():
+    tasks = rn.plan(2, ("carma_ngc4324",), snr_bins=[(2.5, 3.0), [5, 6]])
+    assert [t["snr_bin"] for t in tasks] == ["(2.5,3]"] * 2 + ["(5,6]"] * 2
+
+
 @pytest.mark.parametrize("kwargs,match", [({"n_per_bin": 1}, "n_per_bin"),
                                           ({"sources": ("vla_m51",)}, "vla_m51"),
-                                          ({"sources": ()}, "sources")])
+                                          ({"sources": ()}, "sources"),
+                                          ({"snr_bins": [(2.0, 3.0)]}, "snr_bins"),
+                                          ({"snr_bins": []}, "snr_bins")])
 def test_bad_plan_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rn.plan(**{"n_per_bin": 2, **kwargs})
