@@ -62,10 +62,30 @@ def emission_free_blocks(x: np.ndarray, crop, beam_fwhm_px, beam_pa_deg: float, 
                   if not busy[tuple(slice(a, a + s) for a, s in zip(c, crop))].any())
 
 
+def _noise_draws(x, crop, beam, beam_pa_deg, gen):
+    """Two samplers of noise blocks (training, calibration: apart where possible), what they
+    are made of, and how many emission-free blocks were found."""
+    corners = emission_free_blocks(x, crop, beam, beam_pa_deg, gen)
+    block = lambda array, corner: array[tuple(slice(a, a + c)  # noqa: E731
+                                              for a, c in zip(corner, crop))]
+    if corners:
+        held = corners[::5] if len(corners) >= 5 else corners
+        train = [c for c in corners if c not in held] or corners
+        draw = lambda pool: lambda: block(x, pool[int(gen.integers(len(pool)))])  # noqa: E731
+        return draw(train), draw(held), "emission-free blocks of the cube", len(corners)
+    mask = smooth_clip_mask(x, beam_fwhm_px=beam, beam_pa_deg=beam_pa_deg)
+    template = np.where(mask, 0.0, x)
+    template *= 1.0 / max(float(np.std(template)), 1e-12)
+    pool = realisations(template, x.shape, 2, gen)
+    draw = lambda cube: lambda: block(cube, [int(gen.integers(n - c + 1))  # noqa: E731
+                                             for n, c in zip(x.shape, crop)])
+    return draw(pool[0]), draw(pool[1]), "drawn like its emission-free voxels", 0
+
+
 def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
           channel_kms: float = 30.0, steps: int = 150, crop=(32, 64, 64), lr: float = 5e-5,
-          empty_fraction: float = 0.2, gen=None, device: str = "cpu",
-          progress: bool = False) -> dict:
+          empty_fraction: float = 0.2, calibration_blocks: int = 0, n_samples: int = 4,
+          gen=None, device: str = "cpu", progress: bool = False) -> dict:
     """Fine-tune ``model`` in place on disks injected into the cube's own noise.
 
     Parameters
@@ -88,6 +108,13 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
         Adam learning rate.
     empty_fraction : float
         Share of the steps with no disk (teaching not to invent flux in this noise).
+    calibration_blocks : int
+        Blocks with a disk, their noise apart from the training blocks' (every fifth free
+        block is kept back), on which the uncertainty floor is calibrated after adapting:
+        the beta for which the ``n_samples`` re-sampling sigma plus beta covers 68% of the
+        disks' voxels (truth above 5% of its peak) in this cube's own noise; 0 skips it.
+    n_samples : int
+        Re-samplings of that uncertainty, >= 2 (as ``unet(uncertainty=...)``).
     gen : numpy.random.Generator
         Randomness of blocks, disks and SNRs.
     device : str
@@ -100,49 +127,46 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     dict
         ``steps``, ``noise`` ("emission-free blocks of the cube" or "drawn like its
         emission-free voxels"), ``blocks`` (how many distinct free blocks), ``loss_first`` and
-        ``loss_last`` (mean of the first and last tenth of the steps, in noise units squared).
+        ``loss_last`` (mean of the first and last tenth of the steps, in noise units squared),
+        and with ``calibration_blocks`` the ``uncertainty_floor`` beta (noise units).
     """
     import torch
     from tqdm.auto import tqdm
 
+    from galcube_lib.denoise.deep.uncertainty import calibrate_floor, with_uncertainty
+    from galcube_lib.denoise.deep.unet import predict_tiled
+
     steps = check.integer("steps", steps, 1)
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
     empty_fraction = check.number("empty_fraction", empty_fraction, 0.0, 1.0)
+    calibration_blocks = check.integer("calibration_blocks", calibration_blocks, 0)
+    n_samples = check.integer("n_samples", n_samples, 2)
     channel_kms = check.number("channel_kms", abs(channel_kms), 0.0, lo_open=True)
     beam = ((float(beam_fwhm_px),) * 2 if np.ndim(beam_fwhm_px) == 0
             else tuple(float(b) for b in beam_fwhm_px))
     gen = np.random.default_rng() if gen is None else gen
     crop = tuple(min(c, n) for c, n in zip(crop, x.shape))
-    corners = emission_free_blocks(x, crop, beam, beam_pa_deg, gen)
-    if corners:
-        noise_of = lambda: x[tuple(slice(a, a + c) for a, c in  # noqa: E731
-                                   zip(corners[int(gen.integers(len(corners)))], crop))]
-        source = "emission-free blocks of the cube"
-    else:
-        mask = smooth_clip_mask(x, beam_fwhm_px=beam, beam_pa_deg=beam_pa_deg)
-        template = np.where(mask, 0.0, x)
-        template *= 1.0 / max(float(np.std(template)), 1e-12)
-        pool = realisations(template, x.shape, 2, gen)
-        noise_of = lambda: pool[int(gen.integers(2))][tuple(  # noqa: E731
-            slice(a, a + c) for a, c in zip((int(gen.integers(n - c + 1))
-                                             for n, c in zip(x.shape, crop)), crop))]
-        source = "drawn like its emission-free voxels"
+    train_noise, held_noise, source, n_blocks = _noise_draws(x, crop, beam, beam_pa_deg, gen)
     size = min(crop[1:])
     y0, x0 = ((c - size) // 2 for c in crop[1:])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    for _ in tqdm(range(steps), desc="adapt unet", disable=not progress, leave=False):
-        noise = np.asarray(noise_of(), np.float32)
+    lines = (DISKS["line_channels"][0], min(DISKS["line_channels"][1], 0.6 * crop[0]))
+
+    def sample(noise_of, empty: float):
         truth = np.zeros(crop, np.float32)
-        if gen.random() >= empty_fraction:
-            lines = (DISKS["line_channels"][0], min(DISKS["line_channels"][1], 0.6 * crop[0]))
+        if gen.random() >= empty:
             disk = stamp(draw_disk(gen, beam, channel_kms, DISKS["r_eff_beam_radii"], lines),
                          crop[0], size, channel_kms, beam, beam_pa_deg)
             if disk.max() > 0:
                 truth[:, y0:y0 + size, x0:x0 + size] = disk * (gen.uniform(*DISKS["peak_snr"])
                                                                / float(disk.max()))
-        inp = torch.from_numpy(network_input(model, noise + truth))[None].to(device)
+        return np.asarray(noise_of(), np.float32) + truth, truth
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    losses = []
+    for _ in tqdm(range(steps), desc="adapt unet", disable=not progress, leave=False):
+        noisy, truth = sample(train_noise, empty_fraction)
+        inp = torch.from_numpy(network_input(model, noisy))[None].to(device)
         target = torch.from_numpy(truth)[None, None].to(device)
         loss = ((model(inp) - target) ** 2).mean()
         opt.zero_grad(set_to_none=True)
@@ -151,6 +175,20 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
         losses.append(float(loss.detach()))
     model.eval()
     tenth = max(1, steps // 10)
-    return {"steps": steps, "noise": source, "blocks": len(corners),
+    info = {"steps": steps, "noise": source, "blocks": n_blocks,
             "loss_first": float(np.mean(losses[:tenth])),
             "loss_last": float(np.mean(losses[-tenth:]))}
+    if calibration_blocks:
+        errors, sigmas = [], []
+        run = lambda cube: predict_tiled(model, network_input(model, cube),  # noqa: E731
+                                         device=device)
+        for _ in tqdm(range(calibration_blocks), desc="calibrate uncertainty",
+                      disable=not progress, leave=False):
+            noisy, truth = sample(held_noise, 0.0)
+            out, sigma = with_uncertainty(run, noisy, n_samples, rng=gen)
+            disk = truth > 0.05 * truth.max() if truth.max() > 0 else np.zeros(crop, bool)
+            errors.append(np.abs(out - truth)[disk])
+            sigmas.append(sigma[disk])
+        errors, sigmas = np.concatenate(errors), np.concatenate(sigmas)
+        info["uncertainty_floor"] = calibrate_floor(errors, sigmas, np.ones_like(errors))
+    return info

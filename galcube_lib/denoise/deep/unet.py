@@ -23,6 +23,9 @@ from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_u
 from galcube_lib.noise.estimate import noise_map
 
 DEFAULT_WEIGHTS = "unet3d"
+#: blocks of the cube's own noise with injected disks on which an adapted network's
+#: uncertainty floor is calibrated (when an uncertainty is asked for)
+ADAPT_CALIBRATION_BLOCKS = 12
 
 
 def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
@@ -172,7 +175,9 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         Steps of adaptation to this cube's own noise before denoising
         (:mod:`galcube_lib.denoise.deep.adapt`: disks injected into its emission-free blocks),
         0 (default) to switch it off; about 0.6 s a step on 2 CPU cores. Needs the cube's beam
-        and channel width (``gl.denoise`` passes them).
+        and channel width (``gl.denoise`` passes them). With ``uncertainty``, the error floor
+        beta is then calibrated on :data:`ADAPT_CALIBRATION_BLOCKS` blocks of the cube's own
+        noise with injected disks instead of the model card's.
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise and of the adaptation.
     device : str
@@ -210,9 +215,14 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
             from galcube_lib.denoise.deep.adapt import adapt as adapt_model
 
             torch.manual_seed(int(rng.integers(2 ** 63)) if torch_seed is None else torch_seed)
-            adapt_model(model, data / _models.normalise(data), beam_fwhm_px=beam_fwhm_px,
-                        beam_pa_deg=beam_pa_deg, channel_kms=channel_kms, steps=adapt,
-                        gen=rng, device=device, progress=progress)
+            adapted = adapt_model(model, data / _models.normalise(data),
+                                  beam_fwhm_px=beam_fwhm_px, beam_pa_deg=beam_pa_deg,
+                                  channel_kms=channel_kms, steps=adapt,
+                                  calibration_blocks=ADAPT_CALIBRATION_BLOCKS if uncertainty else 0,
+                                  n_samples=max(uncertainty, 2), gen=rng, device=device,
+                                  progress=progress)
+            card = {**card, "uncertainty_floor": adapted.get("uncertainty_floor",
+                                                             card.get("uncertainty_floor", 0.0))}
 
     def denoise_fn(x):
         s = _models.normalise(x)
