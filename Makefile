@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_ist.py
 	$(BIN)/python benchmarks/bench_deep.py
 	$(BIN)/python benchmarks/bench_quality.py
+	$(BIN)/python benchmarks/bench_adapt.py --weights unet3d_family
 
 clean:
 	rm -rf $(VENV) reports outputs
