@@ -8,19 +8,18 @@ and channels at a peak SNR of 2.5-10 (nothing in a share ``empty_fraction`` of t
 fine-tunes the network to return the disk: supervised training in the cube's own noise, taken
 as it is. Where no block is free of emission (a source in every channel of a small cube), the
 noise blocks are drawn with the power spectra of the cube's emission-free voxels instead
-(``record["noise"]`` of the result says which).
+(the ``noise`` entry of :func:`adapt`'s result says which).
 
 The disks (:func:`galcube_lib.sim.prior.draw_disk`): R_e log-uniform in 0.5-3 beam radii, lines
 2 to min(60, 0.6 x the block's channels) channels wide (log-uniform), centred in the block.
 """
 from __future__ import annotations
 
-
 import numpy as np
 from scipy import ndimage
 
 from galcube_lib._util import checks as check
-from galcube_lib.denoise.deep.unet import network_input
+from galcube_lib.denoise.deep.unet import network_input, predict_tiled
 from galcube_lib.denoise.smooth_clip import smooth_clip_mask
 from galcube_lib.noise.realise import realisations
 from galcube_lib.sim.prior import draw_disk
@@ -32,7 +31,8 @@ DISKS = {"r_eff_beam_radii": (0.5, 3.0), "line_channels": (2.0, 60.0), "peak_snr
 TRIES = 200
 
 
-def emission_free_blocks(x: np.ndarray, crop, beam_fwhm_px, beam_pa_deg: float, gen) -> list:
+def emission_free_blocks(x: np.ndarray, crop, beam_fwhm_px, beam_pa_deg: float, gen,
+                         mask=None) -> list:
     """Corners of blocks of size ``crop`` that no emission touches (at most ``TRIES`` tried).
 
     Parameters
@@ -47,13 +47,16 @@ def emission_free_blocks(x: np.ndarray, crop, beam_fwhm_px, beam_pa_deg: float, 
         Beam position angle.
     gen : numpy.random.Generator
         Chooses the placements tried.
+    mask : bool array, optional
+        The cube's emission (default its :func:`galcube_lib.denoise.smooth_clip.smooth_clip_mask`).
 
     Returns
     -------
     list of tuple
         Distinct corners (v, y, x); empty when none is free.
     """
-    mask = smooth_clip_mask(x, beam_fwhm_px=beam_fwhm_px, beam_pa_deg=beam_pa_deg)
+    if mask is None:
+        mask = smooth_clip_mask(x, beam_fwhm_px=beam_fwhm_px, beam_pa_deg=beam_pa_deg)
     grow = max(1, int(round(max(beam_fwhm_px))))
     busy = ndimage.binary_dilation(mask, np.ones((3, 2 * grow + 1, 2 * grow + 1), bool)) | (x == 0)
     corners = {tuple(int(gen.integers(n - c + 1)) for n, c in zip(x.shape, crop))
@@ -65,7 +68,8 @@ def emission_free_blocks(x: np.ndarray, crop, beam_fwhm_px, beam_pa_deg: float, 
 def _noise_draws(x, crop, beam, beam_pa_deg, gen):
     """Two samplers of noise blocks (training, calibration: apart where possible), what they
     are made of, and how many emission-free blocks were found."""
-    corners = emission_free_blocks(x, crop, beam, beam_pa_deg, gen)
+    mask = smooth_clip_mask(x, beam_fwhm_px=beam, beam_pa_deg=beam_pa_deg)
+    corners = emission_free_blocks(x, crop, beam, beam_pa_deg, gen, mask)
     block = lambda array, corner: array[tuple(slice(a, a + c)  # noqa: E731
                                               for a, c in zip(corner, crop))]
     if corners:
@@ -73,7 +77,6 @@ def _noise_draws(x, crop, beam, beam_pa_deg, gen):
         train = [c for c in corners if c not in held] or corners
         draw = lambda pool: lambda: block(x, pool[int(gen.integers(len(pool)))])  # noqa: E731
         return draw(train), draw(held), "emission-free blocks of the cube", len(corners)
-    mask = smooth_clip_mask(x, beam_fwhm_px=beam, beam_pa_deg=beam_pa_deg)
     template = np.where(mask, 0.0, x)
     template *= 1.0 / max(float(np.std(template)), 1e-12)
     pool = realisations(template, x.shape, 2, gen)
@@ -134,7 +137,6 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     from tqdm.auto import tqdm
 
     from galcube_lib.denoise.deep.uncertainty import calibrate_floor, with_uncertainty
-    from galcube_lib.denoise.deep.unet import predict_tiled
 
     steps = check.integer("steps", steps, 1)
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
