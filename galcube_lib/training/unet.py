@@ -6,8 +6,10 @@ is the benchmark's beam noise (``noise="beam"``) or, with ``noise="family"``, in
 noise drawn from :func:`galcube_lib.noise.models.draw_noise_model` (correlation 0.7-1.5 beams,
 sidelobes, Hanning / lag-k / measured spectral correlation, a primary-beam level) on scenes
 whose channel width (8-60 km/s over 96 channels) and beam (2.5-6 px) vary, so that lines span
-about 1-60 channels. With ``level_input`` the network also sees the noise level map
-(:func:`galcube_lib.denoise.deep.unet.level_channel`) as a second input channel. Sample ``j`` of step ``s`` depends only on ``(seed, s, j)``, so a resumed
+2-64 channels. With ``level_input`` the network also sees the noise level map
+(:func:`galcube_lib.denoise.deep.unet.level_channel`) as a second input channel.
+
+Sample ``j`` of step ``s`` depends only on ``(seed, s, j)``, so a resumed
 run sees the same data as an uninterrupted one, and ``processes=2`` (DistributedDataParallel)
 sees the same samples as one process with twice the batch.
 
@@ -48,7 +50,7 @@ CALIBRATION_KEY = 2 ** 32 - 3
 #: the training noise: the benchmark's beam noise, or the interferometric family
 NOISES = ("beam", "family")
 #: the scenes of ``noise="family"``: channel width (km/s, log-uniform), channels, beam FWHM (px,
-#: log-uniform) and velocity dispersion (km/s): lines about 1-60 channels wide
+#: log-uniform) and velocity dispersion (km/s): lines 2-64 channels wide
 FAMILY_SCENES = {"channel_kms": (8.0, 60.0), "n_chan": 96, "beam_fwhm_px": (2.5, 6.0),
                  "sigma_kms": (10.0, 50.0)}
 
