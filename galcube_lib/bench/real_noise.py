@@ -23,10 +23,12 @@ the R_e that was injected.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +258,8 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     null_aperture = np.roll(aperture, tuple(int(s) for s in shift), axis=(1, 2))
     flux_noise = offsource_flux_noise(cube, null_aperture, rng=null_seed, exclude=zone)
     source_voxels = truth_mask(filled) & aperture
-    base = {k: v for k, v in task.items() if k not in ("snr_range", "file")}
+    base = {k: v for k, v in task.items() if k not in ("snr_range", "file", "unet_weights",
+                                                    "adapt_steps")}
     base.update(peak_snr=peak_snr, r_eff_beams=galaxy.r_eff_kpc / math.sqrt(
         cube.beam_fwhm_px[0] * cube.beam_fwhm_px[1]),
         line_fwhm_channels=_line_fwhm(aperture_spectrum(filled, aperture)),
@@ -266,6 +269,8 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
     rows = []
     for method in methods:
         opts = options.get(method, {})
+        if method == "unet" and task.get("unet_weights"):
+            opts = {**opts, "weights": task["unet_weights"]}
         start = time.perf_counter()
         den = denoise(injected, method, **opts)
         elapsed = time.perf_counter() - start
@@ -274,7 +279,8 @@ def _evaluate_task(root, methods, options, task) -> list[dict]:
             error = np.abs(den.data - truth)[source_voxels]
             coverage = float(np.mean(error <= den.uncertainty[source_voxels]))
         null = _denoised_null(task["file"], version, method, json.dumps(opts, sort_keys=True))
-        rows.append({**base, "method": method, "time_s": elapsed,
+        adapted = task.get("adapt_steps", 0) if method == "unet" else 0
+        rows.append({**base, "method": method, "adapt_steps": adapted, "time_s": elapsed,
                      "nrmse": normalised_rmse(den.data, truth, noisy, aperture),
                      "flux_conservation": flux_conservation(den.data, truth, aperture),
                      "snr_gain": snr_gain(den.data, truth, noisy, aperture),
@@ -332,7 +338,7 @@ def _line_fwhm(spectrum) -> float:
 
 def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rng=0,
         workers: int = 2, client=None, options: dict | None = None, progress: bool = True,
-        snr_bins=SNR_BINS):
+        snr_bins=SNR_BINS, adapt: int = 0):
     """Run the benchmark in real noise; one row per (injection, method).
 
     Parameters
@@ -360,6 +366,15 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
     snr_bins : sequence of (float, float), optional
         The peak-SNR bins, as :func:`plan` (a subset measures a costly option on fewer
         injections; the seeds then differ from a run over all bins).
+    adapt : int, optional
+        Steps of the U-Net's adaptation to each noise source (0, the default: none). The U-Net
+        ("unet" in ``methods``, with its ``weights`` and ``uncertainty`` options) is then
+        adapted once per source by :func:`galcube_lib.denoise.deep.adapt.adapt_weights` on the
+        real cube before any injection (source ``k`` seeded by child ``2**32 + k`` of the
+        root), and those weights denoise every injection into it and its null: the
+        adaptation sees the cube's noise and emission, never an injected disk. The weights
+        are written to a temporary folder, which the workers must be able to read (this
+        machine's, or a file system they share).
 
     Returns
     -------
@@ -371,7 +386,8 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
         aperture's flux at another emission-free place of the cube denoised without injection,
         over the real aperture-flux noise there); ``coverage`` (fraction of the disk's voxels
         whose error is within the ±1 sigma uncertainty; NaN for a method that gives none);
-        ``time_s``.
+        ``time_s`` (without the adaptation); ``adapt_steps`` (the U-Net's adaptation, 0 for
+        the other methods).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -381,13 +397,40 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
     workers = check_workers(workers, client)
     progress = check.boolean("progress", progress)
     options = _per_method("options", {} if options is None else options)
+    adapt = check.integer("adapt", adapt, 0)
     tasks = plan(n_per_bin, sources, snr_bins)
     rows = []
-    with tqdm(total=len(tasks), unit="cube", desc="real-noise benchmark",
-              disable=not progress) as bar:
-        def collect(batch_rows):
-            rows.extend(batch_rows)
-            bar.update(len({row["index"] for row in batch_rows}))
-        run_batches(_evaluate_batch, ((root.entropy, tuple(root.spawn_key)), methods, options),
-                    tasks, workers=workers, client=client, on_result=collect)
+    with contextlib.ExitStack() as stack:
+        if adapt and "unet" in methods:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            adapted = _adapted_weights(tasks, folder, adapt, options.get("unet", {}), root,
+                                       progress)
+            for task in tasks:
+                task.update(unet_weights=adapted[task["noise_source"]], adapt_steps=adapt)
+        with tqdm(total=len(tasks), unit="cube", desc="real-noise benchmark",
+                  disable=not progress) as bar:
+            def collect(batch_rows):
+                rows.extend(batch_rows)
+                bar.update(len({row["index"] for row in batch_rows}))
+            run_batches(_evaluate_batch, ((root.entropy, tuple(root.spawn_key)), methods,
+                                          options), tasks, workers=workers, client=client,
+                        on_result=collect)
     return pd.DataFrame(rows).sort_values(["index", "method"]).reset_index(drop=True)
+
+
+def _adapted_weights(tasks, folder: Path, steps: int, unet_options: dict, root,
+                     progress: bool) -> dict:
+    """{noise source: the U-Net adapted to its real cube}, written under ``folder``."""
+    from galcube_lib.denoise.deep.adapt import adapt_weights
+    from galcube_lib.denoise.deep.unet import DEFAULT_WEIGHTS
+
+    files = dict.fromkeys((t["noise_source"], t["file"]) for t in tasks)
+    adapted = {}
+    for k, (source, path) in enumerate(files):
+        seed = np.random.SeedSequence(root.entropy, spawn_key=(*root.spawn_key, 2 ** 32 + k))
+        adapted[source] = str(adapt_weights(
+            noise_cube(path)[0], folder / f"unet_adapted_{k}.pt",
+            weights=unet_options.get("weights", DEFAULT_WEIGHTS), steps=steps,
+            uncertainty=unet_options.get("uncertainty", 0), rng=np.random.default_rng(seed),
+            device=unet_options.get("device", "cpu"), progress=progress))
+    return adapted

@@ -218,6 +218,28 @@ def _n_null(null_check, cube: Cube) -> int:
     return _validate.integer("null_check", null_check, 0, 100)
 
 
+def method_input(cube: Cube):
+    """What a method's array function gets from a cube: its data in the units of a flat noise
+    (times the primary-beam gain, where the cube has one), blanks set to 0.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray or numpy.float32)
+        The float32 (v, y, x) data, where it was finite (boolean), and the gain (1 without
+        one); a ValueError for a cube with no finite voxel or a constant one.
+    """
+    gain = np.float32(1.0) if cube.gain is None else cube.gain
+    flat = cube.data * gain
+    finite = np.isfinite(flat)
+    _check_content(flat, finite)
+    return np.where(finite, flat, 0.0).astype(np.float32), finite, gain
+
+
 def _denoise(cube: Cube, method: str, func, box, options) -> Cube:
     """:func:`denoise` without its null check."""
     if box is not None:
@@ -232,11 +254,7 @@ def _denoise(cube: Cube, method: str, func, box, options) -> Cube:
         _validate.annotated(name, value, params[name].annotation)
     context = {"beam_fwhm_px": cube.beam_fwhm_px, "beam_pa_deg": cube.beam_pa_deg,
                "channel_kms": cube.channel_kms}
-    gain = np.float32(1.0) if cube.gain is None else cube.gain
-    flat = cube.data * gain
-    finite = np.isfinite(flat)
-    _check_content(flat, finite)
-    data = np.where(finite, flat, 0.0).astype(np.float32)
+    data, finite, gain = method_input(cube)
     result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
     # the deep methods with an uncertainty option return Denoised(data, uncertainty), always
     out, sigma = result if isinstance(result, tuple) else (result, None)

@@ -134,3 +134,37 @@ def test_an_uncertainty_is_scored_by_its_coverage():
     rows = rn._evaluate_task((0, ()), ("unet",), {"unet": {"uncertainty": 2}}, task)
     unet = next(row for row in rows if row["method"] == "unet")
     assert 0.0 < unet["coverage"] <= 1.0
+
+
+@pytest.mark.deep
+def test_the_unet_is_adapted_once_per_noise_source_and_never_sees_an_injection(monkeypatch,
+                                                                             tmp_path):
+    import torch
+
+    from galcube_lib.denoise.deep import adapt as adapt_module
+    from galcube_lib.denoise.deep import weights as models
+    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+
+    torch.manual_seed(0)
+    tiny = str(models.save(UNet3D(width=2), tmp_path / "tiny.pt",
+                           {"network": {"width": 2, "dropout": 0.0}}))
+    seen = []
+    real_adapt = adapt_module.adapt_weights
+
+    def counting(cube, path, **kwargs):
+        seen.append((cube.shape, cube.clean is None, kwargs["steps"], kwargs["weights"]))
+        return real_adapt(cube, path, **kwargs)
+
+    monkeypatch.setattr(adapt_module, "adapt_weights", counting)
+    kwargs = dict(n_per_bin=2, methods="unet", sources=(SMALL,), snr_bins=[(8.0, 10.0)],
+                  workers=0, progress=False, options={"unet": {"weights": tiny}})
+    plain = rn.run(**kwargs)
+    adapted = rn.run(adapt=3, **kwargs)
+    # one adaptation for the source, on the real cube as read (no injected truth), for 4 rows
+    assert seen == [(rn.noise_cube(SMALL)[0].shape, True, 3, tiny)]
+    assert (adapted.loc[adapted.method == "unet", "adapt_steps"] == 3).all()
+    assert (adapted.loc[adapted.method != "unet", "adapt_steps"] == 0).all()
+    ist = [frame[frame.method == "ist"].reset_index(drop=True) for frame in (plain, adapted)]
+    np.testing.assert_array_equal(ist[0]["nrmse"], ist[1]["nrmse"])    # the same injections
+    unet = [frame[frame.method == "unet"].reset_index(drop=True) for frame in (plain, adapted)]
+    assert not np.allclose(unet[0]["nrmse"], unet[1]["nrmse"])        # other weights

@@ -23,9 +23,6 @@ from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_u
 from galcube_lib.noise.estimate import noise_map
 
 DEFAULT_WEIGHTS = "unet3d"
-#: blocks of the cube's own noise with injected disks on which an adapted network's
-#: uncertainty floor is calibrated (when an uncertainty is asked for)
-ADAPT_CALIBRATION_BLOCKS = 12
 
 
 def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
@@ -176,8 +173,10 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         (:mod:`galcube_lib.denoise.deep.adapt`: disks injected into its emission-free blocks),
         0 (default) to switch it off; about 0.6 s a step on 2 CPU cores. Needs the cube's beam
         and channel width (``gl.denoise`` passes them). With ``uncertainty``, the error floor
-        beta is then calibrated on :data:`ADAPT_CALIBRATION_BLOCKS` blocks of the cube's own
-        noise with injected disks instead of the model card's.
+        beta is then calibrated on blocks of the cube's own noise with injected disks instead
+        of the model card's. To adapt once and denoise many times (the null check of a real
+        cube, re-injections), write the adapted weights with
+        :func:`galcube_lib.denoise.deep.adapt.adapt_weights` and pass them as ``weights``.
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise and of the adaptation.
     device : str
@@ -209,20 +208,15 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     progress = check.boolean("progress", progress)
     import torch
 
-    with torch.random.fork_rng(devices=[]):  # the network's random init and the adaptation:
-        model, card = load_unet(weights, device)  # the caller's torch random state is kept
-        if adapt:
-            from galcube_lib.denoise.deep.adapt import adapt as adapt_model
+    with torch.random.fork_rng(devices=[]):  # the network's random init: the caller's torch
+        model, card = load_unet(weights, device)  # random state is kept
+    if adapt:
+        from galcube_lib.denoise.deep.adapt import adapt_loaded
 
-            torch.manual_seed(int(rng.integers(2 ** 63)) if torch_seed is None else torch_seed)
-            adapted = adapt_model(model, data / _models.normalise(data),
-                                  beam_fwhm_px=beam_fwhm_px, beam_pa_deg=beam_pa_deg,
-                                  channel_kms=channel_kms, steps=adapt,
-                                  calibration_blocks=ADAPT_CALIBRATION_BLOCKS if uncertainty else 0,
-                                  n_samples=max(uncertainty, 2), gen=rng, device=device,
-                                  progress=progress)
-            card = {**card, "uncertainty_floor": adapted.get("uncertainty_floor",
-                                                             card.get("uncertainty_floor", 0.0))}
+        card = adapt_loaded(model, card, data, beam_fwhm_px=beam_fwhm_px,
+                            beam_pa_deg=beam_pa_deg, channel_kms=channel_kms, steps=adapt,
+                            uncertainty=uncertainty, gen=rng, torch_seed=torch_seed,
+                            device=device, progress=progress)
 
     def denoise_fn(x):
         s = _models.normalise(x)

@@ -116,3 +116,41 @@ def test_an_adapted_unet_uses_the_floor_it_calibrated(tiny_weights):
     s = np.sqrt(np.mean(noisy[noisy < 0] ** 2))
     assert plain.uncertainty.min() < 0.1 * s      # the tiny card has no floor
     assert adapted.uncertainty.min() > 0.3 * s    # the floor calibrated on the disks has
+
+
+def test_adapted_weights_written_once_denoise_as_adapting_on_the_call(tiny_weights, tmp_path):
+    from galcube_lib.denoise.deep.adapt import adapt_weights
+
+    clean = gl.simulate(gl.Galaxy(r_eff_kpc=1.5), gl.Observation(n_pix=64, n_chan=32,
+                                                                  beam_fwhm_px=3.0))
+    noisy = gl.add_noise(clean, peak_snr=5.0, rng=1)
+    before = torch.get_rng_state()
+    path = adapt_weights(noisy, tmp_path / "adapted.pt", weights=tiny_weights, steps=3,
+                         uncertainty=2, rng=0, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    card = _models.load(path)[1]
+    assert card["adapted"]["steps"] == 3 and card["adapted_to"]["shape"] == [32, 64, 64]
+    assert card["uncertainty_floor"] == card["adapted"]["uncertainty_floor"] > 0
+    on_call = gl.denoise(noisy, "unet", weights=tiny_weights, adapt=3, uncertainty=2, rng=0)
+    from_file = gl.denoise(noisy, "unet", weights=path, uncertainty=2, rng=0)
+    plain = gl.denoise(noisy, "unet", weights=tiny_weights, rng=0)
+    s = np.sqrt(np.mean(noisy.data[noisy.data < 0] ** 2))
+    # the same adaptation: equal up to the half precision of the written weights
+    assert np.abs(from_file.data - on_call.data).max() < 1e-2 * s
+    assert np.abs(plain.data - on_call.data).max() > 10 * np.abs(from_file.data
+                                                                 - on_call.data).max()
+    floor = card["uncertainty_floor"] * _models.normalise(noisy.data)
+    assert from_file.uncertainty.min() >= 0.999 * floor    # the floor calibrated on the cube
+
+
+@pytest.mark.parametrize("kwargs, match", [({"path": "adapted.npz"}, "path"),
+                                           ({"steps": 0}, "steps"),
+                                           ({"uncertainty": 1}, "uncertainty")])
+def test_bad_adaptation_arguments_are_named(tiny_weights, tmp_path, kwargs, match):
+    from galcube_lib.denoise.deep.adapt import adapt_weights
+
+    cube = gl.add_noise(gl.simulate(gl.Galaxy(), gl.Observation(n_pix=32, n_chan=16)),
+                        peak_snr=5.0, rng=0)
+    kwargs = {"path": "adapted.pt", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        adapt_weights(cube, tmp_path / kwargs.pop("path"), weights=tiny_weights, **kwargs)
