@@ -154,3 +154,13 @@ def test_bad_adaptation_arguments_are_named(tiny_weights, tmp_path, kwargs, matc
     kwargs = {"path": "adapted.pt", **kwargs}
     with pytest.raises(ValueError, match=match):
         adapt_weights(cube, tmp_path / kwargs.pop("path"), weights=tiny_weights, **kwargs)
+
+
+def test_smaller_blocks_of_real_noise_are_taken_before_noise_is_drawn(tiny_weights):
+    x = noise_cube((32, 96, 96))
+    x[:, 40:56, 40:56] += 8.0        # every 64 x 64 block of this 96 px image covers px 32-64
+    model, _ = load_unet(tiny_weights)
+    info = adapt(model, x, beam_fwhm_px=BEAM, channel_kms=30.0, steps=2, crop=(32, 64, 64),
+                 gen=np.random.default_rng(0))
+    assert info["noise"] == "emission-free blocks of the cube" and info["block"] == [32, 32, 32]
+    assert info["blocks"] >= 20
