@@ -241,7 +241,7 @@ def adapt_loaded(model, card: dict, data: np.ndarray, *, beam_fwhm_px, beam_pa_d
         Its model card.
     data : numpy.ndarray
         The (v, y, x) cube (blanks 0), in any units.
-    beam_fwhm_px, beam_pa_deg, channel_kms, steps, device, progress
+    beam_fwhm_px, beam_pa_deg, channel_kms, steps
         As :func:`adapt`.
     uncertainty : int
         Re-samplings the adapted network's uncertainty will use (0: none); with any, its floor
@@ -251,6 +251,8 @@ def adapt_loaded(model, card: dict, data: np.ndarray, *, beam_fwhm_px, beam_pa_d
     torch_seed : int, optional
         Seed of torch's random state during the adaptation (default drawn from ``gen``); the
         caller's torch random state is kept.
+    device, progress
+        As :func:`adapt`.
 
     Returns
     -------
