@@ -97,6 +97,22 @@ def _band_sigmas(bands, robust: bool, valid_xy: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+def _selection_debiased(a: np.ndarray, k: float, sigma) -> np.ndarray:
+    """Kept coefficients ``a`` (|a| > k sigma) less their selection bias.
+
+    A coefficient kept because it crossed the threshold is biased away from zero: the noise
+    that pushed it over is kept, the noise that pulled it under is not. For Gaussian noise of
+    sigma and a true value mu, the kept values have mean mu + sigma phi(t) / (1 - Phi(t)), with
+    t = k - mu / sigma (the mean of a truncated normal). That excess, evaluated at mu = |a|, is
+    taken off |a|, never past zero; the sign of ``a`` is kept.
+    """
+    from scipy.special import erfcx
+
+    z = np.abs(a) / sigma
+    excess = math.sqrt(2.0 / math.pi) / erfcx((k - z) / math.sqrt(2.0))
+    return (np.sign(a) * np.maximum(z - excess, 0.0) * sigma).astype(a.dtype)
+
+
 def _soft(a: np.ndarray, t) -> np.ndarray:
     return np.sign(a) * np.maximum(np.abs(a) - t, 0)
 
@@ -106,7 +122,7 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
         noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
         positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
-        keep_coarse: bool = True,
+        keep_coarse: bool = True, debias: bool = False,
         progress: bool = False) -> np.ndarray:
     """Denoise a (v, y, x) cube by iterative thresholding in a 2D-1D wavelet frame.
 
@@ -160,6 +176,17 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         aperture-flux noise of pure own noise 2.8-4.8x instead of 1.4-2.3x. It costs faint
         flux: on the benchmark population (10 cubes per bin) 74% instead of 80% at peak SNR
         (2.5, 3] and 81% instead of 92% at (3, 3.5], with the same normalised RMSE.
+    debias : bool
+        Take the selection bias off the kept coefficients (hard mode): a coefficient kept
+        because noise pushed it over the threshold is biased away from zero, and the residual
+        iterations then fit the cube to those biased values. The aperture flux of a hard
+        support is the net of that excess and of the faint coefficients it drops; where the
+        excess wins (an extended disk at peak SNR 4, the README tour's: 112% of the true flux
+        over 16 noise draws, the noisy cube 93%) ``debias=True`` gives 105%. On the benchmark
+        population (10 cubes per bin) the two cancel without it (99-104% at peak SNR >= 4),
+        and ``debias=True`` keeps 92-97% there and 68% instead of 80% at (2.5, 3], with a
+        normalised RMSE lower by up to 0.015 in six of seven bins. Off by default (as
+        published); needs ``mode="hard"``.
     progress : bool
         Print the residual norm at every iteration.
 
@@ -170,13 +197,16 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
     """
     y = finite_cube("data", data)
     n_sigma = check.number("n_sigma", n_sigma, 0.0, 100.0, lo_open=True)
-    finest_extra, positivity, inherit_support, keep_coarse, progress = (
+    finest_extra, positivity, inherit_support, keep_coarse, debias, progress = (
         check.boolean(name, value) for name, value in
         [("finest_extra", finest_extra), ("positivity", positivity),
          ("inherit_support", inherit_support), ("keep_coarse", keep_coarse),
-         ("progress", progress)])
+         ("debias", debias), ("progress", progress)])
     check.choice("spectral", spectral, SPECTRAL)
     check.choice("mode", mode, MODES)
+    if debias and mode != "hard":
+        raise ValueError(f"debias=True takes the selection bias off a hard support: it needs "
+                         f"mode='hard', got mode={mode!r}")
     n_iter = check.integer("n_iter", n_iter, 0, 100)
     n_reweight = check.integer("n_reweight", n_reweight, 1, 20)
     tol = check.number("tol", tol, 0.0, 1.0, hi_open=True)
@@ -231,10 +261,16 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
             print(f"ist {tag} {i}: |residual| = {r:.6g}")
 
     if mode == "hard":
-        x = project(inverse_2d1d(alpha.replace([b * m for b, m in zip(alpha.blocks, support)])))
+        target = [b * m for b, m in zip(alpha.blocks, support)]
+        if debias:  # band by band; the band kept as it is (threshold 0) stays so
+            target = [np.stack([_selection_debiased(bj, float(kj), sj) if tj.max() > 0 else bj
+                                for bj, kj, sj, tj in zip(b, ks[:, 0, 0, 0], s, t)])
+                      for b, s, t in zip(target, sigmas, lam)]
+        offset = [(d - b) * m for d, b, m in zip(target, alpha.blocks, support)]
+        x = project(inverse_2d1d(alpha.replace(target)))
 
         def step(rho):
-            return [b * m for b, m in zip(rho.blocks, support)]
+            return [(b + o) * m for b, o, m in zip(rho.blocks, offset, support)]
     else:
         weights = [np.where(m & ~s, 0, 1).astype(np.float32) for m, s in zip(support, significant)]
         for r in range(n_reweight):
