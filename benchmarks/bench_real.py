@@ -46,7 +46,7 @@ SPECTRUM_METHODS = ("pca", "ica", "noise2self")
 FIGURES = ("flux_ratio_pct", "flux_vs_moment_pct", "offsource_placements",
            "noise_reduction_offsource", "noise_reduction_null", "noise_reduction_reinjection",
            "noise_reduction_ideal_mask", "snr_gain_null", "snr_gain_reinjection",
-           "null_mean_sigma", "seconds")
+           "null_mean_sigma", "null_worst_sigma", "seconds")
 
 
 def read(name):
@@ -139,7 +139,8 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.out / "results.csv", index=False)
     shown = [c for c in ("flux_ratio_pct", "noise_reduction_null", "noise_reduction_reinjection",
-                         "noise_reduction_ideal_mask", "null_mean_sigma", "injected_flux_pct",
+                         "noise_reduction_ideal_mask", "null_mean_sigma", "null_worst_sigma",
+                         "injected_flux_pct",
                          "injected_nrmse", "nan_leaks")
              if c in results]
     print(results.set_index(["cube", "method"])[shown].round(2).to_string())

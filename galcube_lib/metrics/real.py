@@ -102,9 +102,9 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         sqrt(aperture voxels / source voxels in it): the scale on which a re-injection
         reduction below 2x is to be read (a source that fills its aperture leaves no room).
         Keys ``flux_noise_<way>`` and ``flux_noise_<way>_denoised`` hold the spreads;
-        ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma`` and
-        ``null_detection_fraction``: denoised null flux in units of its undenoised spread
-        (detection above ``n_sigma``). ``seconds``: one denoising.
+        ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma``,
+        ``null_worst_sigma`` (the largest absolute value) and ``null_detection_fraction``:
+        denoised null flux in units of its undenoised spread (detection above ``n_sigma``). ``seconds``: one denoising.
     """
     check_cube("noisy", noisy)
     options = _options("options", options)
@@ -151,6 +151,7 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
             "null_flux_sigma": null["mean_flux_sigma"], "values": values, "n_null": n_null})
     out.update({"snr_noisy": f_noisy / spreads["reinjection"][0],
                 "null_mean_sigma": null["mean_flux_sigma"],
+                "null_worst_sigma": float(np.max(np.abs(values))) if n_null else math.nan,
                 "null_detection_fraction": null["detection_fraction"], "seconds": seconds})
     return out
 

@@ -173,6 +173,7 @@ def test_null_detections_count_above_n_sigma(observed):
                              rng=1, n_sigma=n_sigma)
     assert out["null_detection_fraction"] == 0.5
     assert out["null_mean_sigma"] == pytest.approx(z.mean(), rel=1e-6)
+    assert out["null_worst_sigma"] == pytest.approx(np.abs(z).max(), rel=1e-6)
     with pytest.raises(ValueError, match="n_sigma"):
         real.evaluate_real(cube, "gaussian", n_null=2, n_realisations=0, n_sigma=0.0)
 
