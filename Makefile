@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_deep.py
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_adapt.py --weights unet3d_family
+	$(BIN)/python benchmarks/bench_tour_flux.py
 
 clean:
 	rm -rf $(VENV) reports outputs
