@@ -4,8 +4,9 @@ The tour prints IST's flux conservation for one noise draw (rng=0). This script 
 cube's noise ``--n`` times and prints, side by side for the noisy cube, IST (default,
 ``debias=True`` and ``keep_coarse=False``) and gaussian: the aperture flux over the truth's (mean
 with its standard error, spread, range), the share of draws within 10% of the truth, and the
-flux of each method against the noisy cube's in the same draw (mean and standard error). The figure of the tour is then read against the scatter that the noise alone
-gives the noisy cube in that aperture.
+flux of each method against the noisy cube's in the same draw (mean and standard error). The
+figure of the tour is then read against the scatter that the noise alone gives the noisy cube in
+that aperture.
 
     .venv/bin/python benchmarks/bench_tour_flux.py             # 40 draws, about 5 min
 """
@@ -51,12 +52,12 @@ def main():
     frame["minus_noisy_pct"] = frame["flux_pct"] - frame["seed"].map(noisy_flux)
     table = frame.groupby("method", sort=False).agg(
         flux_mean=("flux_pct", "mean"),
-        flux_mean_se=("flux_pct", lambda f: float(np.std(f, ddof=1) / np.sqrt(len(f)))),
+        flux_mean_se=("flux_pct", "sem"),
         flux_sd=("flux_pct", "std"),
         flux_min=("flux_pct", "min"), flux_max=("flux_pct", "max"),
         within_10pct=("flux_pct", lambda f: float(np.mean(np.abs(f - 100) <= 10))),
         minus_noisy_mean=("minus_noisy_pct", "mean"),
-        minus_noisy_se=("minus_noisy_pct", lambda f: float(np.std(f, ddof=1) / np.sqrt(len(f)))),
+        minus_noisy_se=("minus_noisy_pct", "sem"),
         nrmse=("nrmse", "mean"))
     print(f"tour galaxy, peak SNR 4, {args.n} noise draws ({time.perf_counter() - start:.0f} s);"
           " flux in per cent of the truth's, in the record's aperture\n")

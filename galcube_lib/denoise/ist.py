@@ -97,20 +97,23 @@ def _band_sigmas(bands, robust: bool, valid_xy: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def _selection_debiased(a: np.ndarray, k: float, sigma) -> np.ndarray:
-    """Kept coefficients ``a`` (|a| > k sigma) less their selection bias.
+def _selection_debiased(a: np.ndarray, threshold, sigma) -> np.ndarray:
+    """Kept coefficients ``a`` (|a| > threshold = k sigma) less their selection bias.
 
     A coefficient kept because it crossed the threshold is biased away from zero: the noise
     that pushed it over is kept, the noise that pulled it under is not. For Gaussian noise of
     sigma and a true value mu, the kept values have mean mu + sigma phi(t) / (1 - Phi(t)), with
     t = k - mu / sigma (the mean of a truncated normal). That excess, evaluated at mu = |a|, is
-    taken off |a|, never past zero; the sign of ``a`` is kept.
+    taken off |a|, never past zero; the sign of ``a`` is kept. Bands kept as they are
+    (threshold 0) are returned unchanged. ``threshold`` and ``sigma`` broadcast against ``a``.
     """
     from scipy.special import erfcx
 
-    z = np.abs(a) / sigma
+    scale = np.where(sigma > 0, sigma, 1.0)
+    k, z = threshold / scale, np.abs(a) / scale
     excess = math.sqrt(2.0 / math.pi) / erfcx((k - z) / math.sqrt(2.0))
-    return (np.sign(a) * np.maximum(z - excess, 0.0) * sigma).astype(a.dtype)
+    debiased = np.sign(a) * np.maximum(z - excess, 0.0) * scale
+    return np.where(threshold > 0, debiased, a).astype(a.dtype)
 
 
 def _soft(a: np.ndarray, t) -> np.ndarray:
@@ -262,10 +265,8 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
 
     if mode == "hard":
         target = [b * m for b, m in zip(alpha.blocks, support)]
-        if debias:  # band by band; the band kept as it is (threshold 0) stays so
-            target = [np.stack([_selection_debiased(bj, float(kj), sj) if tj.max() > 0 else bj
-                                for bj, kj, sj, tj in zip(b, ks[:, 0, 0, 0], s, t)])
-                      for b, s, t in zip(target, sigmas, lam)]
+        if debias:
+            target = [_selection_debiased(b, t, sd) for b, t, sd in zip(target, lam, sigmas)]
         offset = [(d - b) * m for d, b, m in zip(target, alpha.blocks, support)]
         x = project(inverse_2d1d(alpha.replace(target)))
 

@@ -104,7 +104,8 @@ def evaluate_real(noisy: Cube, method: str = "ist", *, options=None, box=None, m
         Keys ``flux_noise_<way>`` and ``flux_noise_<way>_denoised`` hold the spreads;
         ``snr_noisy`` is flux_noisy over the re-injection spread. ``null_mean_sigma``,
         ``null_worst_sigma`` (the largest absolute value) and ``null_detection_fraction``:
-        denoised null flux in units of its undenoised spread (detection above ``n_sigma``). ``seconds``: one denoising.
+        denoised null flux in units of its undenoised spread (detection above ``n_sigma``).
+        ``seconds``: one denoising.
     """
     check_cube("noisy", noisy)
     options = _options("options", options)

@@ -208,7 +208,7 @@ def test_selection_debiasing_removes_the_truncated_normal_excess():
     kept = np.array([3.6, 4.0, 5.0, 8.0, -4.0, -6.0]) * sigma
     mu = np.abs(kept)
     excess = truncnorm.mean((k * sigma - mu) / sigma, np.inf, loc=mu, scale=sigma) - mu
-    out = _selection_debiased(kept, k, sigma)
+    out = _selection_debiased(kept, k * sigma, sigma)
     assert out == pytest.approx(np.sign(kept) * np.maximum(mu - excess, 0.0), rel=1e-9)
     assert out[3] == pytest.approx(kept[3], rel=1e-3)          # far above: no excess left
     assert np.all(np.sign(out) == np.sign(kept))
