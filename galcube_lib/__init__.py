@@ -16,6 +16,7 @@ from galcube_lib._version import __version__
 #: defining module (under galcube_lib) -> the public names it gives
 _PUBLIC = {
     "io.cube": ["Cube", "read_fits"],
+    "io.lazy": ["read_zarr"],
     "sim.components": ["Galaxy", "Halo", "Bridge", "Tail"],
     "sim.prior": ["BenchmarkPrior", "Scene", "prior_from_dict"],
     "sim.observation": ["Observation"],

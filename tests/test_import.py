@@ -16,7 +16,7 @@ from galcube_lib._util.imports import MOVED
 HEAVY = ("torch", "dask", "distributed", "zarr", "bokeh", "holoviews", "matplotlib", "sklearn",
          "pandas", "astropy.io.fits", "scipy.signal")
 #: the public API of the README tour and reference (before the package was made lazy)
-PUBLIC = {"__version__", "Cube", "read_fits", "Galaxy", "Halo", "Bridge", "Tail",
+PUBLIC = {"__version__", "Cube", "read_fits", "read_zarr", "Galaxy", "Halo", "Bridge", "Tail",
           "BenchmarkPrior", "Scene", "prior_from_dict", "add_noise", "Observation", "simulate",
           "scene_from_record", "generate_dataset", "open_dataset", "CubeStore",
           "IncompleteCubeError", "denoise", "smooth_clip_mask", "metrics", "bench",

@@ -15,6 +15,7 @@ from astropy.io import fits
 from galcube_lib._util.conventions import beam_area
 from galcube_lib.io import crop as _crop
 from galcube_lib.io import header as _header
+from galcube_lib.io import lazy as _lazy
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.files import as_path, atomic_path
 from galcube_lib.io.records import record_json
@@ -28,9 +29,12 @@ _STRUCTURAL = re.compile(r"SIMPLE|XTENSION|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT"
 class Cube:
     """A spectral-line cube with its header, and for simulations its truth and noise.
 
+    Any of the arrays may be a dask array instead (a *lazy* cube, from ``read_fits(path,
+    lazy=True)`` or :func:`galcube_lib.read_zarr`): nothing is read until it is computed.
+
     Attributes
     ----------
-    data : numpy.ndarray
+    data : numpy.ndarray or dask.array.Array
         float32 (v, y, x) in the header's BUNIT (Jy/beam for simulations).
     header : astropy.io.fits.Header
         WCS (celestial and spectral axes), beam (BMAJ/BMIN/BPA) and units.
@@ -56,15 +60,14 @@ class Cube:
     record: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        data = _validate.real_array("data", self.data, dtype=np.float32, some_finite=False, copy=False)
+        data = _checked_array("data", self.data, (3,))
         object.__setattr__(self, "data", data)
         if not isinstance(self.record, dict):
             raise TypeError(f"record must be a dict, got {type(self.record).__name__}")
         for name in _EXTENSIONS:
             value = getattr(self, name.lower())
             if value is not None:
-                value = _validate.real_array(name.lower(), value, ndim=None, dtype=np.float32,
-                                             some_finite=False, copy=False)
+                value = _checked_array(name.lower(), value, None)
                 if value.shape != data.shape:
                     raise ValueError(f"{name.lower()} has shape {value.shape}, data has {data.shape}")
                 object.__setattr__(self, name.lower(), value)
@@ -108,13 +111,31 @@ class Cube:
         return _crop.crop(self, box)
 
     @property
+    def lazy(self) -> bool:
+        """Whether the data is a dask array (read on demand) rather than in memory."""
+        return _lazy.is_lazy(self.data)
+
+    def compute(self) -> Cube:
+        """This cube with every array in memory (for a lazy cube, or a lazy cube's crop).
+
+        Returns
+        -------
+        Cube
+            A new Cube of numpy arrays; an in-memory cube comes back as it is.
+        """
+        arrays = {name.lower(): _lazy.compute(getattr(self, name.lower()))
+                  for name in ("DATA", *_EXTENSIONS)}
+        return self.replace(**arrays)
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """(n_chan, ny, nx)."""
         return self.data.shape
 
     @property
     def valid(self) -> np.ndarray:
-        """Boolean (v, y, x): True where ``data`` is finite (NaN marks blanks)."""
+        """Boolean (v, y, x): True where ``data`` is finite (NaN marks blanks); a dask array for a
+        lazy cube."""
         return np.isfinite(self.data)
 
     @property
@@ -186,6 +207,10 @@ class Cube:
         pathlib.Path
             ``path``.
 
+        Notes
+        -----
+        A lazy cube is written chunk by chunk, without being held in memory.
+
         Raises
         ------
         FileExistsError
@@ -214,6 +239,47 @@ class Cube:
             fits.HDUList(hdus).writeto(tmp, overwrite=True, output_verify="exception")
         return path
 
+    def to_zarr(self, path, overwrite: bool = True) -> Path:
+        """Write the cube to a zarr (v3) store, atomically, for reading back lazily.
+
+        The arrays (data and the extensions that are set) are chunked as
+        :func:`galcube_lib.io.lazy.default_chunks` says; the header and the record go into the
+        store's attributes. A lazy cube is written chunk by chunk. The store is written under a
+        temporary name beside ``path`` and renamed into place when complete
+        (:func:`galcube_lib.io.files.atomic_folder`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The store (a folder) to write.
+        overwrite : bool, optional
+            Replace an existing store (default True).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        FileExistsError
+            ``path`` exists and ``overwrite`` is False.
+        """
+        return _lazy.to_zarr(self, path, _validate.boolean("overwrite", overwrite))
+
+
+def _checked_array(name: str, value, ndim):
+    """A Cube's array checked: float32, real, of ``ndim`` dimensions; a dask array stays lazy
+    (its values are not looked at)."""
+    if not _lazy.is_lazy(value):
+        return _validate.real_array(name, value, ndim=ndim, dtype=np.float32, some_finite=False,
+                                    copy=False)
+    if ndim is not None and value.ndim not in ndim:
+        raise ValueError(f"{name} must be {ndim[0]}-D (v, y, x), got shape {value.shape}")
+    if not np.issubdtype(value.dtype, np.number) or np.issubdtype(value.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {value.dtype}")
+    return value.astype(np.float32, copy=False)
+
 
 def check_cube(name: str, value) -> Cube:
     """Check that an argument is a galcube :class:`Cube`.
@@ -240,11 +306,12 @@ def check_cube(name: str, value) -> Cube:
     return value
 
 
-def _load(path: Path):
+def _load(path: Path, lazy: bool = False):
     """Open ``path``: (data as float32 (v, y, x), header, extensions, record or None, BEAMS, log).
 
     Errors name the file. Integer data are scaled (BSCALE/BZERO) with their BLANK value as NaN;
     a BLANK keyword on float data is dropped (the FITS standard: NaN marks blanks on floats).
+    With ``lazy``, the arrays are dask arrays over a memory map of the file (:mod:`.lazy`).
     """
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the path of a FITS file in it")
@@ -252,27 +319,41 @@ def _load(path: Path):
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
+
+    def array(hdu):
+        if lazy:
+            return None if hdu.header.get("NAXIS", 0) == 0 else _lazy.fits_array(path, hdu)
+        return None if hdu.data is None else np.array(hdu.data)
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")   # astropy's complaints are collected, not shown
             with fits.open(path, memmap=False) as hdul:
                 bitpix, blank = hdul[0].header.get("BITPIX"), hdul[0].header.get("BLANK")
-                data = hdul[0].data
-                data = None if data is None else np.array(data)
+                data = array(hdul[0])
                 header = hdul[0].header.copy()    # after .data: scaling has updated BITPIX/BSCALE
-                extra = {n.lower(): np.array(hdul[n].data) for n in _EXTENSIONS if n in hdul}
+                extra = {n.lower(): array(hdul[n]) for n in _EXTENSIONS if n in hdul}
                 record = json.loads(hdul["RECORD"].data["JSON"][0]) if "RECORD" in hdul else None
                 beams = _header.read_beams_table(hdul["BEAMS"]) if "BEAMS" in hdul else None
     except (OSError, TypeError, ValueError, IndexError, KeyError) as err:
+        if "lazy=True" in str(err):
+            raise
         raise ValueError(f"{path}: not a readable FITS file ({err})") from None
     if data is None:
         raise ValueError(f"{path}: the primary HDU holds no data")
+    scaled = (header.get("BSCALE", 1.0), header.get("BZERO", 0.0)) != (1.0, 0.0)
+    if lazy and (scaled or bitpix > 0):   # the values come scaled, as float32
+        for key in ("BSCALE", "BZERO"):
+            header.remove(key, ignore_missing=True)
+        header["BITPIX"] = -32
     damage = [str(w.message) for w in caught if re.search("corrupt|truncat", str(w.message), re.IGNORECASE)]
     if damage:
         raise ValueError(f"{path}: the file is truncated or corrupt ({damage[0].strip()})")
     log = _header.ReadLog(header)
     if blank is not None:
-        if bitpix > 0:   # astropy has turned the BLANK values into NaN
+        if bitpix > 0 and lazy:   # FitsImage turns the BLANK values into NaN as it reads
+            log.note("integer BLANK -> NaN")
+        elif bitpix > 0:   # astropy has turned the BLANK values into NaN
             log.blanked += int(np.isnan(data).sum())
             log.note(f"integer BLANK -> NaN ({int(np.isnan(data).sum())} voxels)")
         else:
@@ -281,7 +362,7 @@ def _load(path: Path):
     original_shape = list(data.shape)
     try:
         _header.check_numeric_keywords(header)
-        data = _header.to_cube_axes(data.astype(np.float32), header, log)
+        data = _header.to_cube_axes(data.astype(np.float32, copy=not lazy), header, log)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
     return data, header, extra, record, beams, original_shape, log
@@ -298,7 +379,7 @@ def _gain_array(gain, shape) -> np.ndarray:
     return _header.check_gain(values, shape, "array")
 
 
-def read_fits(path, *, beam=None, gain=None) -> Cube:
+def read_fits(path, *, beam=None, gain=None, lazy: bool = False) -> Cube:
     """Read a cube written by :meth:`Cube.to_fits`, or a real observation's FITS cube.
 
     galcube's own files come back as written. Other files are normalised, and every change is
@@ -328,6 +409,11 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
         Primary-beam gain of a primary-beam corrected cube (a FITS file, whose WCS must be valid
         but is not compared with the cube's, or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
         attached as :attr:`Cube.gain`; where it is NaN or 0 the data become NaN.
+    lazy : bool, optional
+        Read nothing yet (default False): the cube's arrays are dask arrays over a memory map
+        of the file, read chunk by chunk when computed, for cubes larger than memory (see
+        :attr:`Cube.lazy`). The file must be uncompressed. Finding zero-filled spaxels in a
+        foreign file still reads it once, chunk by chunk.
 
     Returns
     -------
@@ -364,12 +450,16 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
     """
     path = as_path("path", path)
     beam = _header.beam_argument(beam)
-    data, header, extra, record, beams, original_shape, log = _load(path)
+    lazy = _validate.boolean("lazy", lazy)
+    data, header, extra, record, beams, original_shape, log = _load(path, lazy)
     foreign = record is None
     try:
         if foreign:
             _header.fix_frames(header, log)
-            _header.blank_zero_spaxels(data, log)
+            if lazy:
+                data = _lazy.blank_zero_spaxels(data, log)
+            else:
+                _header.blank_zero_spaxels(data, log)
         _header.set_beam(header, beam, beams, log, required=foreign)
         if foreign:
             data = _header.to_jy_per_beam(data, header, log)
@@ -378,10 +468,15 @@ def read_fits(path, *, beam=None, gain=None) -> Cube:
         raise ValueError(f"{path}: {err}") from None
     if gain is not None:
         extra["gain"] = _gain_array(gain, data.shape)
-        newly = np.isnan(extra["gain"]) & ~np.isnan(data)
-        data[newly] = np.nan
-        log.blanked += int(newly.sum())
-        log.note(f"primary-beam gain attached ({int(newly.sum())} voxels blanked where it is NaN or 0)")
+        if lazy:
+            data = np.where(np.isnan(extra["gain"]), np.float32(np.nan), data)
+            log.note("primary-beam gain attached (voxels blanked where it is NaN or 0)")
+        else:
+            newly = np.isnan(extra["gain"]) & ~np.isnan(data)
+            data[newly] = np.nan
+            log.blanked += int(newly.sum())
+            log.note(f"primary-beam gain attached ({int(newly.sum())} voxels blanked where it is "
+                     "NaN or 0)")
     if foreign:
         record = {"read": {"path": str(path), "original_shape": original_shape,
                            "blanked_voxels": log.blanked, "notes": log.notes}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -90,7 +91,10 @@ def remove_stale_temporaries(folder) -> list[Path]:
         for entry in entries:
             name = _TEMPORARY.fullmatch(entry.name)
             if name and _is_stale(Path(entry.path), name["host"], name["pid"]):
-                Path(entry.path).unlink(missing_ok=True)
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
                 removed.append(Path(entry.path))
     return removed
 
@@ -162,6 +166,52 @@ def atomic_path(path):
             raise _target_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """Yield a temporary folder next to ``path``; on success it replaces ``path``.
+
+    The folder counterpart of :func:`atomic_path`, for zarr stores: a reader sees the old store
+    or the new one, never a half-written one. An old store is first renamed aside, then the new
+    one renamed in, then the old one removed; a run killed between the two renames leaves the
+    old store under a temporary name, which :func:`remove_stale_temporaries` later removes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target folder.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to fill; it replaces ``path`` when the ``with`` block ends without
+        an exception, and is removed otherwise.
+
+    Raises
+    ------
+    OSError
+        The temporary cannot be made or renamed; the message names ``path``.
+    """
+    path = Path(path)
+    prefix = f".{path.name}.{_host()}-{os.getpid()}."
+    try:
+        _clean_once(path.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+    except OSError as err:
+        raise _target_error(err, path) from None
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
+            os.replace(path, old / "old")
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
