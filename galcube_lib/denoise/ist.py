@@ -81,19 +81,81 @@ def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]
     return j_xy, j_v
 
 
-def _band_sigmas(bands, robust: bool, valid_xy: np.ndarray) -> list[np.ndarray]:
-    """Noise sigma of every band, one (n_scales_xy + 1, 1, 1, 1) array per spectral block,
-    measured on the pixels ``valid_xy`` only (blank regions, zero-filled by ``gl.denoise``,
-    would pull the MAD down: at coarse scales their coefficients are small, not zero)."""
+def _band_samples(bands, valid_xy: np.ndarray, core=(slice(None), slice(None)), stride: int = 1):
+    """The coefficients of every band on the pixels ``valid_xy`` of ``core`` (a (y, x) pair of
+    slices), every ``stride``-th: one (n_scales_xy + 1, n) float64 array per spectral block.
+    Blank regions (zero-filled by ``gl.denoise``) are left out: at coarse scales their
+    coefficients are small, not zero, and would pull the MAD down."""
+    return [block[..., core[0], core[1]][..., valid_xy].reshape(block.shape[0], -1)[:, ::stride]
+            .astype(np.float64) for block in bands.blocks]
+
+
+def _sigmas_of(samples, robust: bool) -> list[np.ndarray]:
+    """Noise sigma of every band from :func:`_band_samples`, one (n_scales_xy + 1, 1, 1, 1)
+    array per spectral block: 1.4826 x MAD, or the standard deviation."""
     out = []
-    for block in bands.blocks:
-        flat = block[..., valid_xy].reshape(block.shape[0], -1).astype(np.float64)
+    for flat in samples:
         if robust:
             med = np.median(flat, axis=1, keepdims=True)
             s = np.median(np.abs(flat - med), axis=1) * MAD_TO_SIGMA
         else:
             s = flat.std(axis=1)
         out.append(s.reshape(-1, 1, 1, 1))
+    return out
+
+
+def band_sigmas_of_tiles(tiles, n_scales_xy: int, n_scales_v: int, spectral: str = "bior",
+                         stride: int = 1) -> list[list[float]]:
+    """The noise sigma of every band of a cube too large to transform at once, from tiles.
+
+    Each tile is transformed with the halo it was read with, and only the coefficients of its
+    core are taken; with a halo at least as wide as the coarsest starlet scale's support and
+    cores that cover the cube, they are the whole cube's coefficients, and the sigmas are the
+    ones :func:`ist` measures (1.4826 x MAD of each band, blank pixels left out).
+
+    Parameters
+    ----------
+    tiles : iterable of (numpy.ndarray, (slice, slice))
+        (v, y, x) tiles of the cube with whole spectra and blanks set to 0, each with the
+        (y, x) slices of its core inside it.
+    n_scales_xy, n_scales_v : int
+        The scales of the transform (those of the whole cube, see :func:`default_scales`).
+    spectral : {"bior", "starlet"}
+        The spectral transform.
+    stride : int
+        Take every ``stride``-th coefficient of each band (>= 1), to bound the memory.
+
+    Returns
+    -------
+    list of list of float
+        ``sigmas[j_v][j_xy]``, for :func:`ist`'s ``band_sigmas``.
+    """
+    samples = None
+    for data, core in tiles:
+        bands = forward_2d1d(data, n_scales_xy, n_scales_v, spectral)
+        valid = np.any(data[:, core[0], core[1]] != 0, axis=0)
+        if not valid.any():
+            continue
+        new = _band_samples(bands, valid, core, stride)
+        samples = new if samples is None else [np.concatenate(p, axis=1) for p in zip(samples, new)]
+    if samples is None:
+        raise ValueError("every tile is blank (0): there is no noise to measure")
+    return [s.ravel().tolist() for s in _sigmas_of(samples, robust=True)]
+
+
+def _checked_band_sigmas(band_sigmas, n_scales_xy: int, n_blocks: int) -> list[np.ndarray]:
+    """``ist``'s ``band_sigmas`` checked against the transform's bands, as
+    :func:`_sigmas_of` arrays."""
+    if len(band_sigmas) != n_blocks:
+        raise ValueError(f"band_sigmas must have one list per spectral block ({n_blocks}), got "
+                         f"{len(band_sigmas)}")
+    out = []
+    for j_v, values in enumerate(band_sigmas):
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (n_scales_xy + 1,) or not np.all(np.isfinite(values) & (values >= 0)):
+            raise ValueError(f"band_sigmas[{j_v}] must hold n_scales_xy + 1 = {n_scales_xy + 1} "
+                             f"finite values >= 0, got {values.tolist()}")
+        out.append(values.reshape(-1, 1, 1, 1))
     return out
 
 
@@ -123,7 +185,7 @@ def _soft(a: np.ndarray, t) -> np.ndarray:
 @check.renamed(k="n_sigma")
 def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = True,
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
-        noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
+        noise=None, band_sigmas=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
         positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
         keep_coarse: bool = True, debias: bool = False,
         progress: bool = False) -> np.ndarray:
@@ -155,6 +217,10 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         A noise realisation with the data's shape and statistics (e.g. a simulated noise
         cube); the noise per band is then the standard deviation of its coefficients. By
         default it is the MAD of the data's own coefficients / 0.6745.
+    band_sigmas : sequence of sequences of float, optional
+        The noise sigma of every band, ``band_sigmas[j_v][j_xy]``, measured elsewhere: on the
+        whole cube when a block of it is denoised (:func:`band_sigmas_of_tiles`; what
+        ``gl.denoise`` does for a lazy cube). Not with ``noise``.
     mode : {"hard", "soft"}
         "hard" (default): the multiresolution-support iteration; "soft": reweighted soft
         thresholding then de-biasing residual iterations (smoother, keeps less flux).
@@ -224,6 +290,8 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
     if n_scales_v is None:
         n_scales_v = d_v
     n_scales_v = check.integer("n_scales_v", n_scales_v, 0, max_v)
+    if noise is not None and band_sigmas is not None:
+        raise ValueError("give noise or band_sigmas, not both: each sets the noise of every band")
     if noise is not None:
         noise = np.asarray(noise)
         if noise.shape != y.shape:
@@ -235,13 +303,16 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         return forward_2d1d(x, n_scales_xy, n_scales_v, spectral)
 
     alpha = fwd(y)
+    bands = alpha.replace([])      # the transform's layout, without its coefficients
     valid_xy = np.any(y != 0, axis=0)         # pixels that are not blank in every channel
     if not valid_xy.any():
         valid_xy[:] = True
-    if noise is not None:
-        sigmas = _band_sigmas(fwd(noise.astype(np.float32)), False, valid_xy)
+    if band_sigmas is not None:
+        sigmas = _checked_band_sigmas(band_sigmas, n_scales_xy, len(alpha.blocks))
+    elif noise is not None:
+        sigmas = _sigmas_of(_band_samples(fwd(noise.astype(np.float32)), valid_xy), robust=False)
     else:
-        sigmas = _band_sigmas(alpha, True, valid_xy)
+        sigmas = _sigmas_of(_band_samples(alpha, valid_xy), robust=True)
     ks = np.full((n_scales_xy + 1, 1, 1, 1), n_sigma)
     if finest_extra:
         ks[0] += 1.0
@@ -264,14 +335,21 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
             print(f"ist {tag} {i}: |residual| = {r:.6g}")
 
     if mode == "hard":
+        # only the support is kept: the coefficients themselves are recomputed each iteration
         target = [b * m for b, m in zip(alpha.blocks, support)]
+        offset = None
         if debias:
             target = [_selection_debiased(b, t, sd) for b, t, sd in zip(target, lam, sigmas)]
-        offset = [(d - b) * m for d, b, m in zip(target, alpha.blocks, support)]
-        x = project(inverse_2d1d(alpha.replace(target)))
+            offset = [(d - b) * m for d, b, m in zip(target, alpha.blocks, support)]
+        del alpha, significant
+        x = project(inverse_2d1d(bands.replace(target)))
+        del target
 
         def step(rho):
-            return [(b + o) * m for b, o, m in zip(rho.blocks, offset, support)]
+            out = rho.blocks if offset is None else [b + o for b, o in zip(rho.blocks, offset)]
+            for b, m in zip(out, support):
+                b *= m
+            return out
     else:
         weights = [np.where(m & ~s, 0, 1).astype(np.float32) for m, s in zip(support, significant)]
         for r in range(n_reweight):

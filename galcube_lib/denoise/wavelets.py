@@ -408,8 +408,11 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
     elif spectral == "starlet":
         blocks = list(starlet1d(w2, n_scales_v, axis=1, generation=generation))
     else:
-        forward, reverse = (bior1d(w, n_scales_v, axis=1) for w in (w2, w2[:, ::-1]))
-        blocks = [np.concatenate(pair, axis=1) for pair in zip(forward, reverse)]
+        forward, reverse = (list(bior1d(w, n_scales_v, axis=1)) for w in (w2, w2[:, ::-1]))
+        del w2
+        blocks = []
+        while forward:   # each level's halves freed as soon as they are joined
+            blocks.append(np.concatenate((forward.pop(0), reverse.pop(0)), axis=1))
     return Bands2D1D(blocks, a.shape, int(n_scales_xy), n_scales_v, spectral, generation)
 
 
