@@ -129,7 +129,8 @@ def source_box(cube: Cube, mask=None) -> tuple[slice, slice, slice]:
     return box
 
 
-def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **options) -> Cube:
+def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", out=None,
+            **options) -> Cube:
     """Denoise a cube.
 
     Parameters
@@ -154,7 +155,14 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **o
         flux over 16 undenoised draws, goes into ``record["denoise"]["null_check"]`` and a
         HISTORY card, with a warning above 3 sigma. "auto" (default): 1 for a cube read from
         FITS with no truth (a real cube), 0 for a simulated one; 0 switches it off. Each null
-        costs one more denoising.
+        costs one more denoising. A lazy cube gets none ("auto"): run it on a part of the cube
+        in memory, ``gl.denoise(cube.crop(box).compute(), method)``.
+    out : str or os.PathLike, optional
+        For a lazy cube (:attr:`Cube.lazy`, e.g. ``gl.read_fits(path, lazy=True)``), where the
+        result goes (``.zarr`` or ``.fits``): the cube is denoised tile by tile and the result
+        written as it goes, resumably (:func:`~galcube_lib.denoise.blockwise.denoise_blocks`,
+        whose defaults it takes; call that for the tiles, workers or a dask client). Only the
+        methods in ``blockwise.BLOCKWISE`` run this way.
     **options
         Options of that method (see its function's docstring); unknown options are an error.
         An option's deprecated old name (e.g. ist's ``k`` for ``n_sigma``) still works, with
@@ -189,6 +197,8 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **o
     (True, True)
     """
     check_cube("cube", cube)
+    if cube.lazy or out is not None:
+        return _denoise_lazy(cube, method, box, null_check, out, options)
     func = method_function(method)
     # options renamed to the project's names (checks.renamed) keep working, with a warning
     options = _validate.rename_keywords(options, getattr(func, "__renamed__", {}), "denoise")
@@ -209,6 +219,28 @@ def denoise(cube: Cube, method: str = "ist", *, box=None, null_check="auto", **o
                       "noise like this cube's own (its null check): part of the flux it returns "
                       "may be invented", UserWarning, stacklevel=2)
     return with_null_check(out, found)
+
+
+def _denoise_lazy(cube: Cube, method: str, box, null_check, out, options) -> Cube:
+    """:func:`denoise` of a lazy cube, or of any cube with ``out``: block-wise."""
+    from galcube_lib.denoise.blockwise import denoise_blocks
+
+    if out is None:
+        raise ValueError("a lazy cube is denoised block by block into a file: give out= a .zarr "
+                         "or .fits path (or cube.compute() to denoise it in memory)")
+    if box is not None:
+        raise ValueError("box= needs the cube in memory: denoise cube.crop(box).compute(), or "
+                         "the whole lazy cube with box=None")
+    if not (isinstance(null_check, str) and null_check == "auto") and _n_null(null_check, cube):
+        raise ValueError(f"null_check={null_check!r}: a lazy cube gets no null check; run it on a "
+                         "part of the cube in memory, gl.denoise(cube.crop(box).compute(), method)")
+    result = denoise_blocks(cube, method, out, options=options)
+    if "read" not in cube.record or cube.clean is not None:
+        return result
+    record = {**result.record, "denoise": {
+        **result.record["denoise"],
+        "null_check": {"skipped": "a lazy cube: run it on a part in memory"}}}
+    return result.replace(record=record)
 
 
 def _n_null(null_check, cube: Cube) -> int:
@@ -244,6 +276,42 @@ def _denoise(cube: Cube, method: str, func, box, options) -> Cube:
     """:func:`denoise` without its null check."""
     if box is not None:
         return _denoise_box(cube, method, func, box, options)
+    context = method_context(cube, method, func, options)
+    data, finite, gain = method_input(cube)
+    result = func(data, **context, **options)
+    # the deep methods with an uncertainty option return Denoised(data, uncertainty), always
+    out, sigma = result if isinstance(result, tuple) else (result, None)
+    out = np.where(finite, np.asarray(out, dtype=np.float32) / gain, np.float32(np.nan))
+    if sigma is not None:
+        sigma = np.where(finite, np.asarray(sigma, dtype=np.float32) / gain, np.float32(np.nan))
+    header, record = denoised_metadata(cube, method, options)
+    return Cube(out, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
+
+
+def method_context(cube: Cube, method: str, func, options: dict) -> dict:
+    """Check a method's options, and give the context parameters it takes from the cube.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube to denoise.
+    method : str
+        The method's name, for error messages.
+    func : callable
+        Its array function (:func:`method_function`).
+    options : dict
+        The options given.
+
+    Returns
+    -------
+    dict
+        The context parameters (``CONTEXT``) that ``func`` declares, from the cube.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An unknown option, or one of the wrong type (naming it).
+    """
     params = inspect.signature(func).parameters
     allowed = [p for p in params if p not in CONTEXT and p != "data"]
     unknown = sorted(set(options) - set(allowed))
@@ -254,18 +322,31 @@ def _denoise(cube: Cube, method: str, func, box, options) -> Cube:
         _validate.annotated(name, value, params[name].annotation)
     context = {"beam_fwhm_px": cube.beam_fwhm_px, "beam_pa_deg": cube.beam_pa_deg,
                "channel_kms": cube.channel_kms}
-    data, finite, gain = method_input(cube)
-    result = func(data, **{k: v for k, v in context.items() if k in params}, **options)
-    # the deep methods with an uncertainty option return Denoised(data, uncertainty), always
-    out, sigma = result if isinstance(result, tuple) else (result, None)
-    out = np.where(finite, np.asarray(out, dtype=np.float32) / gain, np.float32(np.nan))
-    if sigma is not None:
-        sigma = np.where(finite, np.asarray(sigma, dtype=np.float32) / gain, np.float32(np.nan))
+    return {k: v for k, v in context.items() if k in params}
+
+
+def denoised_metadata(cube: Cube, method: str, options: dict):
+    """The header and record of a denoised cube: a HISTORY card and ``record["denoise"]`` that
+    name the method and its options.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube that was denoised.
+    method : str
+        The method.
+    options : dict
+        Its options (arrays are described by shape).
+
+    Returns
+    -------
+    (astropy.io.fits.Header, dict)
+        A new header and record.
+    """
     header = cube.header.copy()
-    described = {k: _describe(v) for k, v in options.items()}
+    described = {k: describe_option(v) for k, v in options.items()}
     header["HISTORY"] = f"galcube {__version__} denoise: method={method} options={described}"
-    record = {**cube.record, "denoise": {"method": method, "options": described}}
-    return Cube(out, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
+    return header, {**cube.record, "denoise": {"method": method, "options": described}}
 
 
 def _check_content(flat: np.ndarray, finite: np.ndarray) -> None:
@@ -295,8 +376,20 @@ def _denoise_box(cube: Cube, method: str, func, box, options) -> Cube:
     return Cube(data, header, clean=cube.clean, uncertainty=sigma, gain=cube.gain, record=record)
 
 
-def _describe(value):
-    """An option as it goes into the record and the HISTORY card (arrays by shape only)."""
+def describe_option(value):
+    """An option as it goes into the record and the HISTORY card (arrays by shape only).
+
+    Parameters
+    ----------
+    value : object
+        The option's value.
+
+    Returns
+    -------
+    object
+        ``value`` when JSON can hold it as it is, ``<dtype array shape>`` for an array, else
+        its repr.
+    """
     if isinstance(value, np.ndarray):
         return f"<{value.dtype} array {value.shape}>"
     return value if isinstance(value, (bool, int, float, str, type(None))) else repr(value)
