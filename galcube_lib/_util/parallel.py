@@ -112,9 +112,32 @@ def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_si
         for batch in batches(items, 1, batch_size):
             on_result(func(*args, batch))
         return
-    if client is not None:
-        n = max(1, len(client.scheduler_info().get("workers", {})))
-        _run_on(client, func, args, batches(items, n, batch_size), on_result)
+    with cluster(workers, client) as on:
+        n = max(1, len(on.scheduler_info().get("workers", {})))
+        _run_on(on, func, args, batches(items, n, batch_size), on_result)
+
+
+@contextlib.contextmanager
+def cluster(workers: int, client=None):
+    """The dask client to run on: ``client`` itself (left open), a LocalCluster of ``workers``
+    processes made for the ``with`` block (closed after it), or None (this process) when
+    ``workers <= 1`` and no client is given.
+
+    Parameters
+    ----------
+    workers : int
+        Worker processes of a LocalCluster (checked by :func:`check_workers`).
+    client : dask.distributed.Client, optional
+        An existing client.
+
+    Yields
+    ------
+    dask.distributed.Client or None
+        Where to submit work.
+    """
+    workers = check_workers(workers, client)
+    if client is not None or workers <= 1:
+        yield client
         return
     import dask
     from dask.distributed import Client, LocalCluster
@@ -122,17 +145,17 @@ def run_batches(func, args: tuple, items, *, workers: int, client=None, batch_si
     env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENV.items()}
     with _environ_restored(), dask.config.set(env):
         try:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+            local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                 dashboard_address=None)
         except RuntimeError as err:
             if "failed to start" not in str(err):
                 raise
             raise RuntimeError(f"the {workers} worker processes of the local dask cluster "
                                f"failed to start ({err}). If this runs from a script: "
                                f"{MAIN_GUARD_HELP}") from err
-        with cluster, Client(cluster) as own:
+        with local, Client(local) as own:
             own.run(_quiet_shutdown)
-            _run_on(own, func, args, batches(items, workers, batch_size), on_result)
+            yield own
 
 
 def _run_on(client, func, args, work, on_result) -> None:

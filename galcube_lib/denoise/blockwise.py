@@ -13,77 +13,53 @@ import json
 import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from galcube_lib._util import checks as check
-from galcube_lib._util.parallel import check_workers, run_batches
+from galcube_lib._util.parallel import batches, check_workers, cluster, run_batches
+from galcube_lib.denoise import ist_passes
 from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.io.files import as_path, write_text
 
-#: methods that run block-wise, with the halo each needs
-BLOCKWISE = ("gaussian", "ist")
+#: methods that run block-wise: those on tiles with halos, and IST in passes
+HALO_METHODS = ("gaussian",)
+BLOCKWISE = (*HALO_METHODS, "ist")
 
 #: memory a tile may take while it is denoised (its halo included), in bytes
 TILE_BYTES = 1.0e9
 
 #: bytes per voxel a method holds while it denoises a tile (measured peaks, rounded up)
-_BYTES_PER_VOXEL = {"gaussian": 40, "ist": 240}
-
-#: coefficients per band kept to measure IST's noise sigmas on a large cube
-_SIGMA_SAMPLES = 2 ** 22
+_BYTES_PER_VOXEL = {"gaussian": 40}
 
 
 def halo_px(method: str, cube: Cube, options: dict) -> int:
     """The spatial halo, in pixels, that a tile of ``cube`` is read with for ``method``.
 
-    - gaussian: the half-width of its spatial kernel (so tiles give the whole-cube result);
-    - ist: the reach of one analysis and one synthesis of its starlet (:func:`starlet_reach`).
+    gaussian: the half-width of its spatial kernel (so tiles give the whole-cube result).
 
     Parameters
     ----------
     method : str
-        One of ``BLOCKWISE``.
+        One of ``HALO_METHODS``.
     cube : Cube
         The cube.
     options : dict
-        The method's options (``spatial_fwhm_beams``; ``n_scales_xy``).
+        The method's options (``spatial_fwhm_beams``).
 
     Returns
     -------
     int
         The halo in pixels.
     """
+    from galcube_lib.denoise.gaussian import beam_kernel
+
     bmaj, bmin = cube.beam_fwhm_px
-    if method == "gaussian":
-        from galcube_lib.denoise.gaussian import beam_kernel
-
-        f = options.get("spatial_fwhm_beams", 1.0)
-        return 0 if f == 0 else beam_kernel(f * bmaj, f * bmin, cube.beam_pa_deg).shape[0] // 2
-    analysis, synthesis = starlet_reach(options["n_scales_xy"])
-    return analysis + synthesis
-
-
-def starlet_reach(n_scales: int) -> tuple[int, int]:
-    """How far, in pixels, the second-generation starlet of ``n_scales`` scales reaches.
-
-    Analysis: the coarse plane c_J is J smoothings (taps 2 * 2**j out) of the image, 2 (2**J - 1)
-    px; the last detail w_(J-1) = c_(J-1) - H c_J smooths once more, 3 * 2**J - 2 px in all.
-    Synthesis, c_j = H c_(j+1) + w_j from the coarse plane down: 2 (2**J - 1) px.
-
-    Parameters
-    ----------
-    n_scales : int
-        Spatial detail scales J.
-
-    Returns
-    -------
-    (int, int)
-        The analysis and synthesis reaches.
-    """
-    return 3 * 2 ** n_scales - 2, 2 * (2 ** n_scales - 1)
+    f = options.get("spatial_fwhm_beams", 1.0)
+    return 0 if f == 0 else beam_kernel(f * bmaj, f * bmin, cube.beam_pa_deg).shape[0] // 2
 
 
 def tiles(shape, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]]:
@@ -116,10 +92,13 @@ def tiles(shape, tile: int, halo: int) -> list[tuple[slice, slice, slice, slice]
 def default_tile(method: str, shape, halo: int) -> int:
     """The widest core side whose tile fits ``TILE_BYTES`` while ``method`` denoises it.
 
+    The core is never narrower than the halo (a narrower one would read most voxels many
+    times); when such a tile needs more than ``TILE_BYTES``, a warning says how much.
+
     Parameters
     ----------
     method : str
-        One of ``BLOCKWISE``.
+        One of ``HALO_METHODS``.
     shape : tuple of int
         (v, y, x) of the cube.
     halo : int
@@ -128,10 +107,17 @@ def default_tile(method: str, shape, halo: int) -> int:
     Returns
     -------
     int
-        A multiple of 16 px, at least 32 and at most the cube's larger side.
+        A multiple of 16 px, at least 32 and the halo, at most the cube's larger side.
     """
-    side = math.sqrt(TILE_BYTES / _BYTES_PER_VOXEL[method] / shape[0]) - 2 * halo
-    return int(min(max(shape[1:]), max(32, 16 * math.floor(side / 16))))
+    per_px = _BYTES_PER_VOXEL[method] * shape[0]
+    side = math.sqrt(TILE_BYTES / per_px) - 2 * halo
+    tile = int(min(max(shape[1:]), max(32, halo, 16 * math.floor(side / 16))))
+    need = per_px * min(shape[1], tile + 2 * halo) * min(shape[2], tile + 2 * halo)
+    if need > TILE_BYTES:
+        warnings.warn(f"{method} needs a {halo} px halo around each tile on this cube: a tile of "
+                      f"{tile} px takes about {need / 1e9:.1f} GB while it is denoised",
+                      UserWarning, stacklevel=3)
+    return tile
 
 
 def _read(data, gain, read_y, read_x):
@@ -167,34 +153,45 @@ def _run_tiles(data, gain, method, kwargs, work, layout, indices) -> list[int]:
     return list(indices)
 
 
-def _ist_options(cube: Cube, options: dict, halo: int | None, tile: int | None,
-                 progress: bool) -> dict:
-    """IST's options for tiles: the whole cube's scales, and its band sigmas measured once on
-    tiles that cover the cube (every one when there are at most 16, else 16 spread over it)."""
-    from galcube_lib.denoise.ist import band_sigmas_of_tiles, default_scales
+def _ist_options(cube: Cube, kwargs: dict) -> dict:
+    """Every option of IST for a run in passes, checked, with the whole cube's scales."""
+    import inspect
 
-    spectral = options.get("spectral", "bior")
-    j_xy, j_v = default_scales(cube.shape, cube.beam_fwhm_px, spectral)
-    fixed = {"n_scales_xy": options.get("n_scales_xy", j_xy),
-             "n_scales_v": options.get("n_scales_v", j_v)}
-    if "band_sigmas" in options or "noise" in options:
-        return {**options, **fixed}
-    forward_halo = starlet_reach(fixed["n_scales_xy"])[0]
-    layout = tiles(cube.shape, tile or default_tile("ist", cube.shape, halo or 0), forward_halo)
-    chosen = layout if len(layout) <= 16 else [layout[k] for k in
-                                              np.linspace(0, len(layout) - 1, 16).astype(int)]
-    voxels = sum((c_y.stop - c_y.start) * (c_x.stop - c_x.start) for c_y, c_x, _, _ in chosen)
-    stride = max(1, math.ceil(voxels * cube.shape[0] / _SIGMA_SAMPLES))
+    from galcube_lib.denoise.ist import checked_options, ist
 
-    def sampled():
-        for core_y, core_x, read_y, read_x in _progress(chosen, progress, "ist noise"):
-            flat = _read(cube.data, cube.gain, read_y, read_x)[0]
-            yield flat, (slice(core_y.start - read_y.start, core_y.stop - read_y.start),
-                         slice(core_x.start - read_x.start, core_x.stop - read_x.start))
+    if kwargs.get("noise") is not None:
+        raise ValueError("noise= (a noise cube) is not taken for a lazy cube: IST measures the "
+                         "noise of every band from the cube's own coefficients")
+    params = inspect.signature(ist).parameters
+    full = {k: p.default for k, p in params.items() if k not in ("data", "noise")}
+    options = checked_options(cube.shape, **{**full, **kwargs})
+    if options["mode"] != "hard" or options["debias"]:
+        raise ValueError("IST on a lazy cube runs in hard mode without debias (mode='hard', "
+                         f"debias=False), got mode={options['mode']!r}, debias={options['debias']}")
+    return options
 
-    sigmas = band_sigmas_of_tiles(sampled(), fixed["n_scales_xy"], fixed["n_scales_v"],
-                                  spectral, stride)
-    return {**options, **fixed, "band_sigmas": sigmas}
+
+def _runner(on):
+    """``run(func, args, items)``: ``func(*args, batch)`` over ``items``, in this process (one
+    batch) or on the client ``on`` (a few batches per worker); the list of results."""
+    def run(func, args, items):
+        items = list(items)
+        if on is None:
+            return [func(*args, items)]
+        n = max(1, len(on.scheduler_info().get("workers", {})))
+        return on.gather([on.submit(func, *args, batch, pure=False)
+                          for batch in batches(items, n, None)])
+    return run
+
+
+def _ist(cube: Cube, work: Path, options: dict, tile: int, run, progress: bool) -> None:
+    """IST in passes (:mod:`.ist_passes`), its result written tile by tile to ``work``/data."""
+    layout = ist_passes.Layout(work, cube.shape, options["n_scales_xy"], tile)
+    result = ist_passes.ist_in_passes(cube, work, options, tile=tile, run=run, progress=progress)
+    run(ist_passes.write_result, (layout, result, cube.data, cube.gain, str(work / "data")),
+        range(len(layout.tiles)))
+    for name in ("y", "x0", "x1", "planes"):
+        (work / f"{name}.f32").unlink(missing_ok=True)
 
 
 def _progress(items, progress: bool, desc: str):
@@ -237,14 +234,13 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
 
     Methods (``BLOCKWISE``):
 
-    - "gaussian": the halo is the kernel's half-width, so the result equals the whole-cube
-      one to float32 round-off;
-    - "ist": the scales and the noise sigma of every band are those of the whole cube
-      (measured once on tiles with the analysis's reach as halo, every tile when there are
-      at most 16, else 16 spread over the cube); the default halo is the reach of one
-      analysis and one synthesis (:func:`starlet_reach`). Every residual iteration reaches
-      further, so the result differs slightly from the whole-cube one (at most 0.0012 noise
-      sigma on the test cube of ``tests/denoise/test_blockwise.py``; less with a wider halo).
+    - "gaussian": tiles with a halo of the kernel's half-width, so the result equals the
+      whole-cube one to float32 round-off;
+    - "ist" (hard mode): in passes over slabs of channels and tiles of spaxels, with the
+      starlet planes in a scratch file (:mod:`.ist_passes`): no halo, and the same result as
+      the whole-cube IST to the bit where the cube has at most about 2 million voxels (above,
+      the band noise sigmas are measured on every n-th coefficient). A killed run resumes at
+      the start of the pass it was in.
 
     Parameters
     ----------
@@ -259,9 +255,10 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
         The method's options (as for ``gl.denoise``).
     tile_px : int, optional
         Core side of a tile in pixels, >= 16; default: the widest that keeps a tile and its
-        halo within about 1 GB while it is denoised (:func:`default_tile`).
+        halo within about 1 GB while it is denoised (:func:`default_tile`; for IST
+        :func:`.ist_passes.default_tile`).
     halo : int, optional
-        Pixels read around each core, >= 0; default :func:`halo_px`.
+        Pixels read around each core, >= 0; default :func:`halo_px` (not used by IST).
     workers : int
         Processes of a dask LocalCluster to run the tiles on (default 1: this process).
     client : dask.distributed.Client, optional
@@ -294,25 +291,37 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
     progress = check.boolean("progress", progress)
     kwargs = {**method_context(cube, method, method_function(method), options), **options}
     if method == "ist":
-        kwargs = _ist_options(cube, kwargs, halo, tile_px, progress)
-    halo = halo_px(method, cube, kwargs) if halo is None else check.integer("halo", halo, 0)
-    tile = (default_tile(method, cube.shape, halo) if tile_px is None
-            else check.integer("tile_px", tile_px, 16))
-    layout = tiles(cube.shape, tile, halo)
+        kwargs = _ist_options(cube, kwargs)
+        halo = 0
+        tile = (ist_passes.default_tile(cube.shape[0], kwargs["n_scales_xy"]) if tile_px is None
+                else check.integer("tile_px", tile_px, 16))
+    else:
+        halo = halo_px(method, cube, kwargs) if halo is None else check.integer("halo", halo, 0)
+        tile = (default_tile(method, cube.shape, halo) if tile_px is None
+                else check.integer("tile_px", tile_px, 16))
     work = out.parent / f".{out.name}.partial"
     job = json.loads(json.dumps({
         "method": method, "options": {k: describe_option(v) for k, v in kwargs.items()},
         "shape": cube.shape, "tile": tile, "halo": halo, "input": lazy.token(cube)}))
     done = _open_work(work, job, cube.shape, tile)
-    todo = [i for i in range(len(layout)) if i not in done]
-    with _progress(range(len(layout)), progress, method) as bar:
-        bar.update(len(done))
-        run_batches(_run_tiles, (cube.data, cube.gain, method, kwargs, str(work), layout), todo,
-                    workers=workers, client=client, batch_size=1,
-                    on_result=lambda finished: bar.update(len(finished)))
+    with cluster(workers, client) as on:
+        if method == "ist":
+            _ist(cube, work, kwargs, tile, _runner(on), progress)
+        else:
+            layout = tiles(cube.shape, tile, halo)
+            todo = [i for i in range(len(layout)) if i not in done]
+            with _progress(range(len(layout)), progress, method) as bar:
+                bar.update(len(done))
+                run_batches(_run_tiles, (cube.data, cube.gain, method, kwargs, str(work), layout),
+                            todo, workers=1, client=on, batch_size=1,
+                            on_result=lambda finished: bar.update(len(finished)))
     header, record = denoised_metadata(cube, method, options)
-    header["HISTORY"] = f"galcube denoise: block-wise, {tile} px tiles with {halo} px halos"
-    record["denoise"]["blockwise"] = {"tile_px": tile, "halo_px": halo}
+    if method == "ist":
+        header["HISTORY"] = f"galcube denoise: in passes, {tile} px spaxel tiles"
+        record["denoise"]["blockwise"] = {"tile_px": tile, "passes": True}
+    else:
+        header["HISTORY"] = f"galcube denoise: block-wise, {tile} px tiles with {halo} px halos"
+        record["denoise"]["blockwise"] = {"tile_px": tile, "halo_px": halo}
     import dask.array as da
 
     result = Cube(da.from_zarr(str(work / "data")), header, clean=cube.clean, gain=cube.gain,

@@ -81,18 +81,46 @@ def default_scales(shape, beam_fwhm_px=None, spectral="bior") -> tuple[int, int]
     return j_xy, j_v
 
 
-def _band_samples(bands, valid_xy: np.ndarray, core=(slice(None), slice(None)), stride: int = 1):
-    """The coefficients of every band on the pixels ``valid_xy`` of ``core`` (a (y, x) pair of
-    slices), every ``stride``-th: one (n_scales_xy + 1, n) float64 array per spectral block.
+def band_samples(bands, valid_xy: np.ndarray, stride: int = 1) -> list[np.ndarray]:
+    """The coefficients of every band on the pixels ``valid_xy``, every ``stride``-th.
+
     Blank regions (zero-filled by ``gl.denoise``) are left out: at coarse scales their
-    coefficients are small, not zero, and would pull the MAD down."""
-    return [block[..., core[0], core[1]][..., valid_xy].reshape(block.shape[0], -1)[:, ::stride]
-            .astype(np.float64) for block in bands.blocks]
+    coefficients are small, not zero, and would pull the MAD down.
+
+    Parameters
+    ----------
+    bands : Bands2D1D
+        The coefficients of a cube, or of a tile of its spaxels.
+    valid_xy : numpy.ndarray
+        Boolean (y, x): the pixels that are not blank in every channel.
+    stride : int
+        Keep every ``stride``-th coefficient (to bound the memory on a large cube).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One (n_scales_xy + 1, n) float64 array per spectral block.
+    """
+    return [block[..., valid_xy].reshape(block.shape[0], -1)[:, ::stride].astype(np.float64)
+            for block in bands.blocks]
 
 
-def _sigmas_of(samples, robust: bool) -> list[np.ndarray]:
-    """Noise sigma of every band from :func:`_band_samples`, one (n_scales_xy + 1, 1, 1, 1)
-    array per spectral block: 1.4826 x MAD, or the standard deviation."""
+def sigmas_of(samples, robust: bool) -> list[np.ndarray]:
+    """Noise sigma of every band from :func:`band_samples`.
+
+    Parameters
+    ----------
+    samples : list of numpy.ndarray
+        :func:`band_samples` (of several tiles, joined along their last axis).
+    robust : bool
+        1.4826 x MAD (the data's own coefficients), or the standard deviation (a noise
+        realisation's).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One (n_scales_xy + 1, 1, 1, 1) array per spectral block.
+    """
     out = []
     for flat in samples:
         if robust:
@@ -104,59 +132,98 @@ def _sigmas_of(samples, robust: bool) -> list[np.ndarray]:
     return out
 
 
-def band_sigmas_of_tiles(tiles, n_scales_xy: int, n_scales_v: int, spectral: str = "bior",
-                         stride: int = 1) -> list[list[float]]:
-    """The noise sigma of every band of a cube too large to transform at once, from tiles.
-
-    Each tile is transformed with the halo it was read with, and only the coefficients of its
-    core are taken; with a halo at least as wide as the coarsest starlet scale's support and
-    cores that cover the cube, they are the whole cube's coefficients, and the sigmas are the
-    ones :func:`ist` measures (1.4826 x MAD of each band, blank pixels left out).
+def checked_options(shape, **options) -> dict:
+    """:func:`ist`'s options checked (errors name them), with the default scales filled in.
 
     Parameters
     ----------
-    tiles : iterable of (numpy.ndarray, (slice, slice))
-        (v, y, x) tiles of the cube with whole spectra and blanks set to 0, each with the
-        (y, x) slices of its core inside it.
-    n_scales_xy, n_scales_v : int
-        The scales of the transform (those of the whole cube, see :func:`default_scales`).
-    spectral : {"bior", "starlet"}
-        The spectral transform.
-    stride : int
-        Take every ``stride``-th coefficient of each band (>= 1), to bound the memory.
+    shape : tuple of int
+        (v, y, x) of the cube.
+    **options
+        ``beam_fwhm_px``, ``n_sigma``, ``finest_extra``, ``n_scales_xy``, ``n_scales_v``,
+        ``spectral``, ``mode``, ``n_iter``, ``n_reweight``, ``positivity``,
+        ``inherit_support``, ``tol``, ``keep_coarse``, ``debias``, ``progress``.
 
     Returns
     -------
-    list of list of float
-        ``sigmas[j_v][j_xy]``, for :func:`ist`'s ``band_sigmas``.
+    dict
+        The same names, checked.
     """
-    samples = None
-    for data, core in tiles:
-        bands = forward_2d1d(data, n_scales_xy, n_scales_v, spectral)
-        valid = np.any(data[:, core[0], core[1]] != 0, axis=0)
-        if not valid.any():
-            continue
-        new = _band_samples(bands, valid, core, stride)
-        samples = new if samples is None else [np.concatenate(p, axis=1) for p in zip(samples, new)]
-    if samples is None:
-        raise ValueError("every tile is blank (0): there is no noise to measure")
-    return [s.ravel().tolist() for s in _sigmas_of(samples, robust=True)]
+    o = dict(options)
+    o["n_sigma"] = check.number("n_sigma", o["n_sigma"], 0.0, 100.0, lo_open=True)
+    for name in ("finest_extra", "positivity", "inherit_support", "keep_coarse", "debias",
+                 "progress"):
+        o[name] = check.boolean(name, o[name])
+    check.choice("spectral", o["spectral"], SPECTRAL)
+    check.choice("mode", o["mode"], MODES)
+    if o["debias"] and o["mode"] != "hard":
+        raise ValueError(f"debias=True takes the selection bias off a hard support: it needs "
+                         f"mode='hard', got mode={o['mode']!r}")
+    o["n_iter"] = check.integer("n_iter", o["n_iter"], 0, 100)
+    o["n_reweight"] = check.integer("n_reweight", o["n_reweight"], 1, 20)
+    o["tol"] = check.number("tol", o["tol"], 0.0, 1.0, hi_open=True)
+    if o["beam_fwhm_px"] is not None:
+        o["beam_fwhm_px"] = check.beam_fwhm("beam_fwhm_px", o["beam_fwhm_px"])
+    d_xy, d_v = default_scales(shape, o["beam_fwhm_px"], o["spectral"])
+    o["n_scales_xy"] = check.integer("n_scales_xy", d_xy if o["n_scales_xy"] is None
+                                     else o["n_scales_xy"], 1, 12)
+    o["n_scales_v"] = check.integer("n_scales_v", d_v if o["n_scales_v"] is None
+                                    else o["n_scales_v"], 0, int(math.floor(math.log2(shape[0]))))
+    return o
 
 
-def _checked_band_sigmas(band_sigmas, n_scales_xy: int, n_blocks: int) -> list[np.ndarray]:
-    """``ist``'s ``band_sigmas`` checked against the transform's bands, as
-    :func:`_sigmas_of` arrays."""
-    if len(band_sigmas) != n_blocks:
-        raise ValueError(f"band_sigmas must have one list per spectral block ({n_blocks}), got "
-                         f"{len(band_sigmas)}")
-    out = []
-    for j_v, values in enumerate(band_sigmas):
-        values = np.asarray(values, dtype=np.float64)
-        if values.shape != (n_scales_xy + 1,) or not np.all(np.isfinite(values) & (values >= 0)):
-            raise ValueError(f"band_sigmas[{j_v}] must hold n_scales_xy + 1 = {n_scales_xy + 1} "
-                             f"finite values >= 0, got {values.tolist()}")
-        out.append(values.reshape(-1, 1, 1, 1))
-    return out
+def thresholds(sigmas, options: dict) -> list[np.ndarray]:
+    """The threshold of every band: ``n_sigma`` (+ 1 on the finest spatial scale with
+    ``finest_extra``) times its sigma; 0 for the coarse band kept as it is (``keep_coarse``).
+
+    Parameters
+    ----------
+    sigmas : list of numpy.ndarray
+        :func:`sigmas_of`.
+    options : dict
+        :func:`checked_options`.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        float32, shaped as ``sigmas``.
+    """
+    ks = np.full(sigmas[0].shape, options["n_sigma"])
+    if options["finest_extra"]:
+        ks[0] += 1.0
+    lam = [(ks * s).astype(np.float32) for s in sigmas]
+    if options["keep_coarse"]:
+        lam[-1][-1] = 0.0
+    return lam
+
+
+def supports(blocks, lam, options: dict):
+    """The significant coefficients and the multiresolution support.
+
+    Parameters
+    ----------
+    blocks : list of numpy.ndarray
+        The coefficients (:attr:`Bands2D1D.blocks`) of a cube or of a tile of its spaxels.
+    lam : list of numpy.ndarray
+        :func:`thresholds`.
+    options : dict
+        :func:`checked_options` (``keep_coarse``, ``inherit_support``).
+
+    Returns
+    -------
+    (list of numpy.ndarray, list of numpy.ndarray)
+        Boolean arrays shaped as ``blocks``: |coefficient| above its threshold (and the kept
+        coarse band), and the support: also a coefficient whose finer spatial scales at the
+        same place are significant (``inherit_support``).
+    """
+    keep_coarse = options["keep_coarse"]
+    significant = [np.abs(b) > t for b, t in zip(blocks, lam)]
+    significant[-1][-1] |= keep_coarse
+    if not options["inherit_support"]:
+        return significant, significant
+    support = [np.logical_or.accumulate(s, axis=0) for s in significant]
+    support[-1][-1] |= keep_coarse
+    return significant, support
 
 
 def _selection_debiased(a: np.ndarray, threshold, sigma) -> np.ndarray:
@@ -185,7 +252,7 @@ def _soft(a: np.ndarray, t) -> np.ndarray:
 @check.renamed(k="n_sigma")
 def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = True,
         n_scales_xy: int | None = None, n_scales_v: int | None = None, spectral: str = "bior",
-        noise=None, band_sigmas=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
+        noise=None, mode: str = "hard", n_iter: int = 6, n_reweight: int = 3,
         positivity: bool = False, inherit_support: bool = True, tol: float = 1e-3,
         keep_coarse: bool = True, debias: bool = False,
         progress: bool = False) -> np.ndarray:
@@ -217,10 +284,6 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         A noise realisation with the data's shape and statistics (e.g. a simulated noise
         cube); the noise per band is then the standard deviation of its coefficients. By
         default it is the MAD of the data's own coefficients / 0.6745.
-    band_sigmas : sequence of sequences of float, optional
-        The noise sigma of every band, ``band_sigmas[j_v][j_xy]``, measured elsewhere: on the
-        whole cube when a block of it is denoised (:func:`band_sigmas_of_tiles`; what
-        ``gl.denoise`` does for a lazy cube). Not with ``noise``.
     mode : {"hard", "soft"}
         "hard" (default): the multiresolution-support iteration; "soft": reweighted soft
         thresholding then de-biasing residual iterations (smoother, keeps less flux).
@@ -265,33 +328,13 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         The denoised cube, float32, same shape as ``data``.
     """
     y = finite_cube("data", data)
-    n_sigma = check.number("n_sigma", n_sigma, 0.0, 100.0, lo_open=True)
-    finest_extra, positivity, inherit_support, keep_coarse, debias, progress = (
-        check.boolean(name, value) for name, value in
-        [("finest_extra", finest_extra), ("positivity", positivity),
-         ("inherit_support", inherit_support), ("keep_coarse", keep_coarse),
-         ("debias", debias), ("progress", progress)])
-    check.choice("spectral", spectral, SPECTRAL)
-    check.choice("mode", mode, MODES)
-    if debias and mode != "hard":
-        raise ValueError(f"debias=True takes the selection bias off a hard support: it needs "
-                         f"mode='hard', got mode={mode!r}")
-    n_iter = check.integer("n_iter", n_iter, 0, 100)
-    n_reweight = check.integer("n_reweight", n_reweight, 1, 20)
-    tol = check.number("tol", tol, 0.0, 1.0, hi_open=True)
-    if beam_fwhm_px is not None:
-        beam_fwhm_px = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
-    nv, ny, nx = y.shape
-    d_xy, d_v = default_scales(y.shape, beam_fwhm_px, spectral)
-    if n_scales_xy is None:
-        n_scales_xy = d_xy
-    n_scales_xy = check.integer("n_scales_xy", n_scales_xy, 1, 12)
-    max_v = int(math.floor(math.log2(nv)))
-    if n_scales_v is None:
-        n_scales_v = d_v
-    n_scales_v = check.integer("n_scales_v", n_scales_v, 0, max_v)
-    if noise is not None and band_sigmas is not None:
-        raise ValueError("give noise or band_sigmas, not both: each sets the noise of every band")
+    o = checked_options(y.shape, beam_fwhm_px=beam_fwhm_px, n_sigma=n_sigma,
+                        finest_extra=finest_extra, n_scales_xy=n_scales_xy,
+                        n_scales_v=n_scales_v, spectral=spectral, mode=mode, n_iter=n_iter,
+                        n_reweight=n_reweight, positivity=positivity,
+                        inherit_support=inherit_support, tol=tol, keep_coarse=keep_coarse,
+                        debias=debias, progress=progress)
+    positivity, progress, n_iter, tol = o["positivity"], o["progress"], o["n_iter"], o["tol"]
     if noise is not None:
         noise = np.asarray(noise)
         if noise.shape != y.shape:
@@ -300,32 +343,20 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
             raise ValueError("noise must be finite")
 
     def fwd(x):
-        return forward_2d1d(x, n_scales_xy, n_scales_v, spectral)
+        return forward_2d1d(x, o["n_scales_xy"], o["n_scales_v"], o["spectral"])
 
     alpha = fwd(y)
     bands = alpha.replace([])      # the transform's layout, without its coefficients
     valid_xy = np.any(y != 0, axis=0)         # pixels that are not blank in every channel
     if not valid_xy.any():
         valid_xy[:] = True
-    if band_sigmas is not None:
-        sigmas = _checked_band_sigmas(band_sigmas, n_scales_xy, len(alpha.blocks))
-    elif noise is not None:
-        sigmas = _sigmas_of(_band_samples(fwd(noise.astype(np.float32)), valid_xy), robust=False)
+    if noise is not None:
+        sigmas = sigmas_of(band_samples(fwd(noise.astype(np.float32)), valid_xy), robust=False)
     else:
-        sigmas = _sigmas_of(_band_samples(alpha, valid_xy), robust=True)
-    ks = np.full((n_scales_xy + 1, 1, 1, 1), n_sigma)
-    if finest_extra:
-        ks[0] += 1.0
-    lam = [(ks * s).astype(np.float32) for s in sigmas]
-    if keep_coarse:
-        lam[-1][-1] = 0.0
-    significant = [np.abs(b) > t for b, t in zip(alpha.blocks, lam)]
-    significant[-1][-1] |= keep_coarse
-    if inherit_support:
-        support = [np.logical_or.accumulate(s, axis=0) for s in significant]
-        support[-1][-1] |= keep_coarse
-    else:
-        support = significant
+        sigmas = sigmas_of(band_samples(alpha, valid_xy), robust=True)
+    lam = thresholds(sigmas, o)
+    significant, support = supports(alpha.blocks, lam, o)
+    mode, debias, n_reweight = o["mode"], o["debias"], o["n_reweight"]
 
     def project(x):
         return np.maximum(x, 0, out=x) if positivity else x
@@ -346,7 +377,7 @@ def ist(data, *, beam_fwhm_px=None, n_sigma: float = 3.5, finest_extra: bool = T
         del target
 
         def step(rho):
-            out = rho.blocks if offset is None else [b + o for b, o in zip(rho.blocks, offset)]
+            out = rho.blocks if offset is None else [b + d for b, d in zip(rho.blocks, offset)]
             for b, m in zip(out, support):
                 b *= m
             return out

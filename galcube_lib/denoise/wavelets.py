@@ -34,7 +34,7 @@ import numpy as np
 from galcube_lib._util import checks as check
 
 __all__ = ["starlet2d", "istarlet2d", "starlet1d", "istarlet1d", "bior1d", "ibior1d",
-           "forward_2d1d", "inverse_2d1d", "Bands2D1D", "max_starlet_scales"]
+           "forward_2d1d", "inverse_2d1d", "spectral_forward", "spectral_inverse", "Bands2D1D", "max_starlet_scales"]
 
 #: B3-spline filter taps (h_{-2} .. h_2)
 B3 = (1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0)
@@ -402,7 +402,36 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
         raise ValueError(f"cube must be a (v, y, x) array, got shape {a.shape}")
     check.choice("spectral", spectral, SPECTRAL)
     n_scales_v = check.integer("n_scales_v", n_scales_v, 0, 30)
-    w2 = starlet2d(a, n_scales_xy, generation=generation)
+    return spectral_forward(starlet2d(a, n_scales_xy, generation=generation), n_scales_v,
+                            spectral, generation=generation)
+
+
+def spectral_forward(w2: np.ndarray, n_scales_v: int, spectral: str = "bior", *,
+                     generation: int = 2) -> Bands2D1D:
+    """The spectral half of :func:`forward_2d1d`, on spatial starlet planes.
+
+    The 2D-1D transform is separable: the starlet works on each channel, the spectral
+    transform on each spaxel's spectrum. A cube too large for memory can therefore be
+    transformed channel slab by channel slab (:func:`starlet2d`), then spaxel tile by spaxel
+    tile (this function), with the same result.
+
+    Parameters
+    ----------
+    w2 : numpy.ndarray, shape (n_scales_xy + 1, v, y, x)
+        :func:`starlet2d` of a (v, y, x) cube (or of a tile of its spaxels, whole spectra).
+    n_scales_v : int
+        Spectral detail scales (>= 0).
+    spectral : {"bior", "starlet"}
+        The spectral transform (see :func:`forward_2d1d`).
+    generation : {1, 2}
+        Starlet generation of a spectral starlet.
+
+    Returns
+    -------
+    Bands2D1D
+        The coefficients; ``w2`` itself is its first block when ``n_scales_v`` is 0.
+    """
+    shape = w2.shape[1:]
     if n_scales_v == 0:
         blocks = [w2]
     elif spectral == "starlet":
@@ -413,7 +442,29 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
         blocks = []
         while forward:   # each level's halves freed as soon as they are joined
             blocks.append(np.concatenate((forward.pop(0), reverse.pop(0)), axis=1))
-    return Bands2D1D(blocks, a.shape, int(n_scales_xy), n_scales_v, spectral, generation)
+    return Bands2D1D(blocks, shape, len(blocks[0]) - 1, n_scales_v, spectral, generation)
+
+
+def spectral_inverse(bands: Bands2D1D) -> np.ndarray:
+    """The spectral half of :func:`inverse_2d1d`: the spatial starlet planes.
+
+    Parameters
+    ----------
+    bands : Bands2D1D
+        Coefficients from :func:`spectral_forward` or :func:`forward_2d1d`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_scales_xy + 1, v, y, x)
+        The planes that :func:`istarlet2d` turns into the cube.
+    """
+    if bands.n_scales_v == 0:
+        return bands.blocks[0]
+    if bands.spectral == "starlet":
+        return istarlet1d(np.stack(bands.blocks), axis=1, generation=bands.generation)
+    halves = [np.split(block, 2, axis=1) for block in bands.blocks]
+    forward, reverse = (ibior1d([h[i] for h in halves], bands.shape[0], axis=1) for i in (0, 1))
+    return (forward + reverse[:, ::-1]) * forward.dtype.type(0.5)
 
 
 def inverse_2d1d(bands: Bands2D1D) -> np.ndarray:
@@ -438,12 +489,5 @@ def inverse_2d1d(bands: Bands2D1D) -> np.ndarray:
     """
     if not isinstance(bands, Bands2D1D):
         raise TypeError(f"bands must be a Bands2D1D, got {type(bands).__name__}")
-    if bands.n_scales_v == 0:
-        w2 = bands.blocks[0]
-    elif bands.spectral == "starlet":
-        w2 = istarlet1d(np.stack(bands.blocks), axis=1, generation=bands.generation)
-    else:
-        halves = [np.split(block, 2, axis=1) for block in bands.blocks]
-        forward, reverse = (ibior1d([h[i] for h in halves], bands.shape[0], axis=1) for i in (0, 1))
-        w2 = (forward + reverse[:, ::-1]) * forward.dtype.type(0.5)
+    w2 = spectral_inverse(bands)
     return istarlet2d(w2, generation=bands.generation)

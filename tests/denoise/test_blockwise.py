@@ -1,6 +1,7 @@
 """Block-wise denoising of lazy cubes: the same answer as in memory, resumable, atomic."""
 import functools
 import importlib
+import json
 
 import numpy as np
 import pytest
@@ -45,40 +46,45 @@ def test_gaussian_tiles_equal_the_whole_cube_to_round_off(tmp_path, disk):
     assert small.record["denoise"]["blockwise"] == {"tile_px": 16, "halo_px": 7}
 
 
-def test_ist_tiles_use_the_whole_cubes_noise_and_agree_within_a_thousandth_sigma(tmp_path, disk):
+@pytest.mark.parametrize("options", [{}, {"keep_coarse": False, "positivity": True},
+                                     {"spectral": "starlet", "inherit_support": False}])
+def test_ist_in_passes_equals_the_whole_cube_to_the_bit(tmp_path, disk, options):
     noisy, cube = disk
-    sigma = noisy.noise.std()
-    whole = gl.denoise(noisy, "ist", n_scales_xy=3)   # halo 36 px: tiles see part of the cube
-
-    def tiled(halo):
-        result = blockwise.denoise_blocks(cube, "ist", tmp_path / f"ist{halo}.zarr", tile_px=40,
-                                          halo=halo, options={"n_scales_xy": 3}, progress=False)
-        diff = np.abs(result.data.compute() - whole.data) / sigma
-        return result.record["denoise"]["blockwise"]["halo_px"], diff.max(), np.sqrt(np.mean(diff ** 2))
-
-    # each residual iteration reaches beyond the halo: measured max 0.0012, rms 0.00013 sigma;
-    # with 60 px, 1e-5 sigma; with 20 px, 0.02 sigma
-    halo, worst, rms = tiled(None)
-    assert halo == 36 and worst < 0.003 and rms < 3e-4
-    assert tiled(60)[1] < 1e-4
-    assert tiled(20)[1] > 0.01
+    whole = gl.denoise(noisy, "ist", **options)
+    for tile in (48, None):
+        result = blockwise.denoise_blocks(cube, "ist", tmp_path / f"ist{tile}.zarr", tile_px=tile,
+                                          options=options, progress=False)
+        assert result.record["denoise"]["blockwise"]["passes"]
+        assert np.array_equal(result.data.compute(), whole.data)
+    assert not any(p.suffix == ".f32" for p in tmp_path.rglob("*"))   # scratch files removed
 
 
-def test_ist_band_sigmas_of_tiles_are_the_whole_cubes(disk):
-    from galcube_lib.denoise.ist import band_sigmas_of_tiles, default_scales, _band_samples, _sigmas_of
-    from galcube_lib.denoise.wavelets import forward_2d1d
+def test_ist_in_passes_samples_the_noise_of_large_cubes(tmp_path, disk, monkeypatch):
+    from galcube_lib.denoise import ist_passes
 
-    noisy, _ = disk
-    j_xy, j_v = default_scales(noisy.shape, noisy.beam_fwhm_px)
-    expected = _sigmas_of(_band_samples(forward_2d1d(noisy.data, j_xy, j_v, "bior"),
-                                        np.ones(noisy.shape[1:], bool)), robust=True)
-    halo = blockwise.starlet_reach(j_xy)[0]
-    layout = blockwise.tiles(noisy.shape, 40, halo)
-    pieces = ((noisy.data[:, ry, rx], (slice(cy.start - ry.start, cy.stop - ry.start),
-                                       slice(cx.start - rx.start, cx.stop - rx.start)))
-              for cy, cx, ry, rx in layout)
-    got = band_sigmas_of_tiles(pieces, j_xy, j_v)
-    assert np.array_equal(np.concatenate([e.ravel() for e in expected]), np.concatenate(got))
+    noisy, cube = disk
+    whole = gl.denoise(noisy, "ist").data
+    monkeypatch.setattr(ist_passes, "SIGMA_SAMPLES", 2 ** 14)   # every 50th coefficient
+    sampled = blockwise.denoise_blocks(cube, "ist", tmp_path / "s.zarr", progress=False)
+    sampled = sampled.data.compute()
+    assert not np.array_equal(sampled, whole)       # other sigmas, a slightly other support
+
+    def rmse(x):
+        return np.sqrt(np.mean((x - noisy.clean) ** 2))
+    assert abs(rmse(sampled) / rmse(whole) - 1) < 0.03
+    assert abs(sampled.sum() / whole.sum() - 1) < 0.03
+
+
+def test_ist_in_passes_takes_the_hard_mode_only(tmp_path, disk):
+    _, cube = disk
+    for bad in ({"mode": "soft"}, {"debias": True}):
+        with pytest.raises(ValueError, match="hard mode without debias"):
+            blockwise.denoise_blocks(cube, "ist", tmp_path / "x.zarr", options=bad)
+    with pytest.raises(ValueError, match="noise= .* is not taken for a lazy cube"):
+        blockwise.denoise_blocks(cube, "ist", tmp_path / "x.zarr",
+                                 options={"noise": np.zeros(cube.shape, np.float32)})
+    with pytest.raises(ValueError, match="n_sigma"):
+        blockwise.denoise_blocks(cube, "ist", tmp_path / "x.zarr", options={"n_sigma": -1})
 
 
 def test_blanks_and_gain_are_handled_per_tile(tmp_path, disk):
@@ -98,47 +104,56 @@ def test_blanks_and_gain_are_handled_per_tile(tmp_path, disk):
     assert np.array_equal(tiled.gain.compute(), gain)
 
 
-def test_a_killed_run_resumes_and_ends_bit_identical(tmp_path, disk, monkeypatch):
+@pytest.mark.parametrize("method, victim, dies", [("gaussian", None, 3), ("ist", "_project", 2)])
+def test_a_killed_run_resumes_and_ends_bit_identical(tmp_path, disk, monkeypatch, method, victim,
+                                                     dies):
+    from galcube_lib.denoise import ist_passes
+
     _, cube = disk
-    reference = blockwise.denoise_blocks(cube, "ist", tmp_path / "ref.zarr", tile_px=80,
+    reference = blockwise.denoise_blocks(cube, method, tmp_path / "ref.zarr", tile_px=80,
                                          progress=False).data.compute()
     calls = []
-    real = denoise_package.method_function
 
-    def dying(method):
-        func = real(method)
-
+    def dying(func):
         @functools.wraps(func)
         def run(*args, **kwargs):
             calls.append(1)
-            if len(calls) == 3:
+            if len(calls) == dies:
                 raise KeyboardInterrupt("killed")
             return func(*args, **kwargs)
         return run
 
-    monkeypatch.setattr(denoise_package, "method_function", dying)
+    if victim is None:   # the gaussian tiles: the third tile dies
+        real = denoise_package.method_function
+        monkeypatch.setattr(denoise_package, "method_function", lambda m: dying(real(m)))
+    else:                # IST: the second projection pass (the second iteration) dies
+        monkeypatch.setattr(ist_passes, victim, dying(getattr(ist_passes, victim)))
     out = tmp_path / "run.zarr"
     with pytest.raises(KeyboardInterrupt):
-        blockwise.denoise_blocks(cube, "ist", out, tile_px=80, progress=False)
+        blockwise.denoise_blocks(cube, method, out, tile_px=80, progress=False)
     work = tmp_path / ".run.zarr.partial"
-    assert not out.exists() and len(list((work / "done").iterdir())) == 2
+    assert not out.exists() and work.is_dir()
+    if victim is None:
+        assert len(list((work / "done").iterdir())) == 2
+    else:
+        assert json.loads((work / "state.json").read_text())["completed"] == 1
     # other arguments are refused, naming the folder
     with pytest.raises(ValueError, match=r"unfinished run with other arguments \(tile differ\)"):
-        blockwise.denoise_blocks(cube, "ist", out, tile_px=96, progress=False)
-    calls.clear()
-    monkeypatch.setattr(denoise_package, "method_function", real)
-    done = blockwise.denoise_blocks(cube, "ist", out, tile_px=80, progress=False)
-    assert np.array_equal(done.data.compute(), reference, equal_nan=True)
+        blockwise.denoise_blocks(cube, method, out, tile_px=96, progress=False)
+    monkeypatch.undo()
+    done = blockwise.denoise_blocks(cube, method, out, tile_px=80, progress=False)
+    assert np.array_equal(done.data.compute(), reference)
     assert not work.exists()
 
 
 def test_two_workers_give_the_same_result(tmp_path, disk):
     _, cube = disk
-    one = blockwise.denoise_blocks(cube, "gaussian", tmp_path / "1.zarr", tile_px=40,
-                                   progress=False)
-    two = blockwise.denoise_blocks(cube, "gaussian", tmp_path / "2.zarr", tile_px=40, workers=2,
-                                   progress=False)
-    assert np.array_equal(one.data.compute(), two.data.compute())
+    for method in ("gaussian", "ist"):
+        one = blockwise.denoise_blocks(cube, method, tmp_path / f"1{method}.zarr", tile_px=40,
+                                       progress=False)
+        two = blockwise.denoise_blocks(cube, method, tmp_path / f"2{method}.fits", tile_px=40,
+                                       workers=2, progress=False)
+        assert np.array_equal(one.data.compute(), two.data.compute())
 
 
 def test_bad_arguments_are_named(tmp_path, disk):
