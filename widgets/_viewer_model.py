@@ -13,7 +13,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from galcube_lib import metrics
-from galcube_lib.io import checks
+from galcube_lib.io import checks, lazy
 from galcube_lib.report import display
 from galcube_lib.io.files import atomic_path
 from galcube_lib.io.cube import Cube, check_cube
@@ -226,6 +226,8 @@ class ViewerModel:
 
     def _clear(self, what: str) -> None:
         """Drop the caches that depend on ``what``."""
+        if what == "cubes":
+            self._shown = {}
         if what in ("cubes", "mask", "velocity_range"):
             self._moments, self._velocity_fields, self._emission = {}, {}, None
         if what in ("cubes", "mask"):
@@ -356,10 +358,18 @@ class ViewerModel:
 
     def image(self, name) -> np.ndarray:
         """The 2-D (y, x) map shown for cube ``name`` in the current view (do not modify it)."""
-        cube = self._cube(name)
         if self._view == "channel":
-            return cube.data[self._channel]
+            return self._channel_image(name)
         return self.moments(name)[VIEWS.index(self._view) - 1]
+
+    def _channel_image(self, name) -> np.ndarray:
+        """The current channel of cube ``name``, kept while it is shown (a lazy cube's is read
+        once)."""
+        shown = self._shown.get(name)
+        if shown is None or shown[0] != self._channel:
+            shown = self._shown[name] = (self._channel,
+                                         lazy.compute(self._cube(name).data[self._channel]))
+        return shown[1]
 
     # ------------------------------------------------------------------ stretch
 
@@ -482,7 +492,7 @@ class ViewerModel:
     def spectrum(self, name) -> np.ndarray:
         """Spectrum of cube ``name`` at the selected pixel (the cube's unit, e.g. Jy/beam)."""
         x, y = self._pixel
-        return self._cube(name).data[:, y, x]
+        return lazy.compute(self._cube(name).data[:, y, x])
 
     @property
     def aperture_radius_arcsec(self) -> float:
@@ -514,7 +524,11 @@ class ViewerModel:
 
     def aperture_spectrum(self, name) -> np.ndarray:
         """Flux spectrum (Jy for Jy/beam cubes) of cube ``name`` in the region around the pixel."""
-        return metrics.aperture_spectrum(self._cube(name), self.aperture_mask)
+        mask = self.aperture_mask
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = ((0, self.n_chan), (rows[0], rows[-1] + 1), (cols[0], cols[-1] + 1))
+        part = self._cube(name).crop(box).compute()      # a lazy cube: only this box is read
+        return metrics.aperture_spectrum(part, mask[box[1][0]:box[1][1], box[2][0]:box[2][1]])
 
     @property
     def spectrum_limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -561,7 +575,7 @@ class ViewerModel:
         if self._contour_from is None:
             return None
         if self._contour_view == "channel":
-            return self.cubes[self._contour_from].data[self._channel]
+            return self._channel_image(self._contour_from)
         return self.moments(self._contour_from)[0]
 
     @property

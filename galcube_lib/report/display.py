@@ -15,6 +15,7 @@ from scipy import ndimage
 from galcube_lib._util.conventions import FWHM_PER_SIGMA
 from galcube_lib._util import checks as check
 from galcube_lib import metrics
+from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube, check_cube
 
 __all__ = ["apply_stretch", "beam_ellipse", "contour_levels", "diverging_limits", "emission_mask", "frequency_ghz",
@@ -550,7 +551,8 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     """Centre and position angle of a galaxy's major axis.
 
     A simulated cube: the first Galaxy of its record (its centre and ``pa_deg``, the receding
-    side). Otherwise measured on the data: the centre is the moment-0 centroid; the PA is the
+    side). A lazy cube otherwise: the field's centre and PA 0 (measuring would read the whole
+    cube). Otherwise measured on the data: the centre is the moment-0 centroid; the PA is the
     kinematic one (:func:`galcube_lib.metrics.kinematic_pa` on moment 1, the receding side) when
     the velocity field changes by more than a channel across the source, else the long axis of
     the moment-0 map (in [0, 180): the receding side is unknown).
@@ -573,6 +575,8 @@ def major_axis(cube, mask=None) -> tuple[tuple[float, float], float]:
     found = _record_axis(cube)
     if found is not None:
         return found
+    if cube.lazy:
+        return ((cube.shape[1] - 1) / 2.0, (cube.shape[2] - 1) / 2.0), 0.0
     if mask is None:
         mask = emission_mask(cube)
     m0, m1, _ = metrics.moments(cube.data, cube.velocity_kms, mask)
@@ -598,8 +602,9 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
 
     Parameters
     ----------
-    data : (v, y, x) array or Cube
-        The cube (a Cube's ``data``).
+    data : (v, y, x) array, dask array or Cube
+        The cube (a Cube's ``data``). A dask array (a lazy cube's) is read only in the box
+        around the cut, a few channels at a time.
     center_yx : (float, float)
         0-based pixel position (y, x) of offset 0.
     pa_deg : float
@@ -621,7 +626,9 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
     offsets_arcsec : numpy.ndarray
         (n_offset,) offsets 1 px apart, symmetric about 0.
     """
-    arr = np.asarray(data.data if isinstance(data, Cube) else data, dtype=float)
+    arr = data.data if isinstance(data, Cube) else data
+    if not lazy.is_lazy(arr):
+        arr = np.asarray(arr, dtype=float)
     if arr.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {arr.shape}")
     cy, cx = _yx("center_yx", center_yx)
@@ -639,9 +646,17 @@ def pv_slice(data, center_yx, pa_deg, *, width_px=1.0, length_px=None, pixel_arc
     t = np.arange(n_w) - (n_w - 1) / 2.0
     x = cx + s[None, :] * ux + t[:, None] * wx
     y = cy + s[None, :] * uy + t[:, None] * wy
-    v = np.broadcast_to(np.arange(n_chan, dtype=float)[:, None, None], (n_chan, *x.shape))
-    coords = np.stack([v, np.broadcast_to(y, v.shape), np.broadcast_to(x, v.shape)])
-    samples = ndimage.map_coordinates(arr, coords, order=1, mode="constant", cval=np.nan)
+    # only the box the cut passes through is read (bilinear: one more pixel on each side)
+    y0, y1 = (int(np.clip(f(y) + d, 0, ny)) for f, d in ((np.min, -1), (np.max, 3)))
+    x0, x1 = (int(np.clip(f(x) + d, 0, nx)) for f, d in ((np.min, -1), (np.max, 3)))
+    step = 16 if lazy.is_lazy(arr) else n_chan
+    samples = np.full((n_chan, *x.shape), np.nan)
+    for k0 in range(0, n_chan if y1 > y0 and x1 > x0 else 0, step):
+        part = np.asarray(lazy.compute(arr[k0:k0 + step, y0:y1, x0:x1]), dtype=float)
+        v = np.broadcast_to(np.arange(len(part), dtype=float)[:, None, None], (len(part), *x.shape))
+        coords = np.stack([v, np.broadcast_to(y - y0, v.shape), np.broadcast_to(x - x0, v.shape)])
+        samples[k0:k0 + step] = ndimage.map_coordinates(part, coords, order=1, mode="constant",
+                                                        cval=np.nan)
     valid = np.isfinite(samples).sum(axis=1)
     with np.errstate(invalid="ignore"):
         pv = np.where(valid > 0, np.nansum(samples, axis=1) / np.maximum(valid, 1), np.nan)
