@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_adapt.py --weights unet3d_family
 	$(BIN)/python benchmarks/bench_tour_flux.py
+	$(BIN)/python benchmarks/bench_big.py
 
 clean:
 	rm -rf $(VENV) reports outputs

@@ -155,9 +155,10 @@ def blank_zero_spaxels(data, log):
     import dask
     import dask.array as da
 
-    zero = data == 0
-    spaxels = da.all(zero | da.isnan(data), axis=0) & da.any(zero, axis=0)
-    spaxels, count = dask.compute(spaxels, da.sum(zero & spaxels[None]))
+    # two per-spaxel counts in one streaming reduction (no chunk is held for a second pass)
+    zeros, nans = dask.compute((data == 0).sum(axis=0), da.isnan(data).sum(axis=0))
+    spaxels = (zeros + nans == data.shape[0]) & (zeros > 0)
+    count = zeros[spaxels].sum()
     if spaxels.any():
         log.blanked += int(count)
         log.note(f"zero-filled blanks -> NaN ({int(spaxels.sum())} spaxels)")
