@@ -1,11 +1,13 @@
-"""Denoising a cube of any size block by block (docs/conventions.md, Block-wise denoising).
+"""Denoising a cube of any size block by block (docs/conventions.md, Large cubes and block-wise
+denoising).
 
-The cube is cut into spatial tiles of whole spectra. Each tile is read with the halo its
-method needs, denoised, and its core written into a zarr store as soon as it is done, with a
-marker that says so; a killed run started again with the same arguments skips the tiles already
-done and ends with the same values as an uninterrupted one (each tile's result depends only on
-the input). The finished store is renamed into place, or written to FITS, atomically. Tiles run
-in this process, on a LocalCluster of ``workers`` processes, or on any dask ``Client``.
+Methods with a local reach (``HALO_METHODS``) cut the cube into spatial tiles of whole spectra.
+Each tile is read with the halo its method needs, denoised, and its core written into a zarr
+store as soon as it is done, with a marker that says so; a killed run started again with the
+same arguments skips the tiles already done and ends with the same values as an uninterrupted
+one (each tile's result depends only on the input). IST runs in passes instead
+(:mod:`.ist_passes`). The finished result is written to ``out`` atomically. The work runs in
+this process, on a LocalCluster of ``workers`` processes, or on any dask ``Client``.
 """
 from __future__ import annotations
 
