@@ -16,6 +16,7 @@ import numpy as np
 from galcube_lib._util import checks as _validate
 from galcube_lib.io.crop import as_box, crop, mask_box, pad
 from galcube_lib._version import __version__
+from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.noise.correlation import noise_blob_pixels
 from galcube_lib.denoise.smooth_clip import smooth_clip_mask
@@ -265,11 +266,31 @@ def method_input(cube: Cube):
         The float32 (v, y, x) data, where it was finite (boolean), and the gain (1 without
         one); a ValueError for a cube with no finite voxel or a constant one.
     """
-    gain = np.float32(1.0) if cube.gain is None else cube.gain
-    flat = cube.data * gain
-    finite = np.isfinite(flat)
+    flat, finite, gain = flat_input(cube.data, cube.gain)
     _check_content(flat, finite)
-    return np.where(finite, flat, 0.0).astype(np.float32), finite, gain
+    return flat, finite, gain
+
+
+def flat_input(data, gain=None):
+    """Data (or a part of it, also from a lazy cube) in the units of a flat noise, blanks 0.
+
+    Parameters
+    ----------
+    data : array_like or dask.array.Array
+        (v, y, x) data; a dask array is computed.
+    gain : array_like, dask.array.Array or None
+        The primary-beam gain of the same voxels, or None.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray or numpy.float32)
+        float32 data x gain with non-finite voxels 0, where it was finite (boolean), and the
+        gain (1 without one).
+    """
+    gain = np.float32(1.0) if gain is None else np.asarray(lazy.compute(gain), np.float32)
+    flat = np.asarray(lazy.compute(data), np.float32) * gain
+    finite = np.isfinite(flat)
+    return np.where(finite, flat, np.float32(0.0)), finite, gain
 
 
 def _denoise(cube: Cube, method: str, func, box, options) -> Cube:

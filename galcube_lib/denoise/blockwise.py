@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from galcube_lib._util import checks as check
-from galcube_lib._util.parallel import batches, check_workers, cluster, run_batches
+from galcube_lib._util.parallel import check_workers, cluster, run_batches
 from galcube_lib.denoise import ist_passes
 from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube, check_cube
@@ -122,27 +122,18 @@ def default_tile(method: str, shape, halo: int) -> int:
     return tile
 
 
-def _read(data, gain, read_y, read_x):
-    """A tile of a (lazy) cube in flat-noise units: (values with blanks 0, finite, gain)."""
-    box = (slice(None), read_y, read_x)
-    values = np.asarray(lazy.compute(data[box]), dtype=np.float32)
-    g = np.float32(1.0) if gain is None else np.asarray(lazy.compute(gain[box]), np.float32)
-    flat = values * g
-    finite = np.isfinite(flat)
-    return np.where(finite, flat, np.float32(0.0)), finite, g
-
-
 def _run_tiles(data, gain, method, kwargs, work, layout, indices) -> list[int]:
     """Denoise the tiles ``indices`` and write their cores into the store ``work``."""
     import zarr
 
-    from galcube_lib.denoise import method_function
+    from galcube_lib.denoise import flat_input, method_function
 
     func = method_function(method)
     target = zarr.open_array(os.path.join(work, "data"), mode="r+")
     for i in indices:
         core_y, core_x, read_y, read_x = layout[i]
-        flat, finite, g = _read(data, gain, read_y, read_x)
+        box = (slice(None), read_y, read_x)
+        flat, finite, g = flat_input(data[box], None if gain is None else gain[box])
         if finite.any():
             out = np.asarray(func(flat, **kwargs), dtype=np.float32) / g
             out = np.where(finite, out, np.float32(np.nan))
@@ -175,14 +166,12 @@ def _ist_options(cube: Cube, kwargs: dict) -> dict:
 
 def _runner(on):
     """``run(func, args, items)``: ``func(*args, batch)`` over ``items``, in this process (one
-    batch) or on the client ``on`` (a few batches per worker); the list of results."""
+    batch) or on the client ``on`` (:func:`run_batches`); the list of results."""
     def run(func, args, items):
-        items = list(items)
-        if on is None:
-            return [func(*args, items)]
-        n = max(1, len(on.scheduler_info().get("workers", {})))
-        return on.gather([on.submit(func, *args, batch, pure=False)
-                          for batch in batches(items, n, None)])
+        items, results = list(items), []
+        run_batches(func, args, items, workers=1, client=on, on_result=results.append,
+                    batch_size=None if on else max(1, len(items)))
+        return results
     return run
 
 

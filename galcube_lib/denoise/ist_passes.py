@@ -21,7 +21,6 @@ import os
 
 import numpy as np
 
-from galcube_lib.io import lazy
 from galcube_lib.io.files import write_text
 
 #: bytes a slab of channels or a tile of spaxels may take while it is transformed
@@ -111,13 +110,12 @@ def default_tile(nv: int, n_scales_xy: int) -> int:
 def _input(layout, data, gain, indices):
     """Slabs of the input in flat-noise units with blanks 0 -> "y"; the pixels not 0 in some
     channel of each slab."""
+    from galcube_lib.denoise import flat_input
+
     seen = np.zeros(layout.shape[1:], bool)
     for k in indices:
         box = layout.slabs[k]
-        values = np.asarray(lazy.compute(data[box]), np.float32)
-        if gain is not None:
-            values = values * np.asarray(lazy.compute(gain[box]), np.float32)
-        values = np.where(np.isfinite(values), values, np.float32(0.0))
+        values = flat_input(data[box], None if gain is None else gain[box])[0]
         layout.array("y")[box] = values
         seen |= np.any(values != 0, axis=0)
     return seen
@@ -147,14 +145,10 @@ def _samples(layout, n_scales_v, spectral, valid, stride, indices):
     """The coefficients of every band on valid pixels, every ``stride``-th, tile by tile."""
     from galcube_lib.denoise.ist import band_samples
 
-    out = None
-    for i in indices:
-        box = layout.tiles[i]
-        if not valid[box].any():
-            continue
-        new = band_samples(_spectral(layout, n_scales_v, spectral, box), valid[box], stride)
-        out = new if out is None else [np.concatenate(p, axis=1) for p in zip(out, new)]
-    return out
+    parts = [band_samples(_spectral(layout, n_scales_v, spectral, layout.tiles[i]),
+                          valid[layout.tiles[i]], stride)
+             for i in indices if valid[layout.tiles[i]].any()]
+    return [np.concatenate(band, axis=1) for band in zip(*parts)] if parts else None
 
 
 def _support(layout, n_scales_v, spectral, lam, options, indices):
@@ -214,12 +208,12 @@ def write_result(layout, x_name, data, gain, target, indices):
     """
     import zarr
 
+    from galcube_lib.denoise import flat_input
+
     out = zarr.open_array(target, mode="r+")
     for i in indices:
         box = (slice(None), *layout.tiles[i])
-        values = np.asarray(lazy.compute(data[box]), np.float32)
-        g = np.float32(1.0) if gain is None else np.asarray(lazy.compute(gain[box]), np.float32)
-        finite = np.isfinite(values * g)
+        _, finite, g = flat_input(data[box], None if gain is None else gain[box])
         out[box] = np.where(finite, layout.array(x_name, "r")[box] / g, np.float32(np.nan))
     return list(indices)
 
