@@ -11,6 +11,7 @@ this process, on a LocalCluster of ``workers`` processes, or on any dask ``Clien
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -22,14 +23,19 @@ import numpy as np
 
 from galcube_lib._util import checks as check
 from galcube_lib._util.parallel import check_workers, cluster, run_batches
-from galcube_lib.denoise import ist_passes
 from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube, check_cube
 from galcube_lib.io.files import as_path, write_text
 
-#: methods that run block-wise: those on tiles with halos, and IST in passes
+#: methods that run on tiles with halos
 HALO_METHODS = ("gaussian",)
-BLOCKWISE = (*HALO_METHODS, "ist")
+#: methods that run in passes over the cube: name -> the module (in galcube_lib.denoise) that
+#: gives ``checked(cube, kwargs)`` (all options, checked), ``tile_for(shape, options)`` and
+#: ``denoise_in_passes(cube, work, options, *, tile, run, progress)``, which writes the result
+#: into the zarr array ``work``/data and may keep its own state in ``work`` to resume
+PASS_METHODS = {"ist": "ist_passes"}
+#: every method that runs block-wise
+BLOCKWISE = (*HALO_METHODS, *PASS_METHODS)
 
 #: memory a tile may take while it is denoised (its halo included), in bytes
 TILE_BYTES = 1.0e9
@@ -146,24 +152,6 @@ def _run_tiles(data, gain, method, kwargs, work, layout, indices) -> list[int]:
     return list(indices)
 
 
-def _ist_options(cube: Cube, kwargs: dict) -> dict:
-    """Every option of IST for a run in passes, checked, with the whole cube's scales."""
-    import inspect
-
-    from galcube_lib.denoise.ist import checked_options, ist
-
-    if kwargs.get("noise") is not None:
-        raise ValueError("noise= (a noise cube) is not taken for a lazy cube: IST measures the "
-                         "noise of every band from the cube's own coefficients")
-    params = inspect.signature(ist).parameters
-    full = {k: p.default for k, p in params.items() if k not in ("data", "noise")}
-    options = checked_options(cube.shape, **{**full, **kwargs})
-    if options["mode"] != "hard" or options["debias"]:
-        raise ValueError("IST on a lazy cube runs in hard mode without debias (mode='hard', "
-                         f"debias=False), got mode={options['mode']!r}, debias={options['debias']}")
-    return options
-
-
 def _runner(on):
     """``run(func, args, items)``: ``func(*args, batch)`` over ``items``, in this process (one
     batch) or on the client ``on`` (:func:`run_batches`); the list of results."""
@@ -173,16 +161,6 @@ def _runner(on):
                     batch_size=None if on else max(1, len(items)))
         return results
     return run
-
-
-def _ist(cube: Cube, work: Path, options: dict, tile: int, run, progress: bool) -> None:
-    """IST in passes (:mod:`.ist_passes`), its result written tile by tile to ``work``/data."""
-    layout = ist_passes.Layout(work, cube.shape, options["n_scales_xy"], tile)
-    result = ist_passes.ist_in_passes(cube, work, options, tile=tile, run=run, progress=progress)
-    run(ist_passes.write_result, (layout, result, cube.data, cube.gain, str(work / "data")),
-        range(len(layout.tiles)))
-    for name in ("y", "x0", "x1", "planes"):
-        (work / f"{name}.f32").unlink(missing_ok=True)
 
 
 def _progress(items, progress: bool, desc: str):
@@ -281,10 +259,12 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
     workers = check_workers(workers, client)
     progress = check.boolean("progress", progress)
     kwargs = {**method_context(cube, method, method_function(method), options), **options}
-    if method == "ist":
-        kwargs = _ist_options(cube, kwargs)
+    passes = None
+    if method in PASS_METHODS:
+        passes = importlib.import_module(f"galcube_lib.denoise.{PASS_METHODS[method]}")
+        kwargs = passes.checked(cube, kwargs)
         halo = 0
-        tile = (ist_passes.default_tile(cube.shape[0], kwargs["n_scales_xy"]) if tile_px is None
+        tile = (passes.tile_for(cube.shape, kwargs) if tile_px is None
                 else check.integer("tile_px", tile_px, 16))
     else:
         halo = halo_px(method, cube, kwargs) if halo is None else check.integer("halo", halo, 0)
@@ -296,8 +276,9 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
         "shape": cube.shape, "tile": tile, "halo": halo, "input": lazy.token(cube)}))
     done = _open_work(work, job, cube.shape, tile)
     with cluster(workers, client) as on:
-        if method == "ist":
-            _ist(cube, work, kwargs, tile, _runner(on), progress)
+        if passes is not None:
+            passes.denoise_in_passes(cube, work, kwargs, tile=tile, run=_runner(on),
+                                     progress=progress)
         else:
             layout = tiles(cube.shape, tile, halo)
             todo = [i for i in range(len(layout)) if i not in done]
@@ -307,7 +288,7 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
                             todo, workers=1, client=on, batch_size=1,
                             on_result=lambda finished: bar.update(len(finished)))
     header, record = denoised_metadata(cube, method, options)
-    if method == "ist":
+    if passes is not None:
         header["HISTORY"] = f"galcube denoise: in passes, {tile} px spaxel tiles"
         record["denoise"]["blockwise"] = {"tile_px": tile, "passes": True}
     else:

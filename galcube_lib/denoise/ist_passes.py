@@ -321,3 +321,90 @@ def ist_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool =
         save(completed=i + 1, x=x_out, previous=norm, converged=converged)
     bar.close()
     return state["x"]
+
+
+# --------------------------------------------------------------------------- the protocol
+
+def checked(cube, kwargs: dict) -> dict:
+    """Every option of IST for a run in passes, checked, with the whole cube's scales.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    kwargs : dict
+        The options given, with the context from the cube.
+
+    Returns
+    -------
+    dict
+        Every parameter of :func:`~galcube_lib.denoise.ist.ist` but ``data`` and ``noise``.
+
+    Raises
+    ------
+    ValueError
+        A noise cube, or a mode other than hard without debias.
+    """
+    import inspect
+
+    from galcube_lib.denoise.ist import checked_options, ist
+
+    if kwargs.get("noise") is not None:
+        raise ValueError("noise= (a noise cube) is not taken for a lazy cube: IST measures the "
+                         "noise of every band from the cube's own coefficients")
+    params = inspect.signature(ist).parameters
+    full = {k: p.default for k, p in params.items() if k not in ("data", "noise")}
+    options = checked_options(cube.shape, **{**full, **kwargs})
+    if options["mode"] != "hard" or options["debias"]:
+        raise ValueError("IST on a lazy cube runs in hard mode without debias (mode='hard', "
+                         f"debias=False), got mode={options['mode']!r}, debias={options['debias']}")
+    return options
+
+
+def tile_for(shape, options: dict) -> int:
+    """:func:`default_tile` for a cube of ``shape`` and IST ``options``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (v, y, x).
+    options : dict
+        :func:`checked` options.
+
+    Returns
+    -------
+    int
+        The side of the spaxel tiles in pixels.
+    """
+    return default_tile(shape[0], options["n_scales_xy"])
+
+
+def denoise_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool) -> None:
+    """IST in passes, its result written tile by tile to the zarr array ``work``/data, in the
+    cube's units with NaN where the input is blank; the scratch files are removed after.
+
+    Parameters
+    ----------
+    cube : Cube
+        The cube.
+    work : pathlib.Path
+        The work folder, holding the zarr array "data" (chunked by ``tile``).
+    options : dict
+        :func:`checked` options.
+    tile : int
+        Side of the spaxel tiles.
+    run : callable
+        As for :func:`ist_in_passes`.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    None
+    """
+    layout = Layout(work, cube.shape, options["n_scales_xy"], tile)
+    result = ist_in_passes(cube, work, options, tile=tile, run=run, progress=progress)
+    run(write_result, (layout, result, cube.data, cube.gain, str(work / "data")),
+        range(len(layout.tiles)))
+    for name in ("y", "x0", "x1", "planes"):
+        (work / f"{name}.f32").unlink(missing_ok=True)
