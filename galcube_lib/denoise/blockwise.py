@@ -30,9 +30,10 @@ from galcube_lib.io.files import as_path, write_text
 #: methods that run on tiles with halos
 HALO_METHODS = ("gaussian",)
 #: methods that run in passes over the cube: name -> the module (in galcube_lib.denoise) that
-#: gives ``checked(cube, kwargs)`` (all options, checked), ``tile_for(shape, options)`` and
-#: ``denoise_in_passes(cube, work, options, *, tile, run, progress)``, which writes the result
-#: into the zarr array ``work``/data and may keep its own state in ``work`` to resume
+#: gives ``checked(cube, kwargs, *, method)`` (all options, checked), ``tile_for(shape,
+#: options)`` and ``denoise_in_passes(cube, work, options, *, method, tile, run, progress)``,
+#: which writes the result into the zarr array ``work``/data and may keep its own state in
+#: ``work`` to resume
 PASS_METHODS = {"ist": "ist_passes"}
 #: every method that runs block-wise
 BLOCKWISE = (*HALO_METHODS, *PASS_METHODS)
@@ -262,7 +263,7 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
     passes = None
     if method in PASS_METHODS:
         passes = importlib.import_module(f"galcube_lib.denoise.{PASS_METHODS[method]}")
-        kwargs = passes.checked(cube, kwargs)
+        kwargs = passes.checked(cube, kwargs, method=method)
         halo = 0
         tile = (passes.tile_for(cube.shape, kwargs) if tile_px is None
                 else check.integer("tile_px", tile_px, 16))
@@ -277,8 +278,8 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
     done = _open_work(work, job, cube.shape, tile)
     with cluster(workers, client) as on:
         if passes is not None:
-            passes.denoise_in_passes(cube, work, kwargs, tile=tile, run=_runner(on),
-                                     progress=progress)
+            passes.denoise_in_passes(cube, work, kwargs, method=method, tile=tile,
+                                     run=_runner(on), progress=progress)
         else:
             layout = tiles(cube.shape, tile, halo)
             todo = [i for i in range(len(layout)) if i not in done]

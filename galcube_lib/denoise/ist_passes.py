@@ -325,7 +325,7 @@ def ist_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool =
 
 # --------------------------------------------------------------------------- the protocol
 
-def checked(cube, kwargs: dict) -> dict:
+def checked(cube, kwargs: dict, *, method: str = "ist") -> dict:
     """Every option of IST for a run in passes, checked, with the whole cube's scales.
 
     Parameters
@@ -334,6 +334,8 @@ def checked(cube, kwargs: dict) -> dict:
         The cube.
     kwargs : dict
         The options given, with the context from the cube.
+    method : str
+        "ist" (the protocol of ``blockwise.PASS_METHODS`` names it).
 
     Returns
     -------
@@ -379,7 +381,8 @@ def tile_for(shape, options: dict) -> int:
     return default_tile(shape[0], options["n_scales_xy"])
 
 
-def denoise_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool) -> None:
+def denoise_in_passes(cube, work, options: dict, *, method: str = "ist", tile: int, run,
+                      progress: bool) -> None:
     """IST in passes, its result written tile by tile to the zarr array ``work``/data, in the
     cube's units with NaN where the input is blank; the scratch files are removed after.
 
@@ -391,6 +394,8 @@ def denoise_in_passes(cube, work, options: dict, *, tile: int, run, progress: bo
         The work folder, holding the zarr array "data" (chunked by ``tile``).
     options : dict
         :func:`checked` options.
+    method : str
+        "ist".
     tile : int
         Side of the spaxel tiles.
     run : callable
