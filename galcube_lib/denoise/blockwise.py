@@ -34,7 +34,7 @@ HALO_METHODS = ("gaussian",)
 #: options)`` and ``denoise_in_passes(cube, work, options, *, method, tile, run, progress)``,
 #: which writes the result into the zarr array ``work``/data and may keep its own state in
 #: ``work`` to resume
-PASS_METHODS = {"ist": "ist_passes"}
+PASS_METHODS = {"ist": "ist_passes", "pca": "component_passes", "ica": "component_passes"}
 #: every method that runs block-wise
 BLOCKWISE = (*HALO_METHODS, *PASS_METHODS)
 

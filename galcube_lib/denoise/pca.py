@@ -39,9 +39,7 @@ def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None =
         float32 denoised cube.
     """
     n_chan, _ = matrix_size("pca", data)
-    limit = f"the cube's {n_chan} channels"
-    n_components = check_count("n_components", n_components, n_chan, limit)
-    max_components = check_count("max_components", max_components, n_chan, limit, MAX_COMPONENTS)
+    n_components, max_components = checked_counts(n_chan, n_components, max_components)
     matrix, mean, scale = to_matrix(data)
     u, s, vt = np.linalg.svd(matrix, full_matrices=False)
 
@@ -53,3 +51,26 @@ def pca(data: np.ndarray, *, beam_fwhm_px=(4.0, 4.0), n_components: int | None =
         mask = source_aperture(data, beam_fwhm_px, aperture)
         n_components = choose_count(reconstruct, max_components, mask, explained)
     return reconstruct(n_components)
+
+
+def checked_counts(n_chan: int, n_components, max_components):
+    """PCA's component counts, checked against the channels.
+
+    Parameters
+    ----------
+    n_chan : int
+        Channels of the cube.
+    n_components : int or None
+        Components to keep, in [1, n_chan]; None: chosen by the rule.
+    max_components : int or None
+        Largest count the rule considers, in [1, n_chan]; None: ``MAX_COMPONENTS`` or n_chan.
+
+    Returns
+    -------
+    (int or None, int)
+        ``n_components`` and ``max_components``.
+    """
+    limit = f"the cube's {n_chan} channels"
+    n_components = check_count("n_components", n_components, n_chan, limit)
+    max_components = check_count("max_components", max_components, n_chan, limit, MAX_COMPONENTS)
+    return n_components, max_components
