@@ -34,7 +34,8 @@ HALO_METHODS = ("gaussian",)
 #: options)`` and ``denoise_in_passes(cube, work, options, *, method, tile, run, progress)``,
 #: which writes the result into the zarr array ``work``/data and may keep its own state in
 #: ``work`` to resume
-PASS_METHODS = {"ist": "ist_passes", "pca": "component_passes", "ica": "component_passes"}
+PASS_METHODS = {"ist": "ist_passes", "pca": "component_passes", "ica": "component_passes",
+                "smooth_clip": "smooth_clip_passes"}
 #: every method that runs block-wise
 BLOCKWISE = (*HALO_METHODS, *PASS_METHODS)
 
@@ -210,7 +211,11 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
       starlet planes in a scratch file (:mod:`.ist_passes`): no halo, and the same result as
       the whole-cube IST to the bit where the cube has at most about 2 million voxels (above,
       the band noise sigmas are measured on every n-th coefficient). A killed run resumes at
-      the start of the pass it was in.
+      the start of the pass it was in;
+    - "smooth_clip": in passes over tiles with the halo of each kernel, the mask labelled
+      across tiles (:mod:`.smooth_clip_passes`): the in-memory mask voxel for voxel (but where
+      a smoothed value lies within float32 round-off of a threshold). A killed run resumes at
+      the start of the stage it was in.
 
     Parameters
     ----------
