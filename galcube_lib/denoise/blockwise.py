@@ -5,9 +5,10 @@ Methods with a local reach (``HALO_METHODS``) cut the cube into spatial tiles of
 Each tile is read with the halo its method needs, denoised, and its core written into a zarr
 store as soon as it is done, with a marker that says so; a killed run started again with the
 same arguments skips the tiles already done and ends with the same values as an uninterrupted
-one (each tile's result depends only on the input). IST runs in passes instead
-(:mod:`.ist_passes`). The finished result is written to ``out`` atomically. The work runs in
-this process, on a LocalCluster of ``workers`` processes, or on any dask ``Client``.
+one (each tile's result depends only on the input). IST, PCA, ICA and smooth_clip run in
+passes instead (``PASS_METHODS``). The finished result is written to ``out`` atomically. The
+work runs in this process, on a LocalCluster of ``workers`` processes, or on any dask
+``Client``.
 """
 from __future__ import annotations
 
@@ -212,6 +213,10 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
       the whole-cube IST to the bit where the cube has at most about 2 million voxels (above,
       the band noise sigmas are measured on every n-th coefficient). A killed run resumes at
       the start of the pass it was in;
+    - "pca", "ica": a streaming fit (PCA from the exact channel covariance, ICA on a sample of
+      spaxels), the component count in one pass, then a block-wise projection
+      (:mod:`.component_passes`): the in-memory result to round-off where the fit sees every
+      spaxel;
     - "smooth_clip": in passes over tiles with the halo of each kernel, the mask labelled
       across tiles (:mod:`.smooth_clip_passes`): the in-memory mask voxel for voxel (but where
       a smoothed value lies within float32 round-off of a threshold). A killed run resumes at
