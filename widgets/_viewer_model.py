@@ -335,7 +335,8 @@ class ViewerModel:
 
     @property
     def mask(self):
-        """The (v, y, x) moment mask shared by every cube, or None when masking is off."""
+        """The (v, y, x) moment mask shared by every cube, or None when masking is off (a dask
+        array when the ``mask_from`` cube is lazy)."""
         if self._mask_n_sigma is None:
             return None
         if self._mask is None:
@@ -343,13 +344,15 @@ class ViewerModel:
         return self._mask
 
     def moments(self, name) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Moment maps 0, 1, 2 of cube ``name`` over the velocity range, with the mask."""
+        """Moment maps 0, 1, 2 of cube ``name`` over the velocity range, with the mask (of a lazy
+        cube block-wise, :func:`galcube_lib.metrics.moments`, reading the channels once)."""
         cube = self._cube(name)
         if name not in self._moments:
             k0, k1 = self.channel_range
             mask = None if self.mask is None else self.mask[k0:k1]
-            if mask is not None and not mask.any():   # nothing masked in: no emission, but
-                blank = ~np.isfinite(cube.data[k0:k1]).any(axis=0)      # blank spaxels stay NaN
+            if mask is not None and not lazy.compute(mask.any()):
+                # nothing masked in: no emission, but blank spaxels stay NaN
+                blank = ~lazy.compute(np.isfinite(cube.data[k0:k1]).any(axis=0))
                 empty = np.full(cube.shape[1:], np.nan)
                 self._moments[name] = (np.where(blank, np.nan, 0.0), empty, empty)
             else:
@@ -395,7 +398,7 @@ class ViewerModel:
     def emission(self) -> np.ndarray:
         """(v, y, x) voxels with emission in the velocity range's channels: those of the moment
         mask when it is on, else :func:`galcube_lib.report.display.emission_mask` of the ``mask_from``
-        cube."""
+        cube (a dask array for a lazy cube: computed again, block-wise, where it is used)."""
         if self._emission is None:
             k0, k1 = self.channel_range
             mask = self.mask if self.mask is not None else \
@@ -418,7 +421,7 @@ class ViewerModel:
         the velocity range without emission): the centre of the moment-1 colour map."""
         k0, k1 = self.channel_range
         data = np.nan_to_num(self.cubes[self._mask_from].data[k0:k1])
-        spectrum = np.where(self.emission, data, 0.0).sum(axis=(1, 2))
+        spectrum = lazy.compute(np.where(self.emission, data, 0.0).sum(axis=(1, 2)))
         if not spectrum.sum() > 0:
             return float(np.mean(self._velocity_range_kms))
         return float(np.average(self._velocity[k0:k1], weights=spectrum))

@@ -4,12 +4,23 @@ from __future__ import annotations
 import numpy as np
 
 from galcube_lib._util import checks as check
+from galcube_lib.io import lazy
 from galcube_lib.io.cube import Cube
 
 
 def as_array(x, name: str) -> np.ndarray:
     """The data of a Cube or array as float64 (a new array: inputs are never modified)."""
     return check.real_array(name, x.data if isinstance(x, Cube) else x, some_finite=False)
+
+
+def as_lazy_or_array(x, name: str):
+    """The data of a Cube or array: a dask array (a lazy cube's) checked as :func:`as_array`
+    checks, and left as it is; anything else through :func:`as_array` (float64)."""
+    value = x.data if isinstance(x, Cube) else x
+    if not lazy.is_lazy(value):
+        return as_array(value, name)
+    check.real_array(name, np.empty((0,) * value.ndim, value.dtype), some_finite=False)
+    return value
 
 
 def same_shape(arrays: dict) -> None:
@@ -20,18 +31,24 @@ def same_shape(arrays: dict) -> None:
         raise ValueError(f"shapes do not match: {text}")
 
 
-def as_mask(mask, shape, name: str = "aperture") -> np.ndarray:
-    """A (y, x) or (v, y, x) boolean mask as a (v, y, x) boolean array; non-empty."""
+def checked_mask(mask, shape, name: str = "aperture"):
+    """A boolean (y, x) or (v, y, x) mask for a cube of ``shape``, checked but not broadcast; a
+    dask array stays lazy (and is not checked for a True voxel), anything else is a numpy
+    array."""
     if isinstance(mask, Cube):
         raise TypeError(f"{name} must be a boolean array, not a Cube")
-    m = np.asarray(mask)
+    m = mask if lazy.is_lazy(mask) else np.asarray(mask)
     if m.dtype != bool:
         raise TypeError(f"{name} must be a boolean array, got dtype {m.dtype}")
-    if m.shape == tuple(shape[1:]):
-        m = np.broadcast_to(m, shape)
-    elif m.shape != tuple(shape):
+    if m.shape not in (tuple(shape[1:]), tuple(shape)):
         raise ValueError(f"{name} has shape {m.shape}; expected {tuple(shape[1:])} (y, x) "
                          f"or {tuple(shape)} (v, y, x)")
+    return m
+
+
+def as_mask(mask, shape, name: str = "aperture") -> np.ndarray:
+    """A (y, x) or (v, y, x) boolean mask as a (v, y, x) boolean array; non-empty."""
+    m = np.broadcast_to(np.asarray(checked_mask(mask, shape, name)), shape)
     if not m.any():
         raise ValueError(f"{name} is empty (no True voxel)")
     return m

@@ -512,30 +512,98 @@ def _record_axis(cube):
     return (float(cy) + dy, float(cx) + dx), float(gal["pa_deg"]) % 360.0
 
 
-def emission_mask(cube) -> np.ndarray:
+def emission_mask(cube):
     """Boolean (v, y, x) voxels with emission, the default mask of the displays.
+
+    A lazy cube gives a lazy mask, found block-wise with bounded memory and equal to the
+    in-memory one (the flux of a region summed in another order aside): the smoothing per
+    chunk with a halo of the kernel's reach, the noise level as :func:`galcube_lib.metrics.
+    moment_mask` finds it, the regions labelled per chunk and joined across chunk faces. Finding
+    the brightest region reads the cube twice, and each computation of the mask once more.
 
     Parameters
     ----------
     cube : Cube
-        The cube.
+        The cube, in memory or lazy.
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or dask.array.Array
         The truth above 5% of its peak when the cube has one, else the brightest connected
         region above 3 sigma of the data smoothed by the beam (isolated noise peaks, which
         would scatter a moment-1 map, are left out). Empty when nothing rises above 3 sigma.
+        A dask array for a lazy cube.
     """
     if check_cube("cube", cube).clean is not None:
         return metrics.truth_mask(cube.clean)
     sigma_px = math.sqrt(np.prod(cube.beam_fwhm_px)) / FWHM_PER_SIGMA
-    smooth = ndimage.gaussian_filter(np.nan_to_num(cube.data), (0.0, sigma_px, sigma_px))
+
+    def smoothed(data):
+        return ndimage.gaussian_filter(np.nan_to_num(data), (0.0, sigma_px, sigma_px))
+
+    if cube.lazy:
+        reach = int(4.0 * sigma_px + 0.5)   # gaussian_filter's truncate=4
+        smooth = cube.data.map_overlap(smoothed, depth={0: 0, 1: reach, 2: reach},
+                                       boundary="none", dtype=cube.data.dtype)
+        return _brightest_region_blocks(metrics.moment_mask(smooth, 3.0), smooth)
+    smooth = smoothed(cube.data)
     labels, n = ndimage.label(metrics.moment_mask(smooth, 3.0))
     if n == 0:
         return labels > 0
     flux = ndimage.sum(smooth, labels, index=np.arange(1, n + 1))
     return labels == 1 + int(np.argmax(flux))
+
+
+def _block_regions(above, smooth):
+    """One chunk's connected regions (ndimage.label): their number, flux and the labels on
+    the chunk's first and last faces along each axis."""
+    labels, n = ndimage.label(above)
+    flux = np.bincount(labels.ravel(), smooth.ravel(), n + 1)[1:]
+    faces = [(np.take(labels, 0, axis=a), np.take(labels, -1, axis=a)) for a in range(3)]
+    return n, flux, faces
+
+
+def _block_kept(above, keep, block_id=None):
+    """The voxels of one chunk in the regions ``keep[block_id]`` (labels of ndimage.label)."""
+    return np.isin(ndimage.label(above)[0], keep[tuple(block_id)])
+
+
+def _brightest_region_blocks(above, smooth):
+    """The connected region of the lazy mask ``above`` (face connectivity, as ndimage.label's
+    default) with the largest sum of ``smooth``, as a lazy mask: regions are labelled per
+    chunk, joined where they touch across a chunk face, and the chosen one's labels picked
+    per chunk in a second pass."""
+    import dask
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    grid = above.numblocks
+    blocks = list(np.ndindex(*grid))
+    parts = dask.compute(*[dask.delayed(_block_regions)(above.blocks[b], smooth.blocks[b])
+                           for b in blocks])
+    found = dict(zip(blocks, parts))
+    offset, start = {}, 0
+    for b in blocks:               # global id of a chunk's label k: offset[b] + k - 1
+        offset[b], start = start, start + found[b][0]
+    if start == 0:
+        return above & False
+    pairs = []
+    for b in blocks:
+        for axis in range(3):
+            after = b[:axis] + (b[axis] + 1,) + b[axis + 1:]
+            if after[axis] == grid[axis]:
+                continue
+            last, first = found[b][2][axis][1], found[after][2][axis][0]
+            touch = (last > 0) & (first > 0)
+            pairs.append(np.stack([offset[b] + last[touch] - 1, offset[after] + first[touch] - 1]))
+    edges = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), int)
+    graph = coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(start, start))
+    _, region = connected_components(graph, directed=False)
+    flux = np.bincount(region, np.concatenate([found[b][1] for b in blocks]))
+    best = int(np.argmax(flux))
+    keep = {b: 1 + np.flatnonzero(region[offset[b]:offset[b] + found[b][0]] == best)
+            for b in blocks}
+    return above.map_blocks(_block_kept, keep, dtype=bool)
 
 
 def _inertia_pa(weights, y, x) -> float:
