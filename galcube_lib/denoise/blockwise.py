@@ -5,8 +5,8 @@ Methods with a local reach (``HALO_METHODS``) cut the cube into spatial tiles of
 Each tile is read with the halo its method needs, denoised, and its core written into a zarr
 store as soon as it is done, with a marker that says so; a killed run started again with the
 same arguments skips the tiles already done and ends with the same values as an uninterrupted
-one (each tile's result depends only on the input). IST, PCA, ICA and smooth_clip run in
-passes instead (``PASS_METHODS``). The finished result is written to ``out`` atomically. The
+one (each tile's result depends only on the input). IST, PCA, ICA, smooth_clip and the deep
+methods run in passes instead (``PASS_METHODS``). The finished result is written to ``out`` atomically. The
 work runs in this process, on a LocalCluster of ``workers`` processes, or on any dask
 ``Client``.
 """
@@ -36,7 +36,8 @@ HALO_METHODS = ("gaussian",)
 #: which writes the result into the zarr array ``work``/data and may keep its own state in
 #: ``work`` to resume
 PASS_METHODS = {"ist": "ist_passes", "pca": "component_passes", "ica": "component_passes",
-                "smooth_clip": "smooth_clip_passes"}
+                "smooth_clip": "smooth_clip_passes", "unet": "deep.passes",
+                "spectral": "deep.passes", "noise2self": "deep.passes", "lcae": "deep.passes"}
 #: every method that runs block-wise
 BLOCKWISE = (*HALO_METHODS, *PASS_METHODS)
 
@@ -217,6 +218,11 @@ def denoise_blocks(cube: Cube, method: str = "ist", out=None, *, options: dict |
       spaxels), the component count in one pass, then a block-wise projection
       (:mod:`.component_passes`): the in-memory result to round-off where the fit sees every
       spaxel;
+    - "unet", "spectral", "noise2self", "lcae": in passes (:mod:`.deep.passes`): the noise
+      scale of the whole cube, what the method needs of it (a level map, noise2self's
+      fine-tuning, lcae's mask and training), then tile by tile with the U-Net's tiles of the
+      whole cube: the in-memory result to float32 round-off where the cube has at most
+      ``deep.passes.SAMPLE_VOXELS`` voxels. A killed run resumes with the tiles not done;
     - "smooth_clip": in passes over tiles with the halo of each kernel, the mask labelled
       across tiles (:mod:`.smooth_clip_passes`): the in-memory mask voxel for voxel (but where
       a smoothed value lies within float32 round-off of a threshold). A killed run resumes at

@@ -163,7 +163,7 @@ def test_bad_arguments_are_named(tmp_path, disk):
     with pytest.raises(ValueError, match="box= needs the cube in memory"):
         gl.denoise(cube, "ist", box="auto", out=tmp_path / "x.zarr")
     with pytest.raises(ValueError, match="method"):
-        gl.denoise(cube, "noise2self", out=tmp_path / "x.zarr")
+        gl.denoise(cube, "no_such_method", out=tmp_path / "x.zarr")
     with pytest.raises(ValueError, match="out must end in .zarr or .fits"):
         gl.denoise(cube, "ist", out=tmp_path / "x.h5")
     with pytest.raises(ValueError, match="tile_px"):

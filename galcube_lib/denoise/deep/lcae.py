@@ -70,16 +70,9 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
     data = np.asarray(data)
     if data.ndim != 3:
         raise ValueError(f"data must be a 3-D (v, y, x) array, got shape {data.shape}")
-    beam = check.beam_fwhm("beam_fwhm_px", beam_fwhm_px)
-    window = check.integer("window", window, 1)
-    stride = check.integer("stride", stride, 1, window)
-    hidden = check.integer("hidden", hidden, 1)
-    code = check.integer("code", code, 1)
-    epochs = check.integer("epochs", epochs, 1)
-    lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
-    batch_size = check.integer("batch_size", batch_size, 1)
-    q = check.number("q", q, 1.0, 2.0)
-    lam = check.number("lam", lam, 0.0)
+    options = checked_options(beam_fwhm_px=beam_fwhm_px, window=window, stride=stride,
+                              hidden=hidden, code=code, epochs=epochs, lr=lr,
+                              batch_size=batch_size, q=q, lam=lam)
     progress = check.boolean("progress", progress)
     gen, _ = _rng.generator(rng)
     import torch  # slow to import: after the checks
@@ -89,24 +82,100 @@ def lcae(data: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0, window: in
 
     s = normalise(data)
     x = (data / s).astype(np.float32)
-    mask = smooth_clip_mask(x, beam_fwhm_px=beam, beam_pa_deg=beam_pa_deg)
+    mask = smooth_clip_mask(x, beam_fwhm_px=options.pop("beam_fwhm_px"),
+                            beam_pa_deg=beam_pa_deg)
     nv, ny, nx = x.shape
     spectra = torch.from_numpy(np.ascontiguousarray(x.reshape(nv, -1).T))
     inside = torch.from_numpy(np.ascontiguousarray(mask.reshape(nv, -1).T))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = _train_and_apply(spectra, inside, window, stride, hidden, code, epochs, lr,
-                               batch_size, q, lam, int(gen.integers(2 ** 63)), progress)
-    finally:
-        torch.set_num_threads(threads)
+    model = train_autoencoder(spectra, inside, seed=int(gen.integers(2 ** 63)),
+                              progress=progress, **options)
+    out = apply_autoencoder(model, spectra)
     return (out.T.reshape(nv, ny, nx) * s).astype(np.float32)
 
 
-def _train_and_apply(spectra, inside, window, stride, hidden, code, epochs, lr, batch_size, q,
-                     lam, seed, progress):
-    """Train the autoencoder on ``spectra`` (n, n_chan) with the mask ``inside`` and return its
-    output (numpy, same shape)."""
+def checked_options(*, beam_fwhm_px, window, stride, hidden, code, epochs, lr, batch_size, q,
+                    lam) -> dict:
+    """lcae's options, checked (a ValueError names a bad one).
+
+    Parameters
+    ----------
+    beam_fwhm_px, window, stride, hidden, code, epochs, lr, batch_size, q, lam
+        As for :func:`lcae`.
+
+    Returns
+    -------
+    dict
+        The options by name, the beam as (bmaj, bmin).
+    """
+    return {"beam_fwhm_px": check.beam_fwhm("beam_fwhm_px", beam_fwhm_px),
+            "window": check.integer("window", window, 1),
+            "stride": check.integer("stride", stride, 1, window),
+            "hidden": check.integer("hidden", hidden, 1),
+            "code": check.integer("code", code, 1),
+            "epochs": check.integer("epochs", epochs, 1),
+            "lr": check.number("lr", lr, 0.0, 1.0, lo_open=True),
+            "batch_size": check.integer("batch_size", batch_size, 1),
+            "q": check.number("q", q, 1.0, 2.0),
+            "lam": check.number("lam", lam, 0.0)}
+
+
+def train_autoencoder(spectra, inside, *, window, stride, hidden, code, epochs, lr, batch_size,
+                      q, lam, seed, progress):
+    """The autoencoder trained on ``spectra`` with the source mask ``inside``, on one torch
+    thread (restored after).
+
+    Parameters
+    ----------
+    spectra : torch.Tensor
+        float32 (n, n_chan) spectra in noise units.
+    inside : torch.Tensor
+        bool (n, n_chan): the source mask.
+    window, stride, hidden, code, epochs, lr, batch_size, q, lam
+        As for :func:`lcae`.
+    seed : int
+        Seed of the initial weights and of the order of the spectra.
+    progress : bool
+        Show a progress bar over the epochs.
+
+    Returns
+    -------
+    LocallyConnectedAE
+        The trained network.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(spectra, inside, window, stride, hidden, code, epochs, lr, batch_size, q,
+                      lam, seed, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def apply_autoencoder(model, spectra) -> np.ndarray:
+    """The autoencoder's output for ``spectra``.
+
+    Parameters
+    ----------
+    model : LocallyConnectedAE
+        The trained network.
+    spectra : torch.Tensor
+        float32 (n, n_chan) spectra in noise units.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n, n_chan).
+    """
+    import torch
+
+    with torch.inference_mode():
+        return torch.cat([model(b) for b in spectra.split(8192)]).numpy()
+
+
+def _train(spectra, inside, window, stride, hidden, code, epochs, lr, batch_size, q, lam, seed,
+           progress):
     import torch
 
     from galcube_lib.denoise.deep.networks.lcae import LocallyConnectedAE
@@ -134,5 +203,4 @@ def _train_and_apply(spectra, inside, window, stride, hidden, code, epochs, lr, 
             opt.step()
         if progress:
             steps.set_postfix(loss=f"{loss.item():.4g}")
-    with torch.inference_mode():
-        return torch.cat([model(b) for b in spectra.split(8192)]).numpy()
+    return model

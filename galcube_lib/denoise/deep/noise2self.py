@@ -104,6 +104,50 @@ def masked(x: np.ndarray, phase: int, period: int, acf=()):
     return out, held
 
 
+def checked_options(sample: np.ndarray, shape, *, steps, period, correlated_lags, crop, lr):
+    """noise2self's options checked, with the lags and correlations measured on ``sample``.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        The (v, y, x) cube, or (for a cube of any size) whole spectra of a part of it, on which
+        the spectral noise correlation is measured.
+    shape : tuple of 3 ints
+        (v, y, x) of the whole cube.
+    steps, period, correlated_lags, crop, lr
+        As for :func:`noise2self`.
+
+    Returns
+    -------
+    tuple
+        ``(steps, lags, period, acf, crop, lr)``: the checked options, the lags decorrelated,
+        their correlations, and the crop clipped to the cube (at least ``period`` channels).
+    """
+    if len(shape) != 3 or shape[0] < 2:
+        raise ValueError(f"noise2self holds out whole channels and needs a (v, y, x) cube with "
+                         f"at least 2 channels (more than period); got shape {tuple(shape)}")
+    steps = check.integer("steps", steps, 0)
+    lags = count_correlated_lags(sample) if correlated_lags is None else check.integer(
+        "correlated_lags", correlated_lags, 0, shape[0] - 1)
+    period = 4 * (lags + 1) if period is None else check.integer("period", period, 2 * lags + 2)
+    if shape[0] < period:
+        raise ValueError(f"the cube is too small for noise2self: it has {shape[0]} channels, "
+                         f"and holding out every {period}-th channel (period, with "
+                         f"correlated_lags={lags} decorrelated on each side) needs at least "
+                         f"{period}; use a cube with more channels, or set period and "
+                         "correlated_lags")
+    acf = tuple(spectral_correlation(sample, lags)) if lags else ()
+    if any(abs(rho) >= MAX_CORRELATION for rho in acf):
+        raise ValueError(f"the spectral noise correlation at lags 1..{lags} is "
+                         f"{[round(r, 2) for r in acf]}; noise2self decorrelates neighbours only "
+                         f"up to |rho| < {MAX_CORRELATION}: pass a smaller correlated_lags")
+    lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
+    crop = [min(check.integer("crop", c, 1), n)
+            for c, n in zip(check.sequence("crop", crop, 3), shape)]
+    crop[0] = min(max(crop[0], period), shape[0])  # every crop holds out some channels
+    return steps, lags, period, acf, crop, lr
+
+
 @check.renamed(blind_channels="correlated_lags")
 def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS,
                steps: int = 200, period: int | None = None, correlated_lags: int | None = None,
@@ -150,44 +194,21 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
         without ``uncertainty``).
     """
     data = np.asarray(data)
-    if data.ndim != 3 or data.shape[0] < 2:
-        raise ValueError(f"noise2self holds out whole channels and needs a (v, y, x) cube with "
-                         f"at least 2 channels (more than period); got shape {data.shape}")
-    steps = check.integer("steps", steps, 0)
-    lags = count_correlated_lags(data) if correlated_lags is None else check.integer(
-        "correlated_lags", correlated_lags, 0, data.shape[0] - 1)
-    period = 4 * (lags + 1) if period is None else check.integer("period", period, 2 * lags + 2)
-    if data.shape[0] < period:
-        raise ValueError(f"the cube is too small for noise2self: it has {data.shape[0]} channels, "
-                         f"and holding out every {period}-th channel (period, with "
-                         f"correlated_lags={lags} decorrelated on each side) needs at least "
-                         f"{period}; use a cube with more channels, or set period and "
-                         "correlated_lags")
-    acf = tuple(spectral_correlation(data, lags)) if lags else ()
-    if any(abs(rho) >= MAX_CORRELATION for rho in acf):
-        raise ValueError(f"the spectral noise correlation at lags 1..{lags} is "
-                         f"{[round(r, 2) for r in acf]}; noise2self decorrelates neighbours only "
-                         f"up to |rho| < {MAX_CORRELATION}: pass a smaller correlated_lags")
-    lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
+    steps, lags, period, acf, crop, lr = checked_options(data, data.shape, steps=steps,
+                                                         period=period,
+                                                         correlated_lags=correlated_lags,
+                                                         crop=crop, lr=lr)
     uncertainty = check_samples("uncertainty", uncertainty)
     progress = check.boolean("progress", progress)
     weights = _models.weights_path(weights)
     device = _models.device(device)
-    crop = [min(check.integer("crop", c, 1), n)
-            for c, n in zip(check.sequence("crop", crop, 3), data.shape)]
-    crop[0] = min(max(crop[0], period), data.shape[0])  # every crop holds out some channels
     gen, _ = _rng.generator(rng)
     torch_seed = rng if isinstance(rng, (int, np.integer)) else int(gen.integers(2 ** 63))
     s = _models.normalise(data)
     x = np.asarray(data, np.float32) / s
 
-    import torch
-
-    with torch.random.fork_rng(devices=[]):  # the network's random init too: torch's global
-        model, card = load_unet(weights, device)  # random state stays the caller's
-        torch.manual_seed(torch_seed)
-        _fine_tune(model, x, steps, period, acf, crop, lr, gen, device, progress)
-    model.eval()
+    model, card = fine_tuned(weights, x, steps=steps, period=period, acf=acf, crop=crop, lr=lr,
+                             gen=gen, torch_seed=torch_seed, device=device, progress=progress)
 
     def denoise_fn(cube):
         scale = _models.normalise(cube)
@@ -201,6 +222,41 @@ def noise2self(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS
     return with_uncertainty(denoise_fn, data, uncertainty,
                             floor=card.get("uncertainty_floor", 0.0) * s, rng=gen,
                             progress=progress)
+
+
+def fine_tuned(weights, x, *, steps, period, acf, crop, lr, gen, torch_seed, device, progress):
+    """The U-Net fine-tuned with held-out channels on crops of ``x``, in eval mode.
+
+    Parameters
+    ----------
+    weights : str or os.PathLike
+        Starting weights.
+    x : numpy.ndarray or array-like
+        The cube in noise units: anything with ``shape`` and numpy indexing by a box (a
+        reader of a cube of any size gives one crop at a time).
+    steps, period, acf, crop, lr
+        As :func:`checked_options` gives them.
+    gen : numpy.random.Generator
+        Draws the crops and phases.
+    torch_seed : int
+        Seed of torch's random state during the fine-tuning (the caller's state is kept).
+    device : str
+        torch device.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    tuple
+        ``(network, card)``.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # the network's random init too: torch's global
+        model, card = load_unet(weights, device)  # random state stays the caller's
+        torch.manual_seed(torch_seed)
+        _fine_tune(model, x, steps, period, acf, crop, lr, gen, device, progress)
+    return model.eval(), card
 
 
 def _fine_tune(model, x, steps, period, acf, crop, lr, gen, device, progress):

@@ -104,6 +104,91 @@ def _ramp(size: int, overlap: int) -> np.ndarray:
     return np.minimum(1.0, np.minimum(i + 1, size - i) / (overlap + 1))
 
 
+def tile_grid(shape, tile=(64, 128, 128), overlap=(8, 16, 16)):
+    """The overlapping tiles that cover a (v, y, x) cube, and their blending ramps.
+
+    Parameters
+    ----------
+    shape : tuple of 3 ints
+        (v, y, x) of the whole cube.
+    tile, overlap : tuple of 3 ints
+        Tile size and overlap; clipped to the cube's size.
+
+    Returns
+    -------
+    (list, list, list)
+        Per axis: the tile size, the tile starts, and the ramp (weight along a tile: linear
+        over the overlap, 1 inside).
+    """
+    size = [min(t, n) for t, n in zip(tile, shape)]
+    over = [min(o, max(0, s - 1)) for o, s in zip(overlap, size)]
+    starts = [_starts(n, s, o) for n, s, o in zip(shape, size, over)]
+    return size, starts, [_ramp(s, o) for s, o in zip(size, over)]
+
+
+def predict_region(model, read, shape, region, tile=(64, 128, 128), overlap=(8, 16, 16),
+                   device: str = "cpu") -> np.ndarray:
+    """The blended tiled prediction of a cube of ``shape`` inside ``region`` only.
+
+    Every tile of the whole cube's grid (:func:`tile_grid`) that meets ``region`` is read with
+    ``read`` and passed through ``model``; its ramp-weighted output is added inside the region.
+    The weights are separable, so their sum is the product of per-axis sums. The result inside
+    ``region`` is therefore that of the whole cube, whatever the region; block-wise denoising
+    predicts a cube of any size one region at a time this way.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, (1, in_channels, v, y, x) -> (1, 1, v, y, x).
+    read : callable
+        ``read(box)`` -> the network's (in_channels, v, y, x) input of the tile ``box`` (a
+        tuple of 3 slices of the whole cube).
+    shape : tuple of 3 ints
+        (v, y, x) of the whole cube.
+    region : tuple of 3 slices
+        The part of the cube to predict (steps of 1).
+    tile, overlap : tuple of 3 ints
+        Tile size and overlap; clipped to the cube's size.
+    device : str
+        torch device of the network.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the region's shape.
+    """
+    import itertools
+
+    import torch
+
+    size, starts, ramps = tile_grid(shape, tile, overlap)
+    lo = [r.indices(n)[0] for r, n in zip(region, shape)]
+    hi = [r.indices(n)[1] for r, n in zip(region, shape)]
+    meeting = [[c for c in axis if c < b and c + s > a]
+               for axis, s, a, b in zip(starts, size, lo, hi)]
+    weight = 1.0
+    for axis, (ramp, s, a, b, cs) in enumerate(zip(ramps, size, lo, hi, meeting)):
+        line = np.zeros(b - a)
+        for c in cs:
+            i0, i1 = max(a, c), min(b, c + s)
+            line[i0 - a:i1 - a] += ramp[i0 - c:i1 - c]
+        weight = weight * line.reshape([-1 if k == axis else 1 for k in range(3)])
+    out = np.zeros([b - a for a, b in zip(lo, hi)])
+    with torch.inference_mode():
+        for corner in itertools.product(*meeting):
+            box = tuple(slice(c, c + s) for c, s in zip(corner, size))
+            block = torch.from_numpy(np.ascontiguousarray(read(box), dtype=np.float32))
+            pred = model(block[None].to(device))[0, 0].float().cpu().numpy()
+            inner = [(max(a, c), min(b, c + s)) for a, b, c, s in zip(lo, hi, corner, size)]
+            w = 1.0
+            for axis, ((i0, i1), c, ramp) in enumerate(zip(inner, corner, ramps)):
+                w = w * ramp[i0 - c:i1 - c].reshape([-1 if k == axis else 1 for k in range(3)])
+            src = tuple(slice(i0 - c, i1 - c) for (i0, i1), c in zip(inner, corner))
+            dst = tuple(slice(i0 - a, i1 - a) for (i0, i1), a in zip(inner, lo))
+            out[dst] += w * pred[src]
+    return (out / weight).astype(np.float32)
+
+
 def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16),
                   device: str = "cpu") -> np.ndarray:
     """Apply ``model`` to a normalised (v, y, x) array in overlapping, blended tiles.
@@ -123,30 +208,32 @@ def predict_tiled(model, x: np.ndarray, tile=(64, 128, 128), overlap=(8, 16, 16)
     Returns
     -------
     numpy.ndarray
-        float32 (v, y, x); tiles blended with linear ramps over the overlaps.
+        float32 (v, y, x); tiles blended with linear ramps over the overlaps
+        (:func:`predict_region` over the whole array).
     """
-    import itertools
-
-    import torch
-
     x = x if x.ndim == 4 else x[None]
     shape = x.shape[1:]
-    size = [min(t, n) for t, n in zip(tile, shape)]
-    over = [min(o, max(0, s - 1)) for o, s in zip(overlap, size)]
-    out = np.zeros(shape)
-    weight = np.zeros(shape)
-    starts = [_starts(n, s, o) for n, s, o in zip(shape, size, over)]
-    ramps = [_ramp(s, o) for s, o in zip(size, over)]
-    w = ramps[0][:, None, None] * ramps[1][None, :, None] * ramps[2][None, None, :]
-    with torch.inference_mode():
-        for corner in itertools.product(*starts):
-            box = tuple(slice(c, c + s) for c, s in zip(corner, size))
-            block = torch.from_numpy(np.ascontiguousarray(x[(slice(None),) + box],
-                                                          dtype=np.float32))
-            pred = model(block[None].to(device))[0, 0].float().cpu().numpy()
-            out[box] += w * pred
-            weight[box] += w
-    return (out / weight).astype(np.float32)
+    return predict_region(model, lambda box: x[(slice(None),) + box], shape,
+                          (slice(None),) * 3, tile, overlap, device)
+
+
+def checked_tiling(tile, overlap) -> tuple[tuple, tuple]:
+    """The tile size (>= 32 per axis) and overlap (at most half a tile) of the tiled inference.
+
+    Parameters
+    ----------
+    tile, overlap : sequence of 3 ints
+        (v, y, x) tile size and overlap.
+
+    Returns
+    -------
+    (tuple, tuple)
+        ``(tile, overlap)`` as tuples of ints; a ValueError names a bad one.
+    """
+    tile = tuple(check.integer("tile", t, 32) for t in check.sequence("tile", tile, 3))
+    overlap = tuple(check.integer("overlap", o, 0, t // 2)
+                    for o, t in zip(check.sequence("overlap", overlap, 3), tile))
+    return tile, overlap
 
 
 def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile=(64, 128, 128),
@@ -192,9 +279,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         ``(data, uncertainty)``: the denoised cube (float32) and its uncertainty (None
         without ``uncertainty``).
     """
-    tile = tuple(check.integer("tile", t, 32) for t in check.sequence("tile", tile, 3))
-    overlap = tuple(check.integer("overlap", o, 0, t // 2)
-                    for o, t in zip(check.sequence("overlap", overlap, 3), tile))
+    tile, overlap = checked_tiling(tile, overlap)
     uncertainty = check_samples("uncertainty", uncertainty)
     adapt = check.integer("adapt", adapt, 0)
     if adapt and (beam_fwhm_px is None or channel_kms is None):

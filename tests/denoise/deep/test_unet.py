@@ -6,7 +6,7 @@ import torch
 
 from galcube_lib.denoise.deep import weights as _models
 from galcube_lib.denoise.deep.uncertainty import Denoised
-from galcube_lib.denoise.deep.unet import load_unet, predict_tiled, unet
+from galcube_lib.denoise.deep.unet import load_unet, predict_region, predict_tiled, unet
 from galcube_lib.denoise.deep.networks.unet3d import UNet3D
 
 pytestmark = pytest.mark.deep
@@ -51,6 +51,27 @@ def test_tiles_blend_to_the_untiled_answer(tile, overlap):
     x = np.random.default_rng(0).standard_normal((45, 70, 81)).astype(np.float32)
     out = predict_tiled(Doubler(), x, tile, overlap)
     np.testing.assert_allclose(out, 2 * x, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("region", [(slice(None), slice(30, 61), slice(7, 50)),
+                                    (slice(3, 20), slice(0, 70), slice(80, 81)),
+                                    (slice(None),) * 3])
+def test_a_region_is_predicted_as_in_the_whole_cube(tiny_weights, region):
+    # block-wise denoising predicts a lazy cube one region at a time: each region must hold the
+    # whole cube's blended answer, to the bit
+    net = load_unet(tiny_weights)[0]
+    x = np.random.default_rng(1).standard_normal((45, 70, 81)).astype(np.float32)
+    reads = []
+
+    def read(box):
+        reads.append(box)
+        return x[None][(slice(None),) + box]
+
+    whole = predict_tiled(net, x, (32, 32, 32), (4, 8, 8))
+    part = predict_region(net, read, x.shape, region, (32, 32, 32), (4, 8, 8))
+    assert np.array_equal(part, whole[region])
+    if region[2] == slice(80, 81):      # only the tiles that meet the region are read
+        assert all(box[2].stop == 81 for box in reads)
 
 
 def test_scale_equivariant_and_matches_the_network(tiny_weights):
