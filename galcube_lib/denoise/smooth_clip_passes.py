@@ -11,7 +11,9 @@ runs over spatial tiles of whole spectra:
 - for each (spatial kernel, spectral boxcar), pass A reads every tile with a halo of the spatial
   kernel's reach, smooths it and gathers the noise statistic of its core ("negative": the sum of
   squares and the count of the negative voxels; "mad": every voxel up to ``MAD_SAMPLES`` voxels
-  in the cube, every n-th beyond); pass B smooths again and records the core's new detections;
+  in the cube, every n-th beyond) and keeps the smoothed cores in a scratch file
+  ``smoothed.f32``; pass B reads them back (instead of smoothing again) and records the core's
+  new detections;
 - the positive detections are labelled across tiles (``dask_image.ndmeasure.label``,
   26-connected), the labels of fewer than ``min_size`` voxels dropped, and the rest dilated tile
   by tile with a halo of ``dilate_xy``.
@@ -76,6 +78,12 @@ def _state(work: str, shape, mode: str = "r+") -> np.memmap:
     return np.memmap(os.path.join(work, "state.u8"), dtype=np.uint8, mode=mode, shape=shape)
 
 
+def _smoothed_cache(work: str, shape, mode: str = "r+") -> np.memmap:
+    """The current kernel's smoothed cube, written by pass A and read by pass B (mapped afresh
+    for every tile, as :func:`_state`)."""
+    return np.memmap(os.path.join(work, "smoothed.f32"), dtype=np.float32, mode=mode, shape=shape)
+
+
 def _core(box) -> tuple[slice, slice, slice]:
     """The core of a tile within its read region."""
     core_y, core_x, read_y, read_x = box
@@ -129,6 +137,8 @@ def _noise_parts(data, gain, work, options, step, stride, layout, indices) -> li
     parts = []
     for i in indices:
         values, measured = _smoothed(data, gain, work, options, step, layout[i])
+        if step.f_xy > 0 or step.width > 1:     # kept for pass B
+            _smoothed_cache(work, data.shape)[(slice(None), *layout[i][:2])] = values
         x = values[measured]
         if options["noise_statistic"] == "negative":
             neg = x[x < 0].astype(np.float64)
@@ -151,9 +161,12 @@ def _sigma(parts: list, statistic: str) -> float:
 def _detect_tiles(data, gain, work, options, step, limit, layout, indices) -> list[int]:
     """Record the detections of the kernel of ``step`` (beyond +-``limit``) in the cores."""
     for i in indices:
-        values, _ = _smoothed(data, gain, work, options, step, layout[i])
-        positive = values > limit
         core = (slice(None), layout[i][0], layout[i][1])
+        if step.f_xy > 0 or step.width > 1:     # smoothed by pass A
+            values = np.array(_smoothed_cache(work, data.shape, "r")[core])
+        else:
+            values = _smoothed(data, gain, work, options, step, layout[i])[0]
+        positive = values > limit
         state = np.array(_state(work, data.shape, "r")[core])
         state[(positive | (values < -limit)) & ((state & _FIRST) == 0)] |= np.uint8(step.index + 1)
         state[positive] |= _POSITIVE
@@ -228,6 +241,7 @@ def _detections(cube, work: str, options: dict, tile: int, run, state: dict, sav
     stride = max(1, math.ceil(math.prod(cube.shape) / MAD_SAMPLES))
     if state["stage"] == "new":
         _state(work, cube.shape, "w+").flush()
+        _smoothed_cache(work, cube.shape, "w+").flush()
         layout = blockwise.tiles(cube.shape, tile, 0)
         parts = run(_noise_parts, (*args, _Step(0, 0.0, 0, math.nan), stride, layout),
                     range(len(layout)))
@@ -305,6 +319,7 @@ def mask_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool 
         layout = blockwise.tiles(cube.shape, tile, options["dilate_xy"])
         run(_mask_tiles, (work, options, layout), range(len(layout)))
         os.remove(os.path.join(work, "state.u8"))
+        os.remove(os.path.join(work, "smoothed.f32"))
         shutil.rmtree(os.path.join(work, "labels"))
         save(stage="done")
     bar.close()
