@@ -3,18 +3,21 @@
     .venv/bin/python benchmarks/bench_big.py                       # every size, gaussian and ist
     .venv/bin/python benchmarks/bench_big.py --sizes 240x758x1074 --methods gaussian --workers 1 2 4
     .venv/bin/python benchmarks/bench_big.py --sizes 240x758x1074 --methods viewer
+    .venv/bin/python benchmarks/bench_big.py --methods smooth_clip pca ica
 
 For each size (v x y x), a synthetic cube is written to FITS in benchmarks/out/big/, channel by
 channel (never whole in memory): beam-correlated noise (3 px beam, rms 1) and simulated disks
 of peak SNR about 5 spread over the field. Each run is a fresh process that reads the file
 lazily (`gl.read_fits(path, lazy=True)`) and denoises it block by block into a zarr store
-(`denoise_blocks(..., workers=n)`); method "viewer" opens the cube in CubeViewer and moves
-the channel slider five times (the open time, and the mean time of a move). Beside it, in its own fresh process, the peer: the same
-method on the cube read into memory (`gl.read_fits(path)`, `gl.denoise`), where its estimated
-memory fits this machine. Printed per run: wall time and peak memory (the resident memory of
-the process and all its children together, sampled every 0.1 s). Then the time exponent: the
-slope of log time against log voxels over the sizes run. A run slower than --limit-min is
-stopped and reported as such. Figures also go to benchmarks/out/big.json.
+(`denoise_blocks(..., workers=n)`: gaussian on halo tiles; ist, smooth_clip, pca and ica in
+passes, `blockwise.PASS_METHODS`); method "viewer" opens the cube in CubeViewer and moves
+the channel slider five times (the open time, and the mean time of a move). Beside it, in its
+own fresh process, the peer: the same method on the cube read into memory (`gl.read_fits(path)`,
+`gl.denoise`), where its estimated memory (`PEER_BYTES` per voxel) fits this machine. Printed
+per run: wall time and peak memory (the resident memory of the process and all its children
+together, sampled every 0.1 s). Then the time exponent: the slope of log time against log
+voxels over the sizes run. A run slower than --limit-min is stopped and reported as such.
+Figures also go to benchmarks/out/big.json.
 """
 import argparse
 import json
@@ -32,8 +35,9 @@ OUT = Path(__file__).resolve().parent / "out"
 ORION_B = (240, 758, 1074)
 SIZES = ("64x128x128", "120x256x256", "240x379x537", "240x758x1074")
 BEAM_PX = 3.0
-#: bytes per voxel the in-memory peer needs, measured (read + denoise), for the fits check
-PEER_BYTES = {"gaussian": 60, "ist": 300, "viewer": 20}
+#: bytes per voxel the in-memory peer needs, measured (read + denoise), for the fits check:
+#: its peak memory over the voxels of 120x256x256, rounded up
+PEER_BYTES = {"gaussian": 60, "ist": 300, "viewer": 20, "smooth_clip": 60, "pca": 80, "ica": 90}
 
 
 def make_cube(path: Path, shape, seed: int = 0) -> Path:
@@ -156,7 +160,8 @@ def _fmt(run: dict) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", nargs="+", default=list(SIZES))
-    p.add_argument("--methods", nargs="+", default=["gaussian", "ist", "viewer"])
+    p.add_argument("--methods", nargs="+", default=["gaussian", "ist", "viewer"],
+                   choices=list(PEER_BYTES))
     p.add_argument("--workers", nargs="+", type=int, default=[1])
     p.add_argument("--limit-min", type=float, default=30.0)
     p.add_argument("--no-peer", action="store_true", help="skip the in-memory runs")
