@@ -10,9 +10,9 @@ channel (never whole in memory): beam-correlated noise (3 px beam, rms 1) and si
 of peak SNR about 5 spread over the field. Each run is a fresh process that reads the file
 lazily (`gl.read_fits(path, lazy=True)`) and denoises it block by block into a zarr store
 (`denoise_blocks(..., workers=n)`: gaussian on halo tiles; ist, smooth_clip, pca and ica in
-passes, `blockwise.PASS_METHODS`); method "viewer" opens the cube in CubeViewer and moves
-the channel slider five times (the open time, and the mean time of a move). Beside it, in its
-own fresh process, the peer: the same method on the cube read into memory (`gl.read_fits(path)`,
+passes, `blockwise.PASS_METHODS`; unet, the shipped U-Net, tile by tile with the whole
+cube's network tiles); method "viewer" opens the cube in CubeViewer and moves the channel slider
+five times (the open time, and the mean time of a move). Beside it, in its own fresh process, the peer: the same method on the cube read into memory (`gl.read_fits(path)`,
 `gl.denoise`), where its estimated memory (`PEER_BYTES` per voxel) fits this machine. Printed
 per run: wall time and peak memory (the resident memory of the process and all its children
 together, sampled every 0.1 s). Then the time exponent: the slope of log time against log
@@ -37,7 +37,9 @@ SIZES = ("64x128x128", "120x256x256", "240x379x537", "240x758x1074")
 BEAM_PX = 3.0
 #: bytes per voxel the in-memory peer needs, measured (read + denoise), for the fits check:
 #: its peak memory over the voxels of 120x256x256, rounded up
-PEER_BYTES = {"gaussian": 60, "ist": 300, "viewer": 20, "smooth_clip": 60, "pca": 80, "ica": 90}
+#: (unet: estimated from its arrays, input, normalised copy and float64 sums)
+PEER_BYTES = {"gaussian": 60, "ist": 300, "viewer": 20, "smooth_clip": 60, "pca": 80, "ica": 90,
+              "unet": 40}
 
 
 def make_cube(path: Path, shape, seed: int = 0) -> Path:
