@@ -425,8 +425,7 @@ def _predict(method, model, options, state, work, data, gain, core, flat) -> np.
 
     levels = state["model"].get("levels")
     levels = None if levels is None else np.load(os.path.join(work, levels), mmap_mode="r")
-    tiling = {"tile": options.get("tile", (64, 128, 128)),
-              "overlap": options.get("overlap", (8, 16, 16)), "device": options["device"]}
+    tiling = {k: options[k] for k in ("tile", "overlap", "device") if k in options}
 
     def network_input(x, box, phase=0):
         return x[None] if levels is None else np.stack(
