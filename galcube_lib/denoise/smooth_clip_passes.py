@@ -11,12 +11,14 @@ runs over spatial tiles of whole spectra:
 - for each (spatial kernel, spectral boxcar), pass A reads every tile with a halo of the spatial
   kernel's reach, smooths it and gathers the noise statistic of its core ("negative": the sum of
   squares and the count of the negative voxels; "mad": every voxel up to ``MAD_SAMPLES`` voxels
-  in the cube, every n-th beyond) and keeps the smoothed cores in a scratch file
-  ``smoothed.f32``; pass B reads them back (instead of smoothing again) and records the core's
-  new detections;
-- the positive detections are labelled across tiles (``dask_image.ndmeasure.label``,
-  26-connected), the labels of fewer than ``min_size`` voxels dropped, and the rest dilated tile
-  by tile with a halo of ``dilate_xy``.
+  in the cube, every n-th beyond). It keeps the core's candidates, the voxels beyond
+  ``CANDIDATE_FRACTION`` of the threshold its own noise would give, in a small file; pass B
+  thresholds them at the whole cube's noise (a tile whose candidates do not reach down to that
+  threshold, where the noise is far from even, is smoothed again);
+- the positive detections are labelled per tile (``scipy.ndimage.label``, 26-connected) and the
+  labels joined where they touch across a tile border, found by labelling the two-pixel strips
+  along each border; the groups of fewer than ``min_size`` voxels are dropped, and the rest
+  dilated tile by tile with a halo of ``dilate_xy``.
 
 The smoothing of a tile is the whole cube's to float32 round-off (its FFT is of another size),
 so the mask equals the in-memory one voxel for voxel but where a smoothed value lies within that
@@ -40,6 +42,10 @@ from galcube_lib.io.files import as_path, atomic_folder, write_text
 
 #: voxels whose every value goes into the "mad" noise statistic; every n-th beyond
 MAD_SAMPLES = 2 ** 22
+
+#: pass A keeps the voxels of a core beyond this fraction of the threshold of the core's own noise
+#: (Gaussian noise: about 0.3 % of the voxels at the default 5 sigma)
+CANDIDATE_FRACTION = 0.6
 
 #: bytes per voxel a tile takes while it is smoothed (the input, its copy, the FFT, the result)
 BYTES_PER_VOXEL = 48
@@ -78,10 +84,9 @@ def _state(work: str, shape, mode: str = "r+") -> np.memmap:
     return np.memmap(os.path.join(work, "state.u8"), dtype=np.uint8, mode=mode, shape=shape)
 
 
-def _smoothed_cache(work: str, shape, mode: str = "r+") -> np.memmap:
-    """The current kernel's smoothed cube, written by pass A and read by pass B (mapped afresh
-    for every tile, as :func:`_state`)."""
-    return np.memmap(os.path.join(work, "smoothed.f32"), dtype=np.float32, mode=mode, shape=shape)
+def _candidates_path(work: str, i: int) -> str:
+    """The file of tile ``i``'s candidates for the current kernel (pass A writes, pass B reads)."""
+    return os.path.join(work, "candidates", f"{i}.npz")
 
 
 def _core(box) -> tuple[slice, slice, slice]:
@@ -133,16 +138,22 @@ def _smoothed(data, gain, work, options, step, box):
 
 def _noise_parts(data, gain, work, options, step, stride, layout, indices) -> list:
     """Per tile, what the noise statistic needs of its smoothed measured voxels: (sum of
-    squares, count) of the negative ones ("negative"), or every ``stride``-th value ("mad")."""
+    squares, count) of the negative ones ("negative"), or every ``stride``-th value ("mad").
+    A smoothed core's candidates go to its file (:func:`_candidates_path`) for pass B."""
     parts = []
     for i in indices:
         values, measured = _smoothed(data, gain, work, options, step, layout[i])
-        if step.f_xy > 0 or step.width > 1:     # kept for pass B
-            _smoothed_cache(work, data.shape)[(slice(None), *layout[i][:2])] = values
         x = values[measured]
+        neg = x[x < 0].astype(np.float64)
+        squares = np.sum(neg * neg)
+        if step.f_xy > 0 or step.width > 1:
+            own = math.sqrt(squares / neg.size) if neg.size else 0.0
+            floor = CANDIDATE_FRACTION * options["n_sigma"] * own
+            where = np.flatnonzero(np.abs(values) > floor)
+            np.savez(_candidates_path(work, i), kernel=step.index, floor=floor,
+                     where=where.astype(np.int64), values=values.ravel()[where])
         if options["noise_statistic"] == "negative":
-            neg = x[x < 0].astype(np.float64)
-            parts.append(np.array([np.sum(neg * neg), neg.size]))
+            parts.append(np.array([squares, neg.size]))
         else:
             parts.append(x[::stride])
     return parts
@@ -158,42 +169,137 @@ def _sigma(parts: list, statistic: str) -> float:
     return math.sqrt(total / count) if count else math.nan
 
 
+def _core_values(data, gain, work, options, step, limit, box, i):
+    """Where the smoothed core of tile ``i`` lies beyond +-``limit``: (positive, negative)
+    flat indices into the core, from pass A's candidates or, where they do not reach down to
+    ``limit`` (or the step smooths nothing), from the tile smoothed again."""
+    if step.f_xy > 0 or step.width > 1:
+        path = _candidates_path(work, i)
+        if os.path.exists(path):
+            with np.load(path) as kept:
+                if int(kept["kernel"]) == step.index and float(kept["floor"]) <= limit:
+                    where, values = kept["where"], kept["values"]
+                    return where[values > limit], where[values < -limit]
+    values = _smoothed(data, gain, work, options, step, box)[0].ravel()
+    return np.flatnonzero(values > limit), np.flatnonzero(values < -limit)
+
+
 def _detect_tiles(data, gain, work, options, step, limit, layout, indices) -> list[int]:
     """Record the detections of the kernel of ``step`` (beyond +-``limit``) in the cores."""
     for i in indices:
+        positive, negative = _core_values(data, gain, work, options, step, limit, layout[i], i)
+        if positive.size == 0 and negative.size == 0:
+            continue
         core = (slice(None), layout[i][0], layout[i][1])
-        if step.f_xy > 0 or step.width > 1:     # smoothed by pass A
-            values = np.array(_smoothed_cache(work, data.shape, "r")[core])
-        else:
-            values = _smoothed(data, gain, work, options, step, layout[i])[0]
-        positive = values > limit
         state = np.array(_state(work, data.shape, "r")[core])
-        state[(positive | (values < -limit)) & ((state & _FIRST) == 0)] |= np.uint8(step.index + 1)
-        state[positive] |= _POSITIVE
+        flat = state.reshape(-1)
+        for where in (positive, negative):
+            new = where[(flat[where] & _FIRST) == 0]
+            flat[new] |= np.uint8(step.index + 1)
+        flat[positive] |= _POSITIVE
         _state(work, data.shape)[core] = state
     return list(indices)
 
 
-def _label_sizes(labels: str, n: int, layout, indices) -> np.ndarray:
-    """The voxels of each label 0..n in the cores of the tiles ``indices``."""
+def _label_tiles(work: str, shape, cores, indices) -> list:
+    """Label the positive detections in the cores of the tiles ``indices`` (26-connected,
+    numbered from 1 in each core) into the zarr array ``labels``; per tile, its index, the
+    voxels of each label 0..n and the labels on the core's four sides (first and last row,
+    first and last column)."""
+    import zarr
+    from scipy import ndimage
+
+    store = zarr.open_array(os.path.join(work, "labels"), mode="r+")
+    found = []
+    for i in indices:
+        core = (slice(None), cores[i][0], cores[i][1])
+        positive = (np.array(_state(work, shape, "r")[core]) & _POSITIVE) > 0
+        labels, n = ndimage.label(positive, structure=np.ones((3, 3, 3), dtype=bool))
+        if n:
+            store[core] = labels
+        found.append((i, np.bincount(labels.ravel(), minlength=n + 1),
+                      (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1])))
+    return found
+
+
+def _border_pairs(strip: np.ndarray) -> np.ndarray:
+    """(2, n) pairs of labels in one 26-connected group of a two-pixel strip across a border."""
+    from scipy import ndimage
+
+    groups, _ = ndimage.label(strip > 0, structure=np.ones((3, 3, 3), dtype=bool))
+    inside = groups > 0
+    ids, group = strip[inside], groups[inside]
+    first = np.zeros(group.max(initial=0) + 1, dtype=ids.dtype)
+    first[group[::-1]] = ids[::-1]            # the first label met in each group
+    return np.stack([ids, first[group]])
+
+
+def _joined_labels(shape, tile: int, found: list, min_size: int):
+    """The global number of each tile's labels and which to keep: (offsets, keep), with
+    global id ``offsets[i] + k`` for label k > 0 of tile i and ``keep`` indexed by global id
+    (0: background). Labels touching across a tile border are one group; a group is kept when
+    its voxels over all its tiles are at least ``min_size``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nv, ny, nx = shape
+    cols = math.ceil(nx / tile)
+    found = sorted(found, key=lambda f: f[0])
+    counts = [len(sizes) - 1 for _, sizes, _ in found]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    sides = [[np.where(s > 0, s + offsets[i], 0) for s in f[2]] for i, f in enumerate(found)]
+    pairs = []
+    for c in range(1, cols):                      # the borders between columns of tiles
+        strip = np.zeros((nv, ny, 2), np.int64)
+        for r in range(math.ceil(ny / tile)):
+            y = slice(r * tile, min(ny, (r + 1) * tile))
+            strip[:, y, 0], strip[:, y, 1] = sides[r * cols + c - 1][3], sides[r * cols + c][2]
+        pairs.append(_border_pairs(strip))
+    for r in range(1, math.ceil(ny / tile)):      # the borders between rows of tiles
+        strip = np.zeros((nv, 2, nx), np.int64)
+        for c in range(cols):
+            x = slice(c * tile, min(nx, (c + 1) * tile))
+            strip[:, 0, x], strip[:, 1, x] = sides[(r - 1) * cols + c][1], sides[r * cols + c][0]
+        pairs.append(_border_pairs(strip))
+    edges = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), np.int64)
+    total = int(offsets[-1]) + 1
+    graph = coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(total, total))
+    group = connected_components(graph, directed=False)[1]
+    sizes = np.concatenate([[0]] + [s[1:] for _, s, _ in found])
+    keep = np.bincount(group, weights=sizes)[group] >= min_size
+    keep[0] = False
+    return offsets[:-1], keep
+
+
+def _kept(work: str, shape, tile: int, read_y: slice, read_x: slice) -> np.ndarray:
+    """The kept labels' voxels in a region, read from the tiles' labels it overlaps."""
     import zarr
 
-    array = zarr.open_array(labels, mode="r")
-    return sum(np.bincount(array[:, y, x].ravel(), minlength=n + 1) for y, x, _, _ in
-               (layout[i] for i in indices))
+    labels = zarr.open_array(os.path.join(work, "labels"), mode="r")
+    offsets = np.load(os.path.join(work, "offsets.npy"))
+    keep = np.load(os.path.join(work, "keep.npy"))
+    cols = math.ceil(shape[2] / tile)
+    out = np.zeros((shape[0], read_y.stop - read_y.start, read_x.stop - read_x.start), bool)
+    for y0 in range(read_y.start // tile * tile, read_y.stop, tile):
+        for x0 in range(read_x.start // tile * tile, read_x.stop, tile):
+            y = slice(max(y0, read_y.start), min(y0 + tile, read_y.stop))
+            x = slice(max(x0, read_x.start), min(x0 + tile, read_x.stop))
+            local = labels[:, y, x]
+            ids = np.where(local > 0, local + offsets[(y0 // tile) * cols + x0 // tile], 0)
+            out[:, y.start - read_y.start:y.stop - read_y.start,
+                x.start - read_x.start:x.stop - read_x.start] = keep[ids]
+    return out
 
 
-def _mask_tiles(work, options, layout, indices) -> list[int]:
+def _mask_tiles(work, options, shape, tile, layout, indices) -> list[int]:
     """The mask of the tiles' cores: the labels kept, dilated with the tiles' halos."""
     import zarr
 
     from galcube_lib.denoise.smooth_clip import dilate
 
-    keep = np.load(os.path.join(work, "keep.npy"))
-    labels = zarr.open_array(os.path.join(work, "labels"), mode="r")
     mask = zarr.open_array(os.path.join(work, "mask"), mode="r+")
     for i in indices:
-        kept = keep[labels[:, layout[i][2], layout[i][3]]]
+        kept = _kept(work, shape, tile, layout[i][2], layout[i][3])
         grown = dilate(kept, dilate_xy=options["dilate_xy"], dilate_v=options["dilate_v"])
         mask[:, layout[i][0], layout[i][1]] = grown[_core(layout[i])]
     return list(indices)
@@ -217,20 +323,19 @@ def _write_result(data, gain, mask, target, layout, indices) -> list[int]:
 
 # --------------------------------------------------------------------------- the run
 
-def _label(work: str, shape, tile: int) -> int:
-    """Label the positive detections across tiles into the zarr array ``labels``; their number."""
-    import dask
-    import dask.array as da
+def _label(work: str, shape, tile: int, min_size: int, run) -> None:
+    """Label the positive detections across tiles (zarr array ``labels``, numbered per tile)
+    and write which to keep (``offsets.npy``, ``keep.npy``: :func:`_joined_labels`)."""
     import zarr
-    from dask_image.ndmeasure import label
 
-    chunks = (shape[0], tile, tile)
-    positive = da.from_array(_Positive(work, shape), chunks=chunks, asarray=False,
-                             meta=np.zeros((0, 0, 0), bool))
-    labels, n = label(positive, structure=np.ones((3, 3, 3), dtype=bool))
-    target = zarr.create_array(os.path.join(work, "labels"), shape=shape, dtype=labels.dtype,
-                               chunks=chunks, fill_value=0, overwrite=True)
-    return int(dask.compute(da.store(labels, target, lock=False, compute=False), n)[1])
+    zarr.create_array(os.path.join(work, "labels"), shape=shape, dtype=np.int32,
+                      chunks=(shape[0], tile, tile), fill_value=0, overwrite=True)
+    cores = blockwise.tiles(shape, tile, 0)
+    found = [f for batch in run(_label_tiles, (work, shape, cores), range(len(cores)))
+             for f in batch]
+    offsets, keep = _joined_labels(shape, tile, found, min_size)
+    np.save(os.path.join(work, "offsets.npy"), offsets)
+    np.save(os.path.join(work, "keep.npy"), keep)
 
 
 def _detections(cube, work: str, options: dict, tile: int, run, state: dict, save) -> None:
@@ -241,7 +346,7 @@ def _detections(cube, work: str, options: dict, tile: int, run, state: dict, sav
     stride = max(1, math.ceil(math.prod(cube.shape) / MAD_SAMPLES))
     if state["stage"] == "new":
         _state(work, cube.shape, "w+").flush()
-        _smoothed_cache(work, cube.shape, "w+").flush()
+        os.makedirs(os.path.join(work, "candidates"), exist_ok=True)
         layout = blockwise.tiles(cube.shape, tile, 0)
         parts = run(_noise_parts, (*args, _Step(0, 0.0, 0, math.nan), stride, layout),
                     range(len(layout)))
@@ -304,23 +409,20 @@ def mask_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool 
 
     bar.update({"new": 0, "noise": 1, "detect": 2, "label": 1, "mask": 2, "done": 3}[state["stage"]]
                + 2 * state.get("kernel", 0))
+    if state["stage"] == "mask" and not os.path.exists(os.path.join(work, "offsets.npy")):
+        state["stage"] = "label"        # left by a version that numbered labels globally
     _detections(cube, work, options, tile, run, state, save)
     if state["stage"] == "label":
-        n = _label(work, cube.shape, tile)
-        cores = blockwise.tiles(cube.shape, tile, 0)
-        sizes = sum(run(_label_sizes, (os.path.join(work, "labels"), n, cores), range(len(cores))))
-        keep = sizes >= options["min_size"]
-        keep[0] = False
-        np.save(os.path.join(work, "keep.npy"), keep)
+        _label(work, cube.shape, tile, options["min_size"], run)
         save(stage="mask")
     if state["stage"] == "mask":
         zarr.create_array(os.path.join(work, "mask"), shape=cube.shape, dtype=bool,
                           chunks=(cube.shape[0], tile, tile), fill_value=False, overwrite=True)
         layout = blockwise.tiles(cube.shape, tile, options["dilate_xy"])
-        run(_mask_tiles, (work, options, layout), range(len(layout)))
+        run(_mask_tiles, (work, options, cube.shape, tile, layout), range(len(layout)))
         os.remove(os.path.join(work, "state.u8"))
-        os.remove(os.path.join(work, "smoothed.f32"))
-        shutil.rmtree(os.path.join(work, "labels"))
+        for scratch in ("labels", "candidates"):
+            shutil.rmtree(os.path.join(work, scratch), ignore_errors=True)
         save(stage="done")
     bar.close()
     return os.path.join(work, "mask")

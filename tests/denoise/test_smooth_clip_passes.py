@@ -165,3 +165,29 @@ def test_bad_options_are_named(tmp_path, disk):
     with pytest.raises(ValueError, match="boxcar widths must be 0 or odd"):
         smooth_clip_passes.smooth_clip_mask_blocks(
             lazy_cube, tmp_path / "x.zarr", options={"spectral_kernels_channels": (0, 4)})
+
+
+@pytest.mark.parametrize("fraction", [0.0, 100.0])
+def test_pass_b_smooths_again_where_the_candidates_fall_short(tmp_path, disk, monkeypatch,
+                                                              fraction):
+    """Candidates kept beyond 100x the threshold of a tile's own noise never reach down to
+    the cube's threshold: every tile is smoothed again; beyond 0, every voxel is a candidate
+    and none is."""
+    cube, lazy_cube = disk
+    monkeypatch.setattr(smooth_clip_passes, "CANDIDATE_FRACTION", fraction)
+    resmoothed = []
+    real = smooth_clip_passes._smoothed
+
+    def counted(*args):
+        resmoothed.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(smooth_clip_passes, "_smoothed", counted)
+    mask = smooth_clip_passes.smooth_clip_mask_blocks(lazy_cube, tmp_path / "m.zarr",
+                                                      tile_px=TILE, progress=False).compute()
+    assert np.array_equal(mask, in_memory_mask(cube))
+    # 16 tiles, each smoothed in pass A for the noise of the unsmoothed cube and of the 8
+    # smoothed kernels, in pass B for the unsmoothed kernel, and for the 8 smoothed kernels
+    # only where the candidates fall short
+    expected = 16 * (1 + 8 + 1 + (8 if fraction > 1 else 0))
+    assert len(resmoothed) == expected
