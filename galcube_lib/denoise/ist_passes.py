@@ -4,8 +4,9 @@ The 2D-1D transform is separable: its starlet works on each channel, its spectra
 on each spaxel's spectrum. Every step of :func:`~galcube_lib.denoise.ist.ist` (hard mode) is
 therefore done in passes that each hold only a part of the cube: the starlet analysis and
 synthesis over slabs of channels, the spectral transform, the thresholds and the support over
-tiles of spaxels with whole spectra. The starlet planes live in a scratch file on disk (the
-operating system's page cache keeps them in memory when it can). No halo is needed, and every
+tiles of spaxels with whole spectra. The input, the estimates and the starlet planes live in
+uncompressed zarr arrays on disk, chunked by slabs and tiles, so that every pass reads and
+writes whole chunks (the operating system's page cache keeps them in memory when it can). No halo is needed, and every
 voxel goes through the same arithmetic as in the whole-cube function, so the result is the
 same to the bit (for the same noise sigmas and number of iterations: the sigmas come from all
 coefficients up to about 4 million per band, and from every n-th beyond).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 
@@ -55,32 +57,37 @@ class Layout:
         self.tiles = [(slice(y0, min(ny, y0 + tile)), slice(x0, min(nx, x0 + tile)))
                       for y0 in range(0, ny, tile) for x0 in range(0, nx, tile)]
 
-    def array(self, name: str, mode: str = "r+") -> np.memmap:
-        """A scratch array, memory-mapped.
-
-        The passes map it afresh for every slab or tile: the pages of a mapping count in the
-        process's resident memory until it is closed.
+    def array(self, name: str, mode: str = "r+"):
+        """A scratch array: an uncompressed zarr array, chunked by the slabs and the tiles
+        (each pass reads and writes whole chunks, and no mapping of the file counts in the
+        process's memory).
 
         Parameters
         ----------
         name : {"y", "x0", "x1", "planes"}
             The input (flat-noise units, blanks 0), the two estimates, the starlet planes.
         mode : str
-            numpy.memmap's mode ("r+" by default, "r", "w+" to create).
+            zarr's mode ("r+" by default, "r").
 
         Returns
         -------
-        numpy.memmap
+        zarr.Array
             float32, (v, y, x) or (J + 1, v, y, x) for "planes".
         """
-        shape = (self.n_planes, *self.shape) if name == "planes" else self.shape
-        return np.memmap(os.path.join(self.work, f"{name}.f32"), dtype=np.float32, mode=mode,
-                         shape=shape)
+        import zarr
+
+        return zarr.open_array(os.path.join(self.work, name), mode=mode)
 
     def create(self) -> None:
-        """Make the scratch files (sparse until written)."""
+        """Make the scratch arrays (empty: chunks are written as the passes go)."""
+        import zarr
+
+        chunks = (self.slab, self.tile, self.tile)
         for name in ("y", "x0", "x1", "planes"):
-            self.array(name, "w+").flush()
+            planes = (self.n_planes,) if name == "planes" else ()
+            zarr.create_array(os.path.join(self.work, name), shape=planes + self.shape,
+                              chunks=planes + chunks, dtype=np.float32, fill_value=0.0,
+                              compressors=None, overwrite=True)
         os.makedirs(os.path.join(self.work, "support"), exist_ok=True)
 
 
@@ -412,4 +419,4 @@ def denoise_in_passes(cube, work, options: dict, *, method: str = "ist", tile: i
     run(write_result, (layout, result, cube.data, cube.gain, str(work / "data")),
         range(len(layout.tiles)))
     for name in ("y", "x0", "x1", "planes"):
-        (work / f"{name}.f32").unlink(missing_ok=True)
+        shutil.rmtree(work / name, ignore_errors=True)

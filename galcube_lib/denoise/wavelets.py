@@ -22,11 +22,19 @@ Conventions
   *and* of the reversed spectrum, side by side, and its inverse averages the two
   reconstructions: a frame twice as redundant, whose thresholding is exactly symmetric
   under channel reversal.
+* Up to ``MATRIX_CHANNELS`` channels, the CDF 9/7 transforms of the 2D-1D transform (and
+  their inverses) run as matrix products over all spectra at once: the matrices are
+  PyWavelets' transforms of the unit vectors, so the result is the same linear map to float
+  round-off, and about twice as fast as the filter bank at 240 channels (0.2-0.4 s against
+  0.5 s each way for 6 planes of 112 x 112 spectra on one core; the filter bank's cost grows
+  as the channels, the matrix product's as their square). The reversed spectrum goes through the
+  same product, so the symmetry under channel reversal stays exact.
 * Output dtype follows the input (float32 stays float32, float64 stays float64; other
   inputs become float64).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +49,9 @@ B3 = (1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0)
 SPECTRAL = ("starlet", "bior")
 _BIOR = "bior4.4"
 _BIOR_MODE = "periodization"
+
+#: spectra up to this many channels take the spectral CDF 9/7 pair as a matrix product
+MATRIX_CHANNELS = 512
 
 
 def _float(a) -> np.ndarray:
@@ -406,6 +417,18 @@ def forward_2d1d(cube, n_scales_xy: int, n_scales_v: int, spectral: str = "bior"
                             spectral, generation=generation)
 
 
+@functools.lru_cache(maxsize=16)
+def _bior_matrices(n: int, n_scales: int, dtype: str):
+    """:func:`bior1d` and :func:`ibior1d` on spectra of ``n`` channels as matrices, the
+    transforms of unit vectors (float64, then ``dtype``): (analysis (m, n), synthesis (n, m),
+    the coefficients of each level, fine to coarse, the approximation last)."""
+    forward = bior1d(np.eye(n), n_scales, axis=0)
+    levels = [len(f) for f in forward]
+    units = np.split(np.eye(sum(levels)), np.cumsum(levels)[:-1])
+    return (np.concatenate(forward).astype(dtype), ibior1d(units, n, axis=0).astype(dtype),
+            levels)
+
+
 def spectral_forward(w2: np.ndarray, n_scales_v: int, spectral: str = "bior", *,
                      generation: int = 2) -> Bands2D1D:
     """The spectral half of :func:`forward_2d1d`, on spatial starlet planes.
@@ -436,6 +459,17 @@ def spectral_forward(w2: np.ndarray, n_scales_v: int, spectral: str = "bior", *,
         blocks = [w2]
     elif spectral == "starlet":
         blocks = list(starlet1d(w2, n_scales_v, axis=1, generation=generation))
+    elif shape[0] <= MATRIX_CHANNELS:     # the same products for a reversed spectrum
+        analysis, _, levels = _bior_matrices(shape[0], n_scales_v, w2.dtype.str)
+        spectra = np.ascontiguousarray(w2).reshape(len(w2), shape[0], -1)
+        pair = (spectra, np.ascontiguousarray(spectra[:, ::-1]))
+        blocks, start = [], 0
+        for n in levels:
+            block = np.empty((len(w2), 2 * n, spectra.shape[2]), w2.dtype)
+            for half, x in enumerate(pair):
+                np.matmul(analysis[start:start + n], x, out=block[:, half * n:(half + 1) * n])
+            blocks.append(block.reshape(len(w2), 2 * n, *shape[1:]))
+            start += n
     else:
         forward, reverse = (list(bior1d(w, n_scales_v, axis=1)) for w in (w2, w2[:, ::-1]))
         del w2
@@ -463,6 +497,14 @@ def spectral_inverse(bands: Bands2D1D) -> np.ndarray:
     if bands.spectral == "starlet":
         return istarlet1d(np.stack(bands.blocks), axis=1, generation=bands.generation)
     halves = [np.split(block, 2, axis=1) for block in bands.blocks]
+    nv = bands.shape[0]
+    if nv <= MATRIX_CHANNELS:
+        synthesis = _bior_matrices(nv, bands.n_scales_v, halves[0][0].dtype.str)[1]
+        n_planes = len(halves[0][0])
+        forward, reverse = (np.matmul(synthesis, np.concatenate([h[i] for h in halves], axis=1)
+                                      .reshape(n_planes, synthesis.shape[1], -1))
+                            .reshape(n_planes, *bands.shape) for i in (0, 1))
+        return (forward + reverse[:, ::-1]) * forward.dtype.type(0.5)
     forward, reverse = (ibior1d([h[i] for h in halves], bands.shape[0], axis=1) for i in (0, 1))
     return (forward + reverse[:, ::-1]) * forward.dtype.type(0.5)
 
