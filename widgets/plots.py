@@ -22,7 +22,7 @@ import holoviews.plotting.mpl
 import numpy as np
 
 from galcube_lib import bench, metrics
-from galcube_lib.io import checks
+from galcube_lib.io import checks, lazy
 from galcube_lib.report import display
 from galcube_lib.io.files import atomic_path
 from galcube_lib.io.cube import Cube, check_cube
@@ -133,14 +133,18 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
         if not keep.any():
             raise ValueError(f"velocity_range={tuple(velocity_range)!r} holds no channel; the cube "
                              f"covers [{vel.min():.1f}, {vel.max():.1f}] km/s")
-    if mask is None:   # a single channel has no line to find: the whole map
-        mask = display.emission_mask(cube) if keep.sum() > 1 else np.ones(cube.shape, bool)
-    mask = np.broadcast_to(np.asarray(mask, bool), cube.shape)[keep]
-    m0, m1, m2 = metrics.moments(cube.data[keep], vel[keep], mask)
+    if mask is None and keep.sum() > 1:   # a single channel has no line to find: the whole map
+        mask = display.emission_mask(cube)
+    if mask is not None:                   # a lazy mask stays lazy: only the maps are held
+        mask = (mask if lazy.is_lazy(mask) else np.asarray(mask)).astype(bool)
+        mask = mask[keep] if mask.ndim == 3 else mask
+    m0, m1, m2 = metrics.moments(cube.data[keep], vel[keep], mask)   # NaN on blank spaxels
     if keep.sum() == 1:
         m0 = m0 * cube.channel_kms
-    m0 = np.where(np.isfinite(cube.data[keep]).any(axis=0), m0, np.nan)   # blanks stay blank
-    shown = np.where(mask.any(axis=0), m0, np.nan)   # limits from the masked source, not the zeros
+    shown = m0
+    if mask is not None:                   # limits from the masked source, not the zeros
+        source = mask.any(axis=0) if mask.ndim == 3 else mask
+        shown = np.where(np.asarray(source), m0, np.nan)
     lo, hi = display.stretch_limits(shown, percent=99.0)[0], display.stretch_limits(shown, percent=100.0)[1]
     unit, reference = cube.header.get("BUNIT", "Jy/beam"), f"offsets from {_reference_text(cube)}"
     # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference

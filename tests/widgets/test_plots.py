@@ -92,6 +92,24 @@ def test_moment_maps_velocity_range_and_one_channel(cubes):
                                rtol=1e-5)
 
 
+def test_moment_maps_of_a_lazy_cube_are_the_in_memory_ones(cubes, tmp_path):
+    """A lazy cube with blanks and no record (its emission mask lazy too, or given): the same
+    panels and colour limits as the cube in memory."""
+    _, noisy = cubes
+    data = noisy.data.copy()
+    data[:, :, :6] = np.nan
+    real = noisy.replace(data=data, clean=None, noise=None, record={})
+    lazy_cube = gl.read_fits(real.to_fits(tmp_path / "real.fits"), lazy=True)
+    assert lazy_cube.lazy
+    dx, dy = display.sky_offsets_arcsec(real)
+    for mask in (None, display.emission_mask(lazy_cube)):
+        got, want = P.moment_maps(lazy_cube, mask=mask), P.moment_maps(real)
+        for a, b in zip(panels(got), panels(want)):
+            np.testing.assert_allclose(grid_values(a.get(0), dx, dy), grid_values(b.get(0), dx, dy),
+                                       rtol=1e-6, atol=1e-9, equal_nan=True)
+            assert opts(a.get(0), "bokeh")["clim"] == pytest.approx(opts(b.get(0), "bokeh")["clim"])
+
+
 def test_moment_maps_of_a_blanked_cube_without_record(cubes):
     _, noisy = cubes
     data = noisy.data.copy()
