@@ -134,7 +134,7 @@ def _analysis(layout, n_scales_xy, x_name, indices):
 
     for k in indices:
         box = layout.slabs[k]
-        residual = np.array(layout.array("y", "r")[box])
+        residual = layout.array("y", "r")[box]
         if x_name is not None:
             residual -= layout.array(x_name, "r")[box]
         layout.array("planes")[:, box] = starlet2d(residual, n_scales_xy)
@@ -144,7 +144,7 @@ def _analysis(layout, n_scales_xy, x_name, indices):
 def _spectral(layout, n_scales_v, spectral, box):
     from galcube_lib.denoise.wavelets import spectral_forward
 
-    planes = np.array(layout.array("planes", "r")[:, :, box[0], box[1]])
+    planes = layout.array("planes", "r")[:, :, box[0], box[1]]
     return spectral_forward(planes, n_scales_v, spectral)
 
 
@@ -233,7 +233,7 @@ def _synthesis(layout, x_in, x_out, positivity, indices):
     total = 0.0
     for k in indices:
         box = layout.slabs[k]
-        x = istarlet2d(np.array(layout.array("planes", "r")[:, box]))
+        x = istarlet2d(layout.array("planes", "r")[:, box])
         if x_in is not None:
             x = layout.array(x_in, "r")[box] + x
         if positivity:
@@ -278,6 +278,8 @@ def ist_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool =
     layout = Layout(work, cube.shape, options["n_scales_xy"], tile)
     state_path = os.path.join(work, "state.json")
     state = json.loads(open(state_path).read()) if os.path.exists(state_path) else {"stage": "new"}
+    if not os.path.isdir(os.path.join(work, "y")):    # none yet, or memory maps of a version
+        state = {"stage": "new"}                      # before the zarr scratch arrays
 
     def save(**changes):
         state.update(changes)

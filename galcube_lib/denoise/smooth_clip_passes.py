@@ -96,16 +96,6 @@ def _core(box) -> tuple[slice, slice, slice]:
             slice(core_x.start - read_x.start, core_x.stop - read_x.start))
 
 
-class _Positive:
-    """The positive detections of the state file, read on demand (picklable, for dask)."""
-
-    def __init__(self, work: str, shape):
-        self.work, self.shape, self.ndim, self.dtype = work, tuple(shape), 3, np.dtype(bool)
-
-    def __getitem__(self, key) -> np.ndarray:
-        return (_state(self.work, self.shape, "r")[key] & _POSITIVE) > 0
-
-
 # --------------------------------------------------------------------------- passes (workers)
 
 def _smoothed(data, gain, work, options, step, box):
@@ -147,8 +137,9 @@ def _noise_parts(data, gain, work, options, step, stride, layout, indices) -> li
         neg = x[x < 0].astype(np.float64)
         squares = np.sum(neg * neg)
         if step.f_xy > 0 or step.width > 1:
-            own = math.sqrt(squares / neg.size) if neg.size else 0.0
-            floor = CANDIDATE_FRACTION * options["n_sigma"] * own
+            # no noise of its own (a blank core): no candidates, pass B smooths it again
+            floor = (CANDIDATE_FRACTION * options["n_sigma"] * math.sqrt(squares / neg.size)
+                     if neg.size else math.inf)
             where = np.flatnonzero(np.abs(values) > floor)
             np.savez(_candidates_path(work, i), kernel=step.index, floor=floor,
                      where=where.astype(np.int64), values=values.ravel()[where])
@@ -218,7 +209,8 @@ def _label_tiles(work: str, shape, cores, indices) -> list:
         if n:
             store[core] = labels
         found.append((i, np.bincount(labels.ravel(), minlength=n + 1),
-                      (labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1])))
+                      tuple(side.copy() for side in (labels[:, 0], labels[:, -1],
+                                                     labels[:, :, 0], labels[:, :, -1]))))
     return found
 
 
@@ -346,12 +338,12 @@ def _detections(cube, work: str, options: dict, tile: int, run, state: dict, sav
     stride = max(1, math.ceil(math.prod(cube.shape) / MAD_SAMPLES))
     if state["stage"] == "new":
         _state(work, cube.shape, "w+").flush()
-        os.makedirs(os.path.join(work, "candidates"), exist_ok=True)
         layout = blockwise.tiles(cube.shape, tile, 0)
         parts = run(_noise_parts, (*args, _Step(0, 0.0, 0, math.nan), stride, layout),
                     range(len(layout)))
         save(stage="noise", kernel=0,
              sigma0=_sigma([p for batch in parts for p in batch], options["noise_statistic"]))
+    os.makedirs(os.path.join(work, "candidates"), exist_ok=True)
     while state["stage"] in ("noise", "detect"):
         step = _Step(state["kernel"], *kernels[state["kernel"]], state["sigma0"])
         layout = blockwise.tiles(cube.shape, tile, _reach(options, step.f_xy))
@@ -420,10 +412,10 @@ def mask_in_passes(cube, work, options: dict, *, tile: int, run, progress: bool 
                           chunks=(cube.shape[0], tile, tile), fill_value=False, overwrite=True)
         layout = blockwise.tiles(cube.shape, tile, options["dilate_xy"])
         run(_mask_tiles, (work, options, cube.shape, tile, layout), range(len(layout)))
+        save(stage="done")
         os.remove(os.path.join(work, "state.u8"))
         for scratch in ("labels", "candidates"):
             shutil.rmtree(os.path.join(work, scratch), ignore_errors=True)
-        save(stage="done")
     bar.close()
     return os.path.join(work, "mask")
 

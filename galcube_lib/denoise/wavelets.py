@@ -454,6 +454,7 @@ def spectral_forward(w2: np.ndarray, n_scales_v: int, spectral: str = "bior", *,
     Bands2D1D
         The coefficients; ``w2`` itself is its first block when ``n_scales_v`` is 0.
     """
+    w2 = _float(w2)
     shape = w2.shape[1:]
     if n_scales_v == 0:
         blocks = [w2]

@@ -191,3 +191,17 @@ def test_pass_b_smooths_again_where_the_candidates_fall_short(tmp_path, disk, mo
     # only where the candidates fall short
     expected = 16 * (1 + 8 + 1 + (8 if fraction > 1 else 0))
     assert len(resmoothed) == expected
+
+
+def test_a_blank_tile_core_is_smoothed_again(tmp_path, disk):
+    """A core with no measured voxel has no noise of its own: it keeps no candidates, and
+    pass B smooths it again (its halo's emission spreads into it)."""
+    cube, _ = disk
+    data = cube.data.copy()
+    data[:, 24:48, 72:96] = np.nan                   # the core of tile (1, 3), blank
+    blank = cube.replace(data=data)
+    path = cube.replace(data=data, gain=None).to_fits(tmp_path / "blank.fits")
+    lazy_cube = gl.read_fits(path, gain=cube.gain, lazy=True)
+    mask = smooth_clip_passes.smooth_clip_mask_blocks(lazy_cube, tmp_path / "m.zarr",
+                                                      tile_px=TILE, progress=False).compute()
+    assert np.array_equal(mask, in_memory_mask(blank))

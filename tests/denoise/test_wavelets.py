@@ -175,3 +175,12 @@ def test_the_matrix_form_is_the_filter_bank(monkeypatch, n_chan, n_scales_v):
 def test_the_filter_bank_beyond_matrix_channels_is_symmetric_too(monkeypatch):
     monkeypatch.setattr(wv, "MATRIX_CHANNELS", 16)      # 40 channels: the filter bank
     test_reversing_the_spectrum_swaps_the_bior_halves(40)
+
+
+def test_integer_planes_are_transformed_as_float64():
+    planes = np.random.default_rng(6).integers(-5, 5, (2, 16, 3, 3))
+    got = wv.spectral_forward(planes, 2)
+    want = wv.spectral_forward(planes.astype(np.float64), 2)
+    for a, b in zip(got.blocks, want.blocks):
+        assert a.dtype == np.float64
+        np.testing.assert_array_equal(a, b)
