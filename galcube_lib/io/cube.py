@@ -311,7 +311,7 @@ def _load(path: Path, lazy: bool = False):
 
     Errors name the file. Integer data are scaled (BSCALE/BZERO) with their BLANK value as NaN;
     a BLANK keyword on float data is dropped (the FITS standard: NaN marks blanks on floats).
-    With ``lazy``, the arrays are dask arrays over a memory map of the file (:mod:`.lazy`).
+    With ``lazy``, the arrays are dask arrays over the file (:mod:`.lazy`).
     """
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the path of a FITS file in it")
@@ -410,8 +410,8 @@ def read_fits(path, *, beam=None, gain=None, lazy: bool = False) -> Cube:
         but is not compared with the cube's, or an array), with the cube's shape after dropping Stokes; finite values in (0, 1]. It is
         attached as :attr:`Cube.gain`; where it is NaN or 0 the data become NaN.
     lazy : bool, optional
-        Read nothing yet (default False): the cube's arrays are dask arrays over a memory map
-        of the file, read chunk by chunk when computed, for cubes larger than memory (see
+        Read nothing yet (default False): the cube's arrays are dask arrays over the file,
+        read chunk by chunk when computed, for cubes larger than memory (see
         :attr:`Cube.lazy`). The file must be uncompressed. Finding zero-filled spaxels in a
         foreign file still reads it once, chunk by chunk.
 

@@ -1,4 +1,4 @@
-"""Cubes larger than memory: dask arrays over a memory-mapped FITS file or a zarr store.
+"""Cubes larger than memory: dask arrays over an uncompressed FITS file or a zarr store.
 
 A lazy :class:`~galcube_lib.Cube` holds dask arrays instead of numpy arrays; nothing is read
 until a part of it is computed, and then only the chunks it needs. Its graph names the file by
@@ -54,7 +54,8 @@ def default_chunks(shape) -> tuple[int, int, int]:
 
 
 class FitsImage:
-    """The array of one uncompressed FITS image HDU, read on demand through a memory map.
+    """The array of one uncompressed FITS image HDU, read on demand (boxes of a cube, as dask
+    asks for them, channel by channel; any other key through a memory map).
 
     Picklable (it holds the path and the data's place in the file, not the data). Scaled
     integers (BSCALE/BZERO) are scaled, and their BLANK value becomes NaN, as astropy does.
@@ -83,15 +84,45 @@ class FitsImage:
         self.dtype, self.ndim = np.dtype(np.float32), len(self.shape)
 
     def __getitem__(self, key) -> np.ndarray:
-        raw = np.memmap(self.path, dtype=self._RAW[self.bitpix], mode="r", offset=self.offset,
-                        shape=self.shape)
-        stored = raw[key]
+        box = self._box(key)
+        if box is not None:
+            stored = self._read_box(box)
+        else:
+            raw = np.memmap(self.path, dtype=self._RAW[self.bitpix], mode="r",
+                            offset=self.offset, shape=self.shape)
+            stored = raw[key]
         values = stored.astype(np.float32)
         if (self.bscale, self.bzero) != (1.0, 0.0):
             values = values * np.float32(self.bscale) + np.float32(self.bzero)
         if self.bitpix > 0 and self.blank is not None:
             values[stored == self.blank] = np.nan
         return values
+
+
+    def _box(self, key):
+        """((v0, v1), (y0, y1), (x0, x1)) of a key of three contiguous slices of a cube (what
+        dask asks for), else None."""
+        if (self.ndim != 3 or not isinstance(key, tuple) or len(key) != 3
+                or not all(isinstance(k, slice) and k.step in (None, 1) for k in key)):
+            return None
+        return tuple(k.indices(n)[:2] for k, n in zip(key, self.shape))
+
+    def _read_box(self, box) -> np.ndarray:
+        """The stored values of a box, read channel by channel (the rows of the box in full,
+        then cut): a memory map would keep every page it touched, several times the box,
+        in the process's memory until it is closed."""
+        (v0, v1), (y0, y1), (x0, x1) = box
+        raw = np.dtype(self._RAW[self.bitpix])
+        _, ny, nx = self.shape
+        out = np.empty((max(0, v1 - v0), max(0, y1 - y0), max(0, x1 - x0)), raw)
+        if out.size == 0:
+            return out
+        with open(self.path, "rb") as f:
+            for k in range(v0, v1):
+                f.seek(self.offset + (k * ny + y0) * nx * raw.itemsize)
+                rows = np.fromfile(f, dtype=raw, count=(y1 - y0) * nx)
+                out[k - v0] = rows.reshape(y1 - y0, nx)[:, x0:x1]
+        return out
 
 
 def fits_array(path, hdu, chunks=None):
@@ -114,14 +145,14 @@ def fits_array(path, hdu, chunks=None):
     Raises
     ------
     ValueError
-        A compressed file (gzip and the like cannot be memory-mapped).
+        A compressed file (gzip and the like cannot be read at an offset).
     """
     import dask.array as da
     from dask.base import tokenize
 
     info = hdu.fileinfo()
     if getattr(info["file"], "compression", None):
-        raise ValueError(f"{path}: lazy=True reads through a memory map, which a "
+        raise ValueError(f"{path}: lazy=True reads the data at its place in the file, which a "
                          f"{info['file'].compression} file does not allow; decompress it first "
                          f"(e.g. gunzip) or read it with lazy=False")
     header = hdu.header
@@ -207,6 +238,15 @@ def token(cube) -> str:
     return tokenize(*[p.name if is_lazy(p) else p for p in parts])
 
 
+def _regular_chunks(value) -> tuple[int, ...]:
+    """A dask array's own chunks when zarr can hold them (equal along each axis but the last,
+    which may be smaller), so that a store copies chunk to chunk: a rechunk between two grids
+    holds more of the array at once as the array grows. Else :func:`default_chunks`."""
+    if all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in value.chunks):
+        return tuple(c[0] for c in value.chunks)
+    return default_chunks(value.shape)
+
+
 def to_zarr(cube, path, overwrite: bool = True) -> Path:
     """Write a cube to a zarr (v3) store, atomically.
 
@@ -240,7 +280,7 @@ def to_zarr(cube, path, overwrite: bool = True) -> Path:
             value = getattr(cube, name)
             if value is None:
                 continue
-            chunks = default_chunks(value.shape)
+            chunks = _regular_chunks(value) if is_lazy(value) else default_chunks(value.shape)
             target = group.create_array(name, shape=value.shape, dtype="float32", chunks=chunks,
                                         fill_value=np.nan)
             if is_lazy(value):

@@ -1,4 +1,4 @@
-"""Lazy cubes: read_fits(lazy=True) over a memory map, zarr stores, atomic folder writes."""
+"""Lazy cubes: read_fits(lazy=True) over the file, zarr stores, atomic folder writes."""
 import gzip
 import pickle
 import shutil
