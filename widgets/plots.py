@@ -141,10 +141,8 @@ def moment_maps(cube, mask=None, velocity_range=None, *, name="") -> hv.Layout:
     m0, m1, m2 = metrics.moments(cube.data[keep], vel[keep], mask)   # NaN on blank spaxels
     if keep.sum() == 1:
         m0 = m0 * cube.channel_kms
-    shown = m0
-    if mask is not None:                   # limits from the masked source, not the zeros
-        source = mask.any(axis=0) if mask.ndim == 3 else mask
-        shown = np.where(np.asarray(source), m0, np.nan)
+    # limits from the masked source, not the zeros of the spaxels the mask leaves out
+    shown = m0 if mask is None else np.where(m0 != 0, m0, np.nan)
     lo, hi = display.stretch_limits(shown, percent=99.0)[0], display.stretch_limits(shown, percent=100.0)[1]
     unit, reference = cube.header.get("BUNIT", "Jy/beam"), f"offsets from {_reference_text(cube)}"
     # a one-panel Layout drops its title (matplotlib backend): that panel carries the reference
