@@ -54,8 +54,8 @@ def default_chunks(shape) -> tuple[int, int, int]:
 
 
 class FitsImage:
-    """The array of one uncompressed FITS image HDU, read on demand (boxes of a cube, as dask
-    asks for them, channel by channel; any other key through a memory map).
+    """The array of one uncompressed FITS image HDU, read on demand through memory maps (the
+    boxes of a cube that dask asks for, one channel at a time).
 
     Picklable (it holds the path and the data's place in the file, not the data). Scaled
     integers (BSCALE/BZERO) are scaled, and their BLANK value becomes NaN, as astropy does.
@@ -108,20 +108,20 @@ class FitsImage:
         return tuple(k.indices(n)[:2] for k, n in zip(key, self.shape))
 
     def _read_box(self, box) -> np.ndarray:
-        """The stored values of a box, read channel by channel (the rows of the box in full,
-        then cut): a memory map would keep every page it touched, several times the box,
-        in the process's memory until it is closed."""
+        """The stored values of a box, channel by channel, each through its own memory map of
+        that channel's rows: a map of the whole box would keep every page it touched (several
+        times the box) in the process's memory until it is closed."""
         (v0, v1), (y0, y1), (x0, x1) = box
         raw = np.dtype(self._RAW[self.bitpix])
         _, ny, nx = self.shape
         out = np.empty((max(0, v1 - v0), max(0, y1 - y0), max(0, x1 - x0)), raw)
         if out.size == 0:
             return out
-        with open(self.path, "rb") as f:
-            for k in range(v0, v1):
-                f.seek(self.offset + (k * ny + y0) * nx * raw.itemsize)
-                rows = np.fromfile(f, dtype=raw, count=(y1 - y0) * nx)
-                out[k - v0] = rows.reshape(y1 - y0, nx)[:, x0:x1]
+        for k in range(v0, v1):
+            rows = np.memmap(self.path, dtype=raw, mode="r", shape=(y1 - y0, nx),
+                             offset=self.offset + (k * ny + y0) * nx * raw.itemsize)
+            out[k - v0] = rows[:, x0:x1]
+            del rows                                  # unmapped: one channel's rows at a time
         return out
 
 
