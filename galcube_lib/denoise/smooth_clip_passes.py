@@ -263,13 +263,9 @@ def _joined_labels(shape, tile: int, found: list, min_size: int):
     return offsets[:-1], keep
 
 
-def _kept(work: str, shape, tile: int, read_y: slice, read_x: slice) -> np.ndarray:
-    """The kept labels' voxels in a region, read from the tiles' labels it overlaps."""
-    import zarr
-
-    labels = zarr.open_array(os.path.join(work, "labels"), mode="r")
-    offsets = np.load(os.path.join(work, "offsets.npy"))
-    keep = np.load(os.path.join(work, "keep.npy"))
+def _kept(labels, offsets, keep, shape, tile: int, read_y: slice, read_x: slice) -> np.ndarray:
+    """The kept labels' voxels in a region, read from the tiles' labels it overlaps
+    (:func:`_joined_labels`' ``offsets`` and ``keep``)."""
     cols = math.ceil(shape[2] / tile)
     out = np.zeros((shape[0], read_y.stop - read_y.start, read_x.stop - read_x.start), bool)
     for y0 in range(read_y.start // tile * tile, read_y.stop, tile):
@@ -290,8 +286,11 @@ def _mask_tiles(work, options, shape, tile, layout, indices) -> list[int]:
     from galcube_lib.denoise.smooth_clip import dilate
 
     mask = zarr.open_array(os.path.join(work, "mask"), mode="r+")
+    labels = zarr.open_array(os.path.join(work, "labels"), mode="r")
+    offsets = np.load(os.path.join(work, "offsets.npy"))
+    keep = np.load(os.path.join(work, "keep.npy"))
     for i in indices:
-        kept = _kept(work, shape, tile, layout[i][2], layout[i][3])
+        kept = _kept(labels, offsets, keep, shape, tile, layout[i][2], layout[i][3])
         grown = dilate(kept, dilate_xy=options["dilate_xy"], dilate_v=options["dilate_v"])
         mask[:, layout[i][0], layout[i][1]] = grown[_core(layout[i])]
     return list(indices)
