@@ -21,6 +21,7 @@ _PUBLIC = {
     "sim.prior": ["BenchmarkPrior", "Scene", "prior_from_dict"],
     "sim.observation": ["Observation"],
     "sim.simulate": ["simulate"],
+    "sim.properties": ["property_maps"],
     "sim.scene_record": ["scene_from_record"],
     "noise.realise": ["add_noise"],
     "datasets.generate": ["generate_dataset"],
