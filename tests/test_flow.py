@@ -1,5 +1,5 @@
 """The architecture as a test: every module imports, imports run only along the flow
-parameters -> sim -> noise -> Cube -> denoise -> metrics -> datasets/training/bench -> report ->
+parameters -> sim -> noise -> Cube -> denoise -> metrics -> datasets/training/inference/bench -> report ->
 widgets, and no two modules import each other in a cycle."""
 import ast
 import importlib
@@ -15,7 +15,7 @@ ROOT = Path(galcube_lib.__file__).resolve().parents[1]
 #: stage of each top-level part, in the order of the flow; a module may import its own stage
 #: and earlier ones only
 STAGES = ["_version", "_util", "io", "sim", "noise", "denoise", "metrics", "datasets", "training",
-          "bench", "report"]
+          "inference", "bench", "report"]
 
 
 def _modules():

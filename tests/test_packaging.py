@@ -59,7 +59,7 @@ TOOLS = {"jupyterlab": "make lab", "ipykernel": "the notebooks' kernel (papermil
 def test_extras():
     assert set(EXTRAS) == {"deep", "lab", "all", "test"}
     assert EXTRAS["all"] == ["galcube[deep,lab]"]
-    assert [_key(r)[0] for r in EXTRAS["deep"]] == ["torch"]
+    assert [_key(r)[0] for r in EXTRAS["deep"]] == ["torch", "gpytorch"]
     core = {_key(r)[0] for r in GROUPS["core"]}
     # a dask cluster worker installs the core: no torch, no Jupyter stack
     assert not core & {"torch", "jupyterlab", "bokeh", "holoviews", "papermill", "matplotlib"}

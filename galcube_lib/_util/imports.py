@@ -36,7 +36,8 @@ MOVED = {f"galcube_lib.{old}": f"galcube_lib.{new}" for old, new in {
 
 #: package or module -> (the third-party module it needs, the extra that installs it)
 NEEDS = {f"galcube_lib.{name}": ("torch", "deep")
-         for name in ("denoise.deep", "training", "datasets.torch_data")}
+         for name in ("denoise.deep", "training", "datasets.torch_data", "inference.models",
+                      "inference.unet")}
 
 
 class _Alias:

@@ -1,0 +1,126 @@
+"""Simulated (cube, property maps) pairs, several views of each galaxy, split by galaxy."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from galcube_lib._util import checks as check
+from galcube_lib._util import rng as _rng
+from galcube_lib.io.cube import Cube
+from galcube_lib.noise.realise import add_noise
+from galcube_lib.sim.prior import BenchmarkPrior
+from galcube_lib.sim.properties import LABEL_MODELS, PropertyMaps, property_maps
+from galcube_lib.sim.simulate import simulate
+
+#: the population of the property pairs: one resolved disk (R_e of 1-4 beam radii) per cube
+PAIR_PRIOR = BenchmarkPrior(n_pix=64, n_chan=40, channel_kms=30.0, n_galaxies=(1, 1),
+                            r_eff_beam_radii=(1.0, 4.0), v_max_kms=(80.0, 350.0),
+                            r_turn_over_r_eff=(0.05, 1.0), peak_snr=(3.0, 10.0))
+FLUX_RANGE = (0.3, 3.0)   # line flux of a galaxy in Jy km/s, drawn log-uniformly
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One view of one galaxy: its noisy cube and its true property maps.
+
+    Attributes
+    ----------
+    galaxy : int
+        Index of the galaxy; its views share it (and must share a split).
+    noisy : Cube
+        The cube with noise (``noisy.clean`` is the truth).
+    maps : PropertyMaps
+        The true property maps on the cube's sky grid.
+    peak_snr : float
+        The noisy cube's peak SNR.
+    """
+
+    galaxy: int
+    noisy: Cube
+    maps: PropertyMaps
+    peak_snr: float
+
+
+def draw_pairs(n_galaxies: int, *, label_model: str = "kinematic", views: int = 2,
+               prior: BenchmarkPrior = PAIR_PRIOR, peak_snr=None, rng=0, progress: bool = True) -> list[Pair]:
+    """Draw galaxies and observe each at ``views`` inclinations and position angles.
+
+    Parameters
+    ----------
+    n_galaxies : int
+        Number of galaxies, >= 1.
+    label_model : {"kinematic", "moment0"}
+        How Sigma_SFR follows from the gas (:func:`property_maps`).
+    views : int
+        Views per galaxy, >= 1: the same disk (profile, flux, rotation curve, dispersion) at a
+        new isotropic inclination and position angle, with its own scatter and noise.
+    prior : BenchmarkPrior
+        The population (default ``PAIR_PRIOR``); its first disk is used, its flux drawn in
+        ``FLUX_RANGE``.
+    peak_snr : float, optional
+        Peak SNR of every cube; default drawn from the prior per view.
+    rng : int, None or numpy.random.SeedSequence
+        Randomness (docs/conventions.md, Randomness); galaxy k is drawn from child k.
+    progress : bool
+        Show a progress bar (default True).
+
+    Returns
+    -------
+    list of Pair
+        ``n_galaxies * views`` pairs, galaxy by galaxy.
+    """
+    from tqdm.auto import tqdm
+    n_galaxies = check.integer("n_galaxies", n_galaxies, 1, None)
+    views = check.integer("views", views, 1, None)
+    if label_model not in LABEL_MODELS:
+        raise ValueError(f"label_model={label_model!r} is not one of {', '.join(map(repr, LABEL_MODELS))}")
+    root = _rng.seed_sequence(rng)
+    pairs = []
+    for k, seed in enumerate(tqdm(root.spawn(n_galaxies), desc="galaxies", disable=not progress)):
+        gen = np.random.default_rng(seed)
+        scene = prior.draw(gen)
+        flux = math.exp(gen.uniform(*np.log(FLUX_RANGE)))
+        disk = scene.components[0].replace(flux_jy_kms=flux)
+        for view in range(views):
+            if view:
+                disk = disk.replace(inclination_deg=math.degrees(math.acos(gen.uniform(0.0, 1.0))),
+                                    pa_deg=float(gen.uniform(-180.0, 180.0)))
+            snr = float(gen.uniform(*prior.peak_snr)) if peak_snr is None else float(peak_snr)
+            clean = simulate([disk], scene.observation)
+            maps = property_maps([disk], scene.observation, label_model=label_model, rng=gen)
+            pairs.append(Pair(k, add_noise(clean, peak_snr=snr, rng=gen), maps, snr))
+    return pairs
+
+
+def split_by_galaxy(pairs: list[Pair], test_fraction: float = 0.3, rng=0) -> tuple[list[Pair], list[Pair]]:
+    """Split pairs into training and test sets with no galaxy in both.
+
+    Parameters
+    ----------
+    pairs : list of Pair
+        The pairs.
+    test_fraction : float
+        Fraction of the galaxies held out, in (0, 1).
+    rng : int, None, SeedSequence or Generator
+        Randomness of the split.
+
+    Returns
+    -------
+    train, test : list of Pair
+        Every view of a galaxy falls in one of them; each has at least one galaxy.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two galaxies, or ``test_fraction`` outside (0, 1).
+    """
+    check.number("test_fraction", test_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+    galaxies = sorted({p.galaxy for p in pairs})
+    if len(galaxies) < 2:
+        raise ValueError(f"pairs hold {len(galaxies)} galaxy: a split by galaxy needs at least 2")
+    gen, _ = _rng.generator(rng)
+    n_test = min(len(galaxies) - 1, max(1, round(test_fraction * len(galaxies))))
+    test = set(gen.permutation(galaxies)[:n_test].tolist())
+    return [p for p in pairs if p.galaxy not in test], [p for p in pairs if p.galaxy in test]

@@ -1,0 +1,59 @@
+"""Scores of property maps against known inputs: exact power laws, known error widths, a
+predictor that uses one column only."""
+import numpy as np
+import pytest
+
+from galcube_lib.inference import models, scores
+
+
+def test_power_law_recovers_an_exact_relation():
+    x = np.linspace(-1, 2, 50)
+    fit = models.PowerLaw().fit(x, 1.13 * x - 8.52)
+    assert fit.slope == pytest.approx(1.13) and fit.intercept == pytest.approx(-8.52)
+    mean, sigma = fit.predict(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(mean, [-8.52, 1.13 - 8.52])
+    assert np.all(sigma < 1e-9)
+
+
+def _rows(n_galaxies=40, per=50, seed=0):
+    gen = np.random.default_rng(seed)
+    galaxy = np.repeat(np.arange(n_galaxies), per)
+    return gen, galaxy, gen.normal(size=galaxy.size)
+
+
+def test_bootstrap_finds_a_real_difference_and_not_a_null_one():
+    gen, galaxy, true = _rows()
+    wide = true + gen.normal(0, 0.5, true.size)
+    narrow = true + gen.normal(0, 0.1, true.size)
+    real = scores.bootstrap_difference(wide, narrow, true, galaxy, rng=1)
+    assert real["significant"] and real["low"] > 0.3
+    assert real["low"] <= real["difference"] <= real["high"]
+    assert real["difference"] == pytest.approx(0.4, abs=0.02)
+    same = scores.bootstrap_difference(narrow, narrow, true, galaxy, rng=1)
+    assert same["difference"] == 0 and not same["significant"]
+
+
+def test_coverage_of_gaussian_errors_is_68_percent_per_bin():
+    gen = np.random.default_rng(2)
+    true = gen.normal(size=200_000)
+    sigma = gen.uniform(0.1, 1.0, true.size)
+    predicted = true + sigma * gen.normal(size=true.size)
+    snr = gen.uniform(3, 10, true.size)
+    cov = scores.coverage(predicted, sigma, true, snr)
+    for key in ("all", "[3, 5)", "[5, 8)", "[8, 10]"):
+        assert cov[key] == pytest.approx(0.6827, abs=0.01)
+    # intervals half as wide cover erf(0.5 / sqrt 2) = 38.3%
+    assert scores.coverage(predicted, sigma / 2, true, snr)["all"] == pytest.approx(0.3829, abs=0.01)
+
+
+def test_permutation_importance_finds_the_column_used():
+    gen, galaxy, _ = _rows()
+    X = gen.normal(size=(galaxy.size, 2))
+    true = 2.0 * X[:, 0]
+
+    def predict(x):
+        return 2.0 * x[:, 0], np.ones(len(x))
+
+    out = scores.permutation_importance(predict, X, true, galaxy, {"used": [0], "unused": [1]}, rng=3)
+    assert out["used"]["significant"] and out["used"]["difference"] == pytest.approx(2.0 * np.sqrt(2), rel=0.05)
+    assert out["unused"]["difference"] == 0 and not out["unused"]["significant"]
