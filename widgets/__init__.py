@@ -7,6 +7,7 @@ without a browser; the widget classes are thin views over those models::
     panel = GeneratorPanel()                  # every simulator parameter, Generate, Save FITS
     CubeViewer({"noisy": noisy, "truth": clean})
     DenoisePanel(noisy, truth=clean)          # pick a method, run, metrics table + comparison
+    PropertyExplorer(test_pairs, predictions) # true against predicted property maps
 
 Names load on first use, so ``import widgets`` stays quick.
 """
@@ -14,7 +15,8 @@ from importlib import import_module
 
 _WHERE = {"CubeViewer": "viewer", "ViewerModel": "_viewer_model",
           "GeneratorPanel": "generator", "GeneratorModel": "_generator_model",
-          "DenoisePanel": "denoise_panel", "DenoiseModel": "_denoise_model"}
+          "DenoisePanel": "denoise_panel", "DenoiseModel": "_denoise_model",
+          "PropertyExplorer": "property_explorer", "PropertyModel": "_property_model"}
 
 __all__ = [*_WHERE, "plots"]
 

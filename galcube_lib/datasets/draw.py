@@ -12,7 +12,10 @@ import numpy as np
 
 from galcube_lib.noise.realise import add_noise
 from galcube_lib.sim.prior import PRIORS, BenchmarkPrior
+from galcube_lib.sim.properties import property_maps
 from galcube_lib.sim.simulate import simulate
+
+PROPERTY_MAPS = ("sigma_line", "sigma_gas", "sigma_sfr")   # the maps a dataset may store
 
 
 def check_prior(prior):
@@ -131,6 +134,36 @@ def simulate_cube(prior, root, index, with_noise=True):
            "seed_entropy": json.dumps(child.entropy),
            "seed_spawn_key": ",".join(map(str, child.spawn_key))}
     return row, clean, noisy
+
+
+def cube_property_maps(prior, root, index, label_model: str) -> dict:
+    """The property maps of cube ``index`` of a dataset (:func:`galcube_lib.property_maps`).
+
+    The scene is drawn again from the cube's seed; the maps' scatter is seeded by the cube's
+    child SeedSequence with spawn key ``(..., index, 2)``, beside the scene's and the noise's.
+
+    Parameters
+    ----------
+    prior : BenchmarkPrior
+        The population.
+    root : numpy.random.SeedSequence
+        The dataset's root seed.
+    index : int
+        The cube's index, >= 0.
+    label_model : {"kinematic", "moment0"}
+        How Sigma_SFR follows from the gas.
+
+    Returns
+    -------
+    dict
+        ``PROPERTY_MAPS`` names -> (y, x) float32 maps.
+    """
+    child, scene_seed, _ = cube_seeds(root, index)
+    scene = prior.draw(np.random.default_rng(scene_seed))
+    scatter_seed = np.random.SeedSequence(child.entropy, spawn_key=(*child.spawn_key, 2),
+                                          pool_size=child.pool_size)
+    maps = property_maps(scene.components, scene.observation, label_model=label_model, rng=scatter_seed)
+    return {name: getattr(maps, name).astype(np.float32) for name in PROPERTY_MAPS}
 
 
 def noisy_cube(clean, scene, noise_seed):

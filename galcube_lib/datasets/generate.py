@@ -12,17 +12,19 @@ import numpy as np
 from galcube_lib._util import checks as check
 from galcube_lib._util.parallel import check_workers, run_batches
 from galcube_lib._util.rng import seed_sequence
-from galcube_lib.datasets.draw import check_prior, seed_from_json, seed_to_json, simulate_cube
+from galcube_lib.datasets.draw import (PROPERTY_MAPS, check_prior, cube_property_maps, seed_from_json, seed_to_json,
+                                       simulate_cube)
 from galcube_lib.datasets.store import (FORMAT, LOCK, MAX_CUBES, PARAMS_DIR, TABLE, CubeStore, check_path,
                                         completed, marker, read_meta, table_from_markers)
 from galcube_lib.io.files import write_text
 from galcube_lib.sim.prior import prior_from_dict
+from galcube_lib.sim.properties import LABEL_MODELS
 
 
 def _check_same(path, old, new):
-    for key in ("n_cubes", "shape", "store_noisy", "seed", "prior"):
-        if json.dumps(old[key], sort_keys=True) != json.dumps(new[key],
-                                                             sort_keys=True):
+    for key in ("n_cubes", "shape", "store_noisy", "seed", "prior", "properties"):
+        if json.dumps(old.get(key), sort_keys=True) != json.dumps(new.get(key),
+                                                                 sort_keys=True):
             what = ("a different prior" if key == "prior"
                     else f"{key}={old[key]!r}, not {new[key]!r}")
             raise ValueError(f"{path} was generated with {what}; use the same "
@@ -40,6 +42,11 @@ def _create(path, meta, new):
         if name not in group:
             group.create_array(name, shape=(meta["n_cubes"], *meta["shape"]),
                                chunks=(1, *meta["shape"]), dtype="float32",
+                               fill_value=np.nan, compressors=_compressors())
+    for name in PROPERTY_MAPS if meta.get("properties") else ():
+        if name not in group:
+            group.create_array(name, shape=(meta["n_cubes"], *meta["shape"][1:]),
+                               chunks=(1, *meta["shape"][1:]), dtype="float32",
                                fill_value=np.nan, compressors=_compressors())
     markers = os.path.join(path, PARAMS_DIR)
     os.makedirs(markers, exist_ok=True)
@@ -107,6 +114,9 @@ def _write_batch(path, meta, indices):
         row, *cubes = simulate_cube(prior, root, i, meta["store_noisy"])
         for array, cube in zip(arrays, cubes):
             array[i] = cube.data
+        if meta.get("properties"):
+            for name, values in cube_property_maps(prior, root, i, meta["properties"]).items():
+                group[name][i] = values
         write_text(marker(path, i), json.dumps(row, default=_to_json))
     return len(indices)
 
@@ -119,7 +129,7 @@ def _to_json(value):
 
 
 def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
-                     store_noisy=True, batch_size=None, progress=True):
+                     store_noisy=True, batch_size=None, progress=True, properties=None):
     """Simulate ``n_cubes`` noisy/clean cube pairs into a zarr store.
 
     Parameters
@@ -155,6 +165,10 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
         Cubes per dask task (default: up to 32, about 4 tasks per worker).
     progress : bool
         Show a tqdm progress bar over cubes.
+    properties : {None, "kinematic", "moment0"}
+        Also store each cube's property maps (``sigma_line``, ``sigma_gas``, ``sigma_sfr``,
+        :func:`galcube_lib.property_maps` with this label model; ``CubeStore.maps(i)``).
+        Every cube is a different galaxy, so a split by cube index is a split by galaxy.
 
     Returns
     -------
@@ -206,6 +220,8 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
         batch_size = check.integer("batch_size", batch_size, 1)
     store_noisy = check.boolean("store_noisy", store_noisy)
     progress = check.boolean("progress", progress)
+    if properties is not None and properties not in LABEL_MODELS:
+        raise ValueError(f"properties={properties!r} is not None or one of {', '.join(map(repr, LABEL_MODELS))}")
     seed = None if rng is None else seed_to_json(seed_sequence(rng))
     prior = check_prior(prior)  # the default prior's first use imports astropy's cosmology
     read_meta(path)  # a path holding something else fails before anything is written
@@ -215,7 +231,7 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
         meta = {"format": FORMAT, "n_cubes": n_cubes,
                 "shape": [int(s) for s in prior.shape], "store_noisy": store_noisy,
                 "seed": seed or (old["seed"] if old else seed_to_json(seed_sequence(None))),
-                "prior": prior.to_dict()}
+                "prior": prior.to_dict(), **({"properties": properties} if properties else {})}
         meta = json.loads(json.dumps(meta))
         if old:
             _check_same(path, old, meta)

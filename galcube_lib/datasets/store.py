@@ -296,6 +296,8 @@ class CubeStore:
     def _damaged(self, indices):
         """The cubes among ``indices`` with a chunk lost or failing its checksum."""
         names = ("clean", "noisy")[:1 + self.meta["store_noisy"]]
+        if self.meta.get("properties"):
+            names += ("sigma_line", "sigma_gas", "sigma_sfr")
         return sorted({i for i, *_ in self._bad_chunks(names, indices, check_bytes=True)})
 
     def _bad_chunks(self, names, indices, check_bytes):
@@ -308,7 +310,7 @@ class CubeStore:
             crc = check_bytes and "crc32c" in {c.to_dict()["name"] for c in array.metadata.codecs}
             for i in indices:
                 file = os.path.join(self.path, name, *array.metadata.encode_chunk_key(
-                    (i, *(0 for _ in self.shape[1:]))).split("/"))
+                    (i, *(0 for _ in array.shape[1:]))).split("/"))
                 problem = _chunk_problem(file, crc)
                 if problem:
                     bad.append((i, file, problem))
@@ -338,6 +340,34 @@ class CubeStore:
         (index,) = self._indices(check.integer("index", index))
         clean = self._read("clean", [index])
         return self._noisy([index], clean)[0], clean[0]
+
+    def maps(self, index) -> dict:
+        """The property maps of cube ``index`` (a store made with ``properties``).
+
+        Parameters
+        ----------
+        index : int
+            The cube's index; negative indices count from the end.
+
+        Returns
+        -------
+        dict
+            "sigma_line", "sigma_gas", "sigma_sfr" -> (y, x) float32 maps.
+
+        Raises
+        ------
+        ValueError
+            The store holds no property maps.
+        IncompleteCubeError
+            The cube is unfinished, or a chunk of it lost or damaged.
+        """
+        if not self.meta.get("properties"):
+            raise ValueError(f"{self.path} holds no property maps: generate it with properties="
+                             "'kinematic' or 'moment0'")
+        (index,) = self._indices(check.integer("index", index))
+        names = ("sigma_line", "sigma_gas", "sigma_sfr")
+        self._raise_damaged(self._bad_chunks(list(names), [index], check_bytes=False))
+        return {name: self._array(name)[index] for name in names}
 
     def _indices(self, key):
         n = len(self)

@@ -94,6 +94,35 @@ def draw_pairs(n_galaxies: int, *, label_model: str = "kinematic", views: int = 
     return pairs
 
 
+def store_pairs(store, indices) -> list[Pair]:
+    """Pairs from a dataset made with ``generate_dataset(..., properties=...)``.
+
+    Parameters
+    ----------
+    store : CubeStore
+        The dataset (``gl.open_dataset``); its cubes are different galaxies.
+    indices : sequence of int
+        The cubes to read.
+
+    Returns
+    -------
+    list of Pair
+        ``galaxy`` = the cube's index; the cube on the prior's observation (its header, beam
+        and channels), its truth as ``clean``, and its stored maps.
+    """
+    obs = store.prior.observation()
+    pairs = []
+    for i in indices:
+        noisy, clean = store.pair(i)
+        maps = store.maps(i)
+        cube = Cube(noisy, obs.header, clean=clean)
+        record = {"dataset": store.path, "index": int(i), "label_model": store.meta["properties"]}
+        property_maps = PropertyMaps(*(maps[k].astype(np.float64) for k in ("sigma_line", "sigma_gas", "sigma_sfr")),
+                                     np.zeros(maps["sigma_sfr"].shape), record)
+        pairs.append(Pair(int(i), cube, property_maps, float(store.params["peak_snr"].iloc[i])))
+    return pairs
+
+
 def split_by_galaxy(pairs: list[Pair], test_fraction: float = 0.3, rng=0) -> tuple[list[Pair], list[Pair]]:
     """Split pairs into training and test sets with no galaxy in both.
 
