@@ -5,7 +5,7 @@ For each label model ("kinematic": Sigma_SFR = 0.017 Sigma_gas Omega; "moment0":
 Herrera-Camus et al. 2015 relation, the negative control), ``--galaxies`` galaxies are drawn,
 each seen at ``--views`` inclinations, with noise at peak SNR 3-10 (or ``--peak-snr``), and
 split by galaxy: 30 % held out for the test, 20 % of the rest for validation (the U-Net's
-checkpoint and every method's interval calibration). With ``--denoise METHOD`` every cube is
+checkpoint and every method's interval calibration, per bin of the cube's measured peak SNR). With ``--denoise METHOD`` every cube is
 first denoised by ``gl.denoise`` (training and test alike). It prints, on the test galaxies,
 side by side:
 
@@ -42,7 +42,7 @@ def _unet_rows(net, pairs):
         mean, sigma = U.predict_property_map(net, pair.noisy)
         on = F.evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
         means.append(mean[on]), sigmas.append(sigma[on])
-        snrs.append(F.feature_maps(pair.noisy)["m0_snr"][on])
+        snrs.append(F.feature_maps(pair.noisy)["cube_snr"][on])
     return np.concatenate(means), np.concatenate(sigmas), np.concatenate(snrs)
 
 
@@ -85,12 +85,12 @@ def run(label_model: str, args) -> None:
     print(f"{'method':26s} {'scatter':>7s} {'gain over power law [95%]':>27s} {'over noise-free m0 law':>27s}"
           f"   coverage (calibrated) {' '.join(bins)}")
     for name, (mean, sigma, (mean_va, sigma_va)) in results.items():
-        scale = M.IntervalScale().fit(mean_va - va["y"], sigma_va, va["m0_snr"])
+        scale = M.IntervalScale().fit(mean_va - va["y"], sigma_va, va["cube_snr"])
         gains = [S.bootstrap_difference(results[base][0], mean, y, galaxy, rng=args.seed)
                  for base in ("power law", "power law, noise-free m0")]
         text = [f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]{'*' if g['significant'] else ' '}"
                 for g in gains]
-        cover = " ".join(f"{v:.2f}" for v in S.coverage(mean, scale(sigma, te["m0_snr"]), y, snr).values())
+        cover = " ".join(f"{v:.2f}" for v in S.coverage(mean, scale(sigma, te["cube_snr"]), y, snr).values())
         print(f"{name:26s} {S.scatter_dex(mean, y):7.3f} {text[0]:>27s} {text[1]:>27s}   {cover}")
     print("(* the 95 % interval excludes 0; a positive gain is a lower scatter than the law's)")
     if "all" in models:

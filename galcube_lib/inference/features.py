@@ -53,7 +53,8 @@ def feature_maps(cube: Cube) -> dict:
     -------
     dict
         Feature name -> (y, x) float64 map (the names of ``GROUPS``); "m0_snr" -> moment 0
-        over its noise (for calibration, not a feature); "spectrum" -> the (v, y, x) cube over
+        over its noise and "cube_snr" -> the cube's measured peak SNR, max over the MAD noise
+        (for calibration, not features); "spectrum" -> the (v, y, x) cube over
         its noise level. Moments the mask leaves undefined are 0.
     """
     data = np.nan_to_num(np.asarray(cube.data, dtype=np.float64))
@@ -91,6 +92,7 @@ def feature_maps(cube: Cube) -> dict:
     gy, gx = np.gradient(m1)
     constant = np.ones_like(m0)
     return {"m0_snr": m0 / m0_noise,
+            "cube_snr": constant * float(data.max() / sigma),
             "log_m0": np.log10(np.maximum(m0, floor)),
             "log_m0_smooth": np.log10(np.maximum(smooth, floor)),
             "log_radius": np.log10(radius / beam + 0.25),
@@ -160,7 +162,7 @@ def spaxel_table(pairs, feature_set: str = "moments") -> dict:
         ``X`` (rows, features) float64 (the spectrum last, channels as columns, for the
         "spectrum" set), ``names`` (column names; "spectrum" columns "ch<k>"), ``y`` (true
         log10 Sigma_SFR), ``galaxy``, ``pair`` (index in ``pairs``), ``peak_snr``, ``log_m0``
-        (the power law's input), ``m0_snr`` (the calibration's input) and ``log_m0_true`` (of the
+        (the power law's input), ``m0_snr`` and ``cube_snr`` (calibration inputs) and ``log_m0_true`` (of the
         noise-free cube, NaN without one) per row.
 
     Raises
@@ -172,7 +174,7 @@ def spaxel_table(pairs, feature_set: str = "moments") -> dict:
         raise ValueError(f"feature_set={feature_set!r} is not one of {', '.join(map(repr, FEATURE_SETS))}")
     columns = [n for g in FEATURE_SETS[feature_set] if g != "spectrum" for n in GROUPS[g]]
     spectrum = "spectrum" in FEATURE_SETS[feature_set]
-    rows = {k: [] for k in ("X", "y", "galaxy", "pair", "peak_snr", "log_m0", "m0_snr", "log_m0_true")}
+    rows = {k: [] for k in ("X", "y", "galaxy", "pair", "peak_snr", "log_m0", "m0_snr", "cube_snr", "log_m0_true")}
     names = list(columns)
     for i, pair in enumerate(pairs):
         feats = feature_maps(pair.noisy)
@@ -187,6 +189,7 @@ def spaxel_table(pairs, feature_set: str = "moments") -> dict:
         rows["peak_snr"].append(np.full(on.sum(), pair.peak_snr))
         rows["log_m0"].append(feats["log_m0"][on])
         rows["m0_snr"].append(feats["m0_snr"][on])
+        rows["cube_snr"].append(feats["cube_snr"][on])
         clean = pair.noisy.clean
         true_m0 = np.full(on.sum(), np.nan) if clean is None else \
             np.log10(np.maximum(np.asarray(clean, dtype=np.float64).sum(axis=0)[on] * abs(pair.noisy.channel_kms), 1e-300))

@@ -49,16 +49,16 @@ class PowerLaw:
 
 
 class IntervalScale:
-    """Rescales predictive sigmas so that +-1 sigma covers 68.27 % in every bin of spaxel SNR.
+    """Rescales predictive sigmas so that +-1 sigma covers 68.27 % in every bin of a measured SNR.
 
     Fitted on validation rows (galaxies the model was not trained on): in each of ``n_bins``
-    quantile bins of the moment-0 SNR, the factor is the 68.27th percentile of
-    |residual| / sigma.
+    quantile bins of the SNR (an observable: the cube's measured peak SNR, or a spaxel's
+    moment-0 SNR), the factor is the 68.27th percentile of |residual| / sigma.
 
     Parameters
     ----------
     n_bins : int
-        Bins of the spaxel's moment-0 SNR, >= 1 (default 6).
+        Bins of the SNR, >= 1 (default 6).
     """
 
     def __init__(self, n_bins: int = 6):
@@ -70,7 +70,7 @@ class IntervalScale:
         Parameters
         ----------
         residual, sigma, snr : numpy.ndarray
-            Per validation row: prediction minus truth, predictive sigma, moment-0 SNR.
+            Per validation row: prediction minus truth, predictive sigma, measured SNR.
 
         Returns
         -------
@@ -90,7 +90,7 @@ class IntervalScale:
         Parameters
         ----------
         sigma, snr : numpy.ndarray
-            Predictive sigma and moment-0 SNR per row.
+            Predictive sigma and measured SNR per row.
 
         Returns
         -------

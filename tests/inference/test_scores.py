@@ -57,3 +57,18 @@ def test_permutation_importance_finds_the_column_used():
     out = scores.permutation_importance(predict, X, true, galaxy, {"used": [0], "unused": [1]}, rng=3)
     assert out["used"]["significant"] and out["used"]["difference"] == pytest.approx(2.0 * np.sqrt(2), rel=0.05)
     assert out["unused"]["difference"] == 0 and not out["unused"]["significant"]
+
+
+def test_interval_scale_calibrates_each_snr_bin():
+    gen = np.random.default_rng(4)
+    snr = gen.uniform(3, 10, 40_000)
+    true_sigma = 1.0 / snr                           # errors shrink with SNR ...
+    residual = true_sigma * gen.normal(size=snr.size)
+    claimed = np.full(snr.size, 0.2)                 # ... the model claims one sigma for all
+    scale = models.IntervalScale(n_bins=8).fit(residual[:20_000], claimed[:20_000], snr[:20_000])
+    calibrated = scale(claimed[20_000:], snr[20_000:])
+    cov = scores.coverage(np.zeros(20_000), calibrated, residual[20_000:], snr[20_000:])
+    for key, value in cov.items():
+        assert value == pytest.approx(0.6827, abs=0.03), key
+    before = scores.coverage(np.zeros(20_000), claimed[20_000:], residual[20_000:], snr[20_000:])
+    assert before["[3, 5)"] < 0.65 and before["[8, 10]"] > 0.9
