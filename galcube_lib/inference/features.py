@@ -7,7 +7,9 @@
 * ``kinematic`` (the spectral axis through moments): log |moment 1 - systemic velocity|, log
   moment 2 and log local gradient of moment 1 (km/s per beam), from a signal mask, and of the
   whole galaxy the log FWHM W of its integrated spectrum and log W / (2 sin i), sin i from the
-  axis ratio (at least MIN_SIN_I): a rotation speed.
+  axis ratio (at least MIN_SIN_I): a rotation speed; and per spaxel log Omega, the local
+  rotation speed |moment 1 - v_sys| / (sin i |cos phi|) over the deprojected radius (km/s per
+  beam; |cos phi| >= MIN_COS_PHI).
 * ``spectrum``: the spaxel's whole spectrum in units of the cube's noise (reduced by PCA in the
   models).
 """
@@ -25,7 +27,8 @@ from galcube_lib.metrics.morphology import moments
 GROUPS = {"spatial": ("log_m0", "log_m0_smooth", "log_radius", "log_radius_deprojected", "log_size",
                       "axis_ratio"),
           "kinematic": ("log_v_offset", "log_dispersion", "log_gradient", "log_line_width",
-                        "log_rotation")}
+                        "log_rotation", "log_omega")}
+MIN_COS_PHI = 0.3   # the local rotation speed is not read closer than this to the minor axis
 MIN_SIN_I = 0.3   # the inclination estimated from the axis ratio is at least asin(0.3)
 MIN_AXIS_RATIO = 0.1   # the deprojection stretches the minor axis at most tenfold
 #: the feature sets the models compare: group names, plus "spectrum" for the PCA of spectra
@@ -90,6 +93,11 @@ def feature_maps(cube: Cube) -> dict:
     v_sys = float((v * spectrum).sum() / norm)
     width = math.sqrt(max(float(((v - v_sys) ** 2 * spectrum).sum() / norm), 0.0)) * FWHM_PER_SIGMA
     gy, gx = np.gradient(m1)
+    # the local rotation speed |m1 - v_sys| / (sin i |cos phi|), phi the azimuth in the disk, over
+    # the deprojected radius: an angular velocity in km/s per beam
+    cos_phi = np.maximum(np.abs(along) / np.maximum(deprojected, 1e-9), MIN_COS_PHI)
+    v_rot = np.nan_to_num(np.abs(m1 - v_sys)) / (sin_i * cos_phi)
+    omega = v_rot / (deprojected / beam + 0.25)
     constant = np.ones_like(m0)
     return {"m0_snr": m0 / m0_noise,
             "cube_snr": constant * float(data.max() / sigma),
@@ -104,6 +112,7 @@ def feature_maps(cube: Cube) -> dict:
             "log_gradient": np.log10(np.nan_to_num(np.hypot(gy, gx) * beam) + 1.0),
             "log_line_width": constant * math.log10(width + dv),
             "log_rotation": constant * math.log10(width / (2 * sin_i) + dv),
+            "log_omega": np.log10(omega + dv),
             "spectrum": (data / sigma).astype(np.float32)}
 
 
