@@ -18,7 +18,7 @@ HEAVY = ("torch", "dask", "distributed", "zarr", "bokeh", "holoviews", "matplotl
 #: the public API of the README tour and reference (before the package was made lazy)
 PUBLIC = {"__version__", "Cube", "read_fits", "read_zarr", "Galaxy", "Halo", "Bridge", "Tail",
           "BenchmarkPrior", "Scene", "prior_from_dict", "add_noise", "Observation", "simulate",
-          "scene_from_record", "generate_dataset", "open_dataset", "CubeStore",
+          "scene_from_record", "property_maps", "generate_dataset", "open_dataset", "CubeStore",
           "IncompleteCubeError", "denoise", "smooth_clip_mask", "metrics", "bench",
           "noise_estimate", "StoreDataset", "SimulatedDataset"}
 
