@@ -58,8 +58,11 @@ class PropertyExplorer:
         for name, image in maps.items():
             clim = {MAPS[2]: (None, None), MAPS[3]: (-3.0, 3.0)}.get(name, (lo, hi))
             cmap = {MAPS[2]: "viridis", MAPS[3]: "RdBu_r"}.get(name, "magma")
-            panels.append(hv.Image(image[::-1], bounds=(0, 0, image.shape[1], image.shape[0]), label=name)
-                          .opts(cmap=cmap, clim=clim, colorbar=True, title=name, xaxis=None, yaxis=None))
+            image_el = hv.Image(image[::-1], bounds=(0, 0, image.shape[1], image.shape[0]), kdims=["x [px]", "y [px]"],
+                                vdims=[name], label=name)
+            for backend in ("bokeh", "matplotlib"):   # the live view and the report's PNG
+                image_el = image_el.opts(cmap=cmap, clim=clim, colorbar=True, title=name, backend=backend)
+            panels.append(image_el)
         return plots.side_by_side(*panels, cols=4)
 
     def _show(self, index=None, method=None) -> None:
