@@ -20,9 +20,11 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from galcube_lib._util.conventions import FWHM_PER_SIGMA, MAD_TO_SIGMA
+from galcube_lib._util import checks as check
+from galcube_lib._util.conventions import FWHM_PER_SIGMA
 from galcube_lib.io.cube import Cube
 from galcube_lib.metrics.morphology import moments
+from galcube_lib.noise.level import sigma_mad
 
 GROUPS = {"spatial": ("log_m0", "log_m0_smooth", "log_radius", "log_radius_deprojected", "log_size",
                       "axis_ratio"),
@@ -39,18 +41,19 @@ MASK_SIGMA = 2.5   # the kinematic moments use voxels above this many sigma of t
 EVALUATED = 0.05   # spaxels where the true line surface density is >= this fraction of its peak
 
 
-def _noise(data: np.ndarray) -> float:
-    finite = data[np.isfinite(data)]
-    return float(MAD_TO_SIGMA * np.median(np.abs(finite - np.median(finite))))
-
-
-def feature_maps(cube: Cube) -> dict:
+def feature_maps(cube: Cube, noise_sigma: float | None = None) -> dict:
     """Every per-spaxel feature of a cube, as maps.
 
     Parameters
     ----------
     cube : Cube
         A (v, y, x) cube in Jy/beam with its beam and channels.
+    noise_sigma : float, optional
+        The noise level per voxel of the observed cube, > 0; default the cube's own
+        (median absolute deviation). Give the noisy cube's for a denoised one, whose own
+        spread is not its noise: it sets the units of the spectrum, the floor of moment 0
+        and the SNRs, so that they mean the same before and after denoising. The masks of
+        the galaxy and of the moments use the cube's own spread either way.
 
     Returns
     -------
@@ -64,13 +67,13 @@ def feature_maps(cube: Cube) -> dict:
     v = cube.velocity_kms
     dv = abs(cube.channel_kms)
     beam = math.sqrt(cube.beam_fwhm_px[0] * cube.beam_fwhm_px[1])
-    sigma = _noise(data)
+    sigma = sigma_mad(data) if noise_sigma is None else check.number("noise_sigma", noise_sigma, 0.0, lo_open=True)
     m0 = data.sum(axis=0) * dv
     m0_noise = sigma * math.sqrt(data.shape[0] * cube.beam_area_px) * dv   # beam-correlated
     floor = 0.5 * m0_noise / math.sqrt(cube.beam_area_px)
     smooth = ndimage.gaussian_filter(m0, 2 * beam / FWHM_PER_SIGMA)
     y, x = np.indices(m0.shape)
-    bright = smooth > REGION_SIGMA * _noise(smooth)
+    bright = smooth > REGION_SIGMA * sigma_mad(smooth)
     weight = np.clip(m0, 0, None) * bright   # moment 0 where the smoothed one is bright
     total = max(weight.sum(), 1e-300)
     cy, cx = (float((a * weight).sum() / total) for a in (y, x))
@@ -86,7 +89,7 @@ def feature_maps(cube: Cube) -> dict:
     sin_i = max(math.sqrt(max(1.0 - ratio ** 2, 0.0)), MIN_SIN_I)
     size = math.sqrt(eig.sum()) / beam     # rms radius of the smoothed moment 0, in beams
     cube_smooth = ndimage.gaussian_filter(data, (1.0, beam / FWHM_PER_SIGMA, beam / FWHM_PER_SIGMA))
-    mask = cube_smooth > MASK_SIGMA * _noise(cube_smooth)
+    mask = cube_smooth > MASK_SIGMA * sigma_mad(cube_smooth)
     _, m1, m2 = moments(data, v, mask)
     spectrum = (cube_smooth * mask * (weight > 0)).sum(axis=(1, 2))   # over the galaxy only
     norm = max(spectrum.sum(), 1e-300)
@@ -186,7 +189,7 @@ def spaxel_table(pairs, feature_set: str = "moments") -> dict:
     rows = {k: [] for k in ("X", "y", "galaxy", "pair", "peak_snr", "log_m0", "m0_snr", "cube_snr", "log_m0_true")}
     names = list(columns)
     for i, pair in enumerate(pairs):
-        feats = feature_maps(pair.noisy)
+        feats = feature_maps(pair.noisy, pair.noise_sigma)
         on = evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
         block = [feats[n][on] for n in columns]
         if spectrum:

@@ -274,7 +274,7 @@ class SpaxelGPR:
         return mean, np.concatenate(sigmas) * self._y_scale
 
 
-def predict_map(model: SpaxelGPR, cube) -> tuple:
+def predict_map(model: SpaxelGPR, cube, noise_sigma: float | None = None) -> tuple:
     """A trained model's maps of log10 Sigma_SFR and its sigma for every spaxel of a cube.
 
     Parameters
@@ -283,6 +283,8 @@ def predict_map(model: SpaxelGPR, cube) -> tuple:
         Trained on the columns it holds in ``model.names``.
     cube : Cube
         The cube (its channels as the training cubes' for a model with spectrum columns).
+    noise_sigma : float, optional
+        The observed cube's noise level when ``cube`` is denoised (``feature_maps``).
 
     Returns
     -------
@@ -290,7 +292,7 @@ def predict_map(model: SpaxelGPR, cube) -> tuple:
         (y, x) maps in dex.
     """
     from galcube_lib.inference.features import feature_maps
-    feats = feature_maps(cube)
+    feats = feature_maps(cube, noise_sigma)
     columns = [feats[n].ravel() for n in model.names if not n.startswith("ch")]
     if any(n.startswith("ch") for n in model.names):
         columns += list(feats["spectrum"].reshape(cube.shape[0], -1))

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from galcube_lib._util.conventions import FWHM_PER_SIGMA, MAD_TO_SIGMA
+from galcube_lib._util.conventions import FWHM_PER_SIGMA
 from galcube_lib.inference.pairs import Pair
 from galcube_lib.io.cube import Cube, read_fits
+from galcube_lib.noise.level import sigma_mad
 from galcube_lib.sim.properties import PropertyMaps
 
 MAP_NAMES = ("sigma_sfr", "sigma_gas", "sigma_line")
@@ -120,7 +121,6 @@ def observed_pair(cube, maps: dict, galaxy: int = 0) -> Pair:
     ValueError
         No "sigma_sfr" map, or an unknown map name.
     """
-    from galcube_lib.inference.features import feature_maps
     cube = cube if isinstance(cube, Cube) else read_fits(Path(cube))
     unknown = set(maps) - set(MAP_NAMES)
     if "sigma_sfr" not in maps or unknown:
@@ -128,16 +128,14 @@ def observed_pair(cube, maps: dict, galaxy: int = 0) -> Pair:
                          f"{sorted(maps)}" + (f" ({sorted(unknown)} unknown)" if unknown else ""))
     on_grid = {name: reproject_map(path, cube, name) for name, path in maps.items()}
     zeros = np.zeros(cube.shape[1:])
-    feats = feature_maps(cube)
+    data = np.nan_to_num(np.asarray(cube.data, dtype=np.float64))
     sigma_line = on_grid.get("sigma_line")
     if sigma_line is None:
         from scipy import ndimage
         beam = math.sqrt(cube.beam_fwhm_px[0] * cube.beam_fwhm_px[1])
-        sigma_line = np.clip(ndimage.gaussian_filter(10 ** feats["log_m0"], beam / FWHM_PER_SIGMA), 0, None)
+        sigma_line = np.clip(ndimage.gaussian_filter(data.sum(axis=0), beam / FWHM_PER_SIGMA), 0, None)
     sfr = on_grid["sigma_sfr"]
     sigma_line = np.where(np.isfinite(sfr), sigma_line, 0.0)   # uncovered spaxels are not scored
     record = {"observed": True, "maps": {k: str(v) for k, v in maps.items()}}
     property_maps = PropertyMaps(sigma_line, on_grid.get("sigma_gas", zeros), np.nan_to_num(sfr), zeros, record)
-    data = np.nan_to_num(np.asarray(cube.data, dtype=np.float64))
-    noise = MAD_TO_SIGMA * np.median(np.abs(data - np.median(data)))
-    return Pair(galaxy, cube, property_maps, float(data.max() / noise))
+    return Pair(galaxy, cube, property_maps, float(data.max() / sigma_mad(data)))

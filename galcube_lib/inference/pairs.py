@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from galcube_lib._util import checks as check
 from galcube_lib._util import rng as _rng
 from galcube_lib.io.cube import Cube
+from galcube_lib.noise.level import sigma_mad
 from galcube_lib.noise.realise import add_noise
 from galcube_lib.sim.prior import BenchmarkPrior
 from galcube_lib.sim.properties import LABEL_MODELS, PropertyMaps, property_maps
@@ -35,12 +36,16 @@ class Pair:
         The true property maps on the cube's sky grid.
     peak_snr : float
         The noisy cube's peak SNR.
+    noise_sigma : float or None
+        The noise level per voxel of the observed cube when ``noisy`` is a denoised one
+        (:func:`denoised_pairs`); None: measured on ``noisy`` itself.
     """
 
     galaxy: int
     noisy: Cube
     maps: PropertyMaps
     peak_snr: float
+    noise_sigma: float | None = None
 
 
 def draw_pairs(n_galaxies: int, *, label_model: str = "kinematic", views: int = 2,
@@ -51,8 +56,9 @@ def draw_pairs(n_galaxies: int, *, label_model: str = "kinematic", views: int = 
     ----------
     n_galaxies : int
         Number of galaxies, >= 1.
-    label_model : {"kinematic", "moment0"}
-        How Sigma_SFR follows from the gas (:func:`property_maps`).
+    label_model : str
+        How Sigma_SFR follows from the gas: one of ``LABEL_MODELS`` of :func:`property_maps`
+        ("kinematic", "moment0", "delooze2014-...").
     views : int
         Views per galaxy, >= 1: the same disk (profile, flux, rotation curve, dispersion) at a
         new isotropic inclination and position angle, with its own scatter and noise.
@@ -121,6 +127,34 @@ def store_pairs(store, indices) -> list[Pair]:
                                      np.zeros(maps["sigma_sfr"].shape), record)
         pairs.append(Pair(int(i), cube, property_maps, float(store.params["peak_snr"].iloc[i])))
     return pairs
+
+
+def denoised_pairs(pairs: list[Pair], method: str, *, progress: bool = True, **options) -> list[Pair]:
+    """The pairs with their cubes denoised, to infer properties from denoised cubes.
+
+    Parameters
+    ----------
+    pairs : list of Pair
+        Pairs with noisy cubes.
+    method : str
+        A ``gl.denoise`` method ("ist", "unet", ...).
+    progress : bool
+        Show a progress bar (default True).
+    **options
+        Options of the method.
+
+    Returns
+    -------
+    list of Pair
+        The same galaxies, maps and peak SNRs; each cube denoised (no null check: the cubes
+        are simulated) and ``noise_sigma`` the noisy cube's noise level (median absolute
+        deviation), so that the features keep their units.
+    """
+    from tqdm.auto import tqdm
+    from galcube_lib.denoise import denoise
+    return [replace(p, noisy=denoise(p.noisy, method, null_check=0, **options),
+                    noise_sigma=sigma_mad(p.noisy.data) if p.noise_sigma is None else p.noise_sigma)
+            for p in tqdm(pairs, desc=f"{method} denoising", disable=not progress)]
 
 
 def split_by_galaxy(pairs: list[Pair], test_fraction: float = 0.3, rng=0) -> tuple[list[Pair], list[Pair]]:

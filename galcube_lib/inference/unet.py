@@ -142,8 +142,8 @@ class PropertyUNet(nn.Module):
         return torch.cat([out[:, :1] + self.linear(x), out[:, 1:]], dim=1)
 
 
-def _inputs(cube, spectral: bool):
-    feats = feature_maps(cube)
+def _inputs(cube, spectral: bool, noise_sigma=None):
+    feats = feature_maps(cube, noise_sigma)
     maps = np.stack([feats[n] for n in MAP_NAMES]).astype(np.float32)
     return maps, (feats["spectrum"][None] if spectral else None), feats["m0_snr"]
 
@@ -151,7 +151,7 @@ def _inputs(cube, spectral: bool):
 def _arrays(pairs, spectral: bool):
     maps, cubes, targets = [], [], []
     for pair in pairs:
-        m, c, _ = _inputs(pair.noisy, spectral)
+        m, c, _ = _inputs(pair.noisy, spectral, pair.noise_sigma)
         on = evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
         y = np.zeros((2, *on.shape), np.float32)
         y[0][on] = np.log10(pair.maps.sigma_sfr[on])
@@ -278,7 +278,7 @@ def load_property_unet(out) -> PropertyUNet:
     return net.eval()
 
 
-def predict_property_map(net: PropertyUNet, cube) -> tuple:
+def predict_property_map(net: PropertyUNet, cube, noise_sigma: float | None = None) -> tuple:
     """A network's maps of log10 Sigma_SFR and its sigma for a cube.
 
     Parameters
@@ -288,6 +288,8 @@ def predict_property_map(net: PropertyUNet, cube) -> tuple:
     cube : Cube
         The cube (of the training cubes' channels for a spectral network); its sides are
         padded to multiples of 4 by reflection.
+    noise_sigma : float, optional
+        The observed cube's noise level when ``cube`` is denoised (``feature_maps``).
 
     Returns
     -------
@@ -298,7 +300,7 @@ def predict_property_map(net: PropertyUNet, cube) -> tuple:
     if net.args["n_chan"] and cube.shape[0] != net.args["n_chan"]:
         raise ValueError(f"the cube has {cube.shape[0]} channels; this network reads cubes of "
                          f"n_chan={net.args['n_chan']} (give a cube on its channels)")
-    maps, spectrum, _ = _inputs(cube, bool(net.args["n_chan"]))
+    maps, spectrum, _ = _inputs(cube, bool(net.args["n_chan"]), noise_sigma)
     pad = [(0, 0)] + [(0, -s % 4) for s in maps.shape[1:]]
     x = torch.from_numpy(np.pad(maps, pad, mode="reflect")[None])
     c = None if spectrum is None else torch.from_numpy(np.pad(spectrum, [(0, 0)] + pad, mode="reflect")[None])

@@ -55,3 +55,19 @@ def test_spaxel_table_rows_and_columns():
     np.testing.assert_array_equal(table["y"][:on.sum()], np.log10(pairs[0].maps.sigma_sfr[on]))
     with pytest.raises(ValueError, match="feature_set"):
         F.spaxel_table(pairs, "cube")
+
+
+def test_a_given_noise_level_sets_the_units_of_the_spectrum_and_snrs():
+    from galcube_lib.noise.level import sigma_mad
+    cube = gl.add_noise(gl.simulate(gl.Galaxy(r_eff_kpc=3.0), OBS), peak_snr=8.0, rng=1)
+    measured = sigma_mad(cube.data)
+    default, same = F.feature_maps(cube), F.feature_maps(cube, measured)
+    for name in default:
+        np.testing.assert_allclose(same[name], default[name], rtol=1e-6)
+    doubled = F.feature_maps(cube, 2 * measured)
+    np.testing.assert_allclose(doubled["spectrum"], default["spectrum"] / 2, rtol=1e-6)
+    np.testing.assert_allclose(doubled["cube_snr"], default["cube_snr"] / 2, rtol=1e-6)
+    np.testing.assert_allclose(doubled["m0_snr"], default["m0_snr"] / 2, rtol=1e-6)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="noise_sigma"):
+            F.feature_maps(cube, bad)

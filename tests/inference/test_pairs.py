@@ -45,3 +45,20 @@ def test_bad_arguments_are_named(pairs):
         P.draw_pairs(1, label_model="sfr")
     with pytest.raises(ValueError, match="views"):
         P.draw_pairs(1, views=0)
+
+
+def test_denoised_pairs_keep_the_truth_and_the_observed_noise_level(pairs):
+    from galcube_lib.inference import features as F
+    from galcube_lib.noise.level import sigma_mad
+    observed = pairs[:2]
+    denoised = P.denoised_pairs(observed, "ist", progress=False)
+    for before, after in zip(observed, denoised):
+        assert (after.galaxy, after.peak_snr, after.maps) == (before.galaxy, before.peak_snr, before.maps)
+        assert after.noisy.record["denoise"]["method"] == "ist"
+        assert after.noise_sigma == pytest.approx(sigma_mad(before.noisy.data))
+        # the noise level the features use is the observed one: the denoised peak in those units
+        # is near the observed peak SNR, while the denoised cube's own spread would inflate it
+        own = F.feature_maps(after.noisy)["cube_snr"].max()
+        kept = F.feature_maps(after.noisy, after.noise_sigma)["cube_snr"].max()
+        assert 0.5 * before.peak_snr < kept < 1.5 * before.peak_snr
+        assert own > 3 * kept
