@@ -72,3 +72,22 @@ def test_interval_scale_calibrates_each_snr_bin():
         assert value == pytest.approx(0.6827, abs=0.03), key
     before = scores.coverage(np.zeros(20_000), claimed[20_000:], residual[20_000:], snr[20_000:])
     assert before["[3, 5)"] < 0.65 and before["[8, 10]"] > 0.9
+
+
+def test_coverage_intervals_hold_68_percent_and_widen_with_galaxy_correlation():
+    gen, galaxy, true = _rows(n_galaxies=40, per=200)
+    snr = np.repeat(gen.uniform(3, 10, 40), 200)
+    predicted = true + gen.normal(size=true.size)
+    right = scores.coverage_intervals(predicted, np.ones(true.size), true, snr, galaxy, rng=2)
+    for fraction, low, high in right.values():
+        assert low <= 0.6827 <= high and low <= fraction <= high
+    narrow = scores.coverage_intervals(predicted, np.full(true.size, 0.5), true, snr, galaxy, rng=2)
+    assert narrow["all"][2] < 0.6827 and narrow["all"][0] == pytest.approx(0.383, abs=0.02)   # 2 Phi(0.5) - 1
+    # errors shared by a galaxy's pixels: each galaxy covers all or nothing, and the interval
+    # is that of 40 draws, not of 8000
+    shared = true + np.repeat(gen.normal(size=40), 200)
+    fraction, low, high = scores.coverage_intervals(shared, np.ones(true.size), true, snr, galaxy, rng=2)["all"]
+    binomial = 2 * 1.96 * np.sqrt(0.68 * 0.32 / 40)
+    assert high - low == pytest.approx(binomial, rel=0.3)
+    with pytest.raises(ValueError, match="n_boot"):
+        scores.coverage_intervals(predicted, np.ones(true.size), true, snr, galaxy, n_boot=10)
