@@ -150,8 +150,9 @@ def cube_property_maps(prior, root, index, label_model: str) -> dict:
         The dataset's root seed.
     index : int
         The cube's index, >= 0.
-    label_model : {"kinematic", "moment0"}
-        How Sigma_SFR follows from the gas.
+    label_model : str
+        How Sigma_SFR follows from the gas: one of ``LABEL_MODELS`` of
+        :func:`galcube_lib.property_maps` ("kinematic", "moment0", "delooze2014-...").
 
     Returns
     -------

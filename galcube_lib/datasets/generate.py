@@ -165,9 +165,10 @@ def generate_dataset(path, n_cubes, rng=0, workers=2, prior=None, client=None,
         Cubes per dask task (default: up to 32, about 4 tasks per worker).
     progress : bool
         Show a tqdm progress bar over cubes.
-    properties : {None, "kinematic", "moment0"}
+    properties : None or str
         Also store each cube's property maps (``sigma_line``, ``sigma_gas``, ``sigma_sfr``,
-        :func:`galcube_lib.property_maps` with this label model; ``CubeStore.maps(i)``).
+        :func:`galcube_lib.property_maps` with this label model, one of its ``LABEL_MODELS``;
+        ``CubeStore.maps(i)``).
         Every cube is a different galaxy, so a split by cube index is a split by galaxy.
 
     Returns

@@ -11,7 +11,10 @@ emission through published relations (docs/conventions.md, Property maps):
   - "moment0": the Sigma_[CII]-Sigma_SFR relation of Herrera-Camus et al. (2015); it depends on
     the line surface brightness alone (the negative control);
   - "kinematic": Sigma_SFR = epsilon Sigma_gas Omega, Omega = v(R) / R from the rotation curve
-    that shapes the cube (Kennicutt 1998), so the spectral axis carries information on it.
+    that shapes the cube (Kennicutt 1998), so the spectral axis carries information on it;
+  - "delooze2014-all", "-starburst", "-highz": each component's SFR from its [CII] luminosity
+    by a global fit of De Looze et al. (2014), spread over the component like its line; they too
+    depend on the line alone.
 
 Each relation's published scatter is drawn from ``rng`` as a log-normal factor that is spatially
 correlated on ``scatter_scale_kpc``; the same arguments give the same maps.
@@ -32,7 +35,7 @@ from galcube_lib.sim.observation import Observation
 from galcube_lib.sim.rotation import curve
 from galcube_lib.sim.simulate import simulate
 
-LABEL_MODELS = ("moment0", "kinematic")
+LABEL_MODELS = ("moment0", "kinematic", "delooze2014-all", "delooze2014-starburst", "delooze2014-highz")
 MIN_COS_I = math.cos(math.radians(85.0))   # deprojection of edge-on disks stops here
 
 
@@ -83,6 +86,14 @@ CII_TO_GAS = Relation("zanella2018", 1.0, math.log10(31.0), 0.3,
 CII_TO_SFR = Relation("herrera-camus2015", 1.13, -8.52, 0.21,
                       "Sigma_[CII] in L_sun kpc^-2 -> Sigma_SFR in M_sun yr^-1 kpc^-2",
                       "Herrera-Camus et al. 2015, ApJ 800, 1, eq. 2 (0.21 dex)")
+#: De Looze et al. 2014 (A&A 568, A62), Table 3: the global L_[CII]-SFR fits of three samples
+LUMINOSITY_TO_SFR = {
+    f"delooze2014-{sample}": Relation(f"delooze2014-{sample}", slope, intercept, scatter,
+                                      "L_[CII] in L_sun -> SFR in M_sun yr^-1",
+                                      f"De Looze et al. 2014, A&A 568, A62, Table 3 ({label}, {scatter} dex)")
+    for sample, label, slope, intercept, scatter in (("all", "all galaxies", 1.01, -6.99, 0.42),
+                                                     ("starburst", "starbursts", 1.00, -7.06, 0.27),
+                                                     ("highz", "high-z galaxies", 1.18, -8.52, 0.40))}
 SFR_PER_ORBIT = Relation("kennicutt1998", 1.0, math.log10(0.017), 0.3,
                          "Sigma_gas Omega in M_sun kpc^-2 yr^-1 -> Sigma_SFR in M_sun yr^-1 kpc^-2",
                          "Kennicutt 1998, ApJ 498, 541, eq. 5: Sigma_SFR = 0.017 Sigma_gas Omega")
@@ -220,10 +231,14 @@ def property_maps(components, observation: Observation, *, label_model: str = "k
         The scene, as given to :func:`simulate`.
     observation : Observation
         The observation (its grid, redshift and beam).
-    label_model : {"kinematic", "moment0"}
-        How Sigma_SFR follows from the gas: ``SFR_PER_ORBIT`` (Sigma_gas Omega) or
-        ``CII_TO_SFR`` (the line surface brightness alone). Bridges and tails do not rotate:
-        they follow ``CII_TO_SFR`` in both.
+    label_model : one of LABEL_MODELS
+        How Sigma_SFR follows from the gas: "kinematic", ``SFR_PER_ORBIT`` (Sigma_gas
+        Omega); "moment0", ``CII_TO_SFR`` (the line surface brightness alone); a
+        "delooze2014-..." model, ``LUMINOSITY_TO_SFR``: each component's SFR from its whole
+        line luminosity, with the fit's scatter as one log-normal factor per component (the
+        galaxy-to-galaxy scatter of a global relation), spread over the component in
+        proportion to its line surface density. Bridges and tails do not rotate: they follow
+        ``CII_TO_SFR`` under "kinematic".
     rng : None, int, numpy.random.SeedSequence or numpy.random.Generator
         Randomness of the scatter (docs/conventions.md, Randomness).
     scatter_scale_kpc : float
@@ -253,6 +268,7 @@ def property_maps(components, observation: Observation, *, label_model: str = "k
     fields = [correlated_field(shape, scale_kpc / obs.pixel_kpc, gen) for _ in range(2)]
     gas_scatter, sfr_scatter = (f if scatter else np.zeros(shape) for f in fields)
 
+    relation = {"kinematic": SFR_PER_ORBIT, "moment0": CII_TO_SFR}.get(label_model, LUMINOSITY_TO_SFR.get(label_model))
     sigma_line, sigma_sfr, line_omega = (np.zeros(shape) for _ in range(3))
     for comp in components:
         line = line_surface_density(simulate([comp], obs).data.sum(axis=0) * obs.channel_kms, obs)
@@ -262,15 +278,21 @@ def property_maps(components, observation: Observation, *, label_model: str = "k
         omega = None if disk is None else angular_velocity(disk, obs)
         if omega is not None:
             line_omega += line * omega
-        if label_model == "kinematic" and omega is not None:
+        if label_model in LUMINOSITY_TO_SFR:
+            luminosity = line.sum() * obs.pixel_kpc ** 2
+            if luminosity > 0:
+                factor = relation.scatter_dex * gen.standard_normal() if scatter else 0.0
+                sfr = 10 ** (relation(math.log10(luminosity)) + factor)
+                sigma_sfr += sfr * line / luminosity
+        elif label_model == "kinematic" and omega is not None:
             gas = 10 ** CII_TO_GAS.intercept * line * 10 ** (CII_TO_GAS.scatter_dex * gas_scatter)
             sigma_sfr += 10 ** SFR_PER_ORBIT.intercept * gas * omega
         else:
             with np.errstate(divide="ignore"):
                 sigma_sfr += np.where(line > 0, 10 ** CII_TO_SFR(np.log10(np.where(line > 0, line, 1))), 0.0)
     sigma_gas = 10 ** CII_TO_GAS.intercept * sigma_line * 10 ** (CII_TO_GAS.scatter_dex * gas_scatter)
-    relation = SFR_PER_ORBIT if label_model == "kinematic" else CII_TO_SFR
-    sigma_sfr *= 10 ** (relation.scatter_dex * sfr_scatter)
+    if label_model not in LUMINOSITY_TO_SFR:   # a global relation's scatter is per component, above
+        sigma_sfr *= 10 ** (relation.scatter_dex * sfr_scatter)
     with np.errstate(invalid="ignore", divide="ignore"):
         omega_map = np.where(sigma_line > 0, line_omega / np.where(sigma_line > 0, sigma_line, 1), 0.0)
     record = {"label_model": label_model, "scatter": scatter, "scatter_scale_kpc": scale_kpc,

@@ -64,6 +64,29 @@ def test_two_disks_add_and_a_tail_follows_the_line_relation():
     assert np.all(alone.omega == 0)
 
 
+@pytest.mark.parametrize("model, slope, intercept", [("delooze2014-all", 1.01, -6.99),
+                                                     ("delooze2014-starburst", 1.00, -7.06),
+                                                     ("delooze2014-highz", 1.18, -8.52)])
+def test_de_looze_fits_give_each_component_its_sfr_spread_like_its_line(model, slope, intercept):
+    a = gl.Galaxy(r_eff_kpc=1.0, offset_kpc=(-6.0, 0.0), flux_jy_kms=0.5)
+    b = gl.Galaxy(r_eff_kpc=1.5, offset_kpc=(6.0, 0.0), flux_jy_kms=2.0)
+    maps = gl.property_maps([a, b], OBS, label_model=model, scatter=False)
+    left = np.arange(OBS.n_pix) < OBS.center_px   # the two disks' halves of the map
+    for half in (left, ~left):
+        line = maps.sigma_line[:, half].sum() * OBS.pixel_kpc ** 2     # L_[CII] in L_sun
+        sfr = maps.sigma_sfr[:, half].sum() * OBS.pixel_kpc ** 2
+        assert math.log10(sfr) == pytest.approx(slope * math.log10(line) + intercept, abs=2e-3)
+        bright = maps.sigma_line[:, half] > 0.1 * maps.sigma_line[:, half].max()
+        ratio = maps.sigma_sfr[:, half][bright] / maps.sigma_line[:, half][bright]   # SFR per unit line
+        assert np.ptp(np.log10(ratio)) < 1e-4
+    # the scatter is one factor per galaxy, of the fit's width over many galaxies
+    offsets = [np.log10(gl.property_maps(a, OBS, label_model=model, rng=seed).sigma_sfr.sum()
+                        / gl.property_maps(a, OBS, label_model=model, scatter=False).sigma_sfr.sum())
+               for seed in range(300)]
+    width = props.LUMINOSITY_TO_SFR[model].scatter_dex
+    assert np.std(offsets) == pytest.approx(width, rel=0.15) and abs(np.mean(offsets)) < 0.1
+
+
 def test_scatter_is_reproducible_and_has_the_published_width():
     big = gl.Observation(n_pix=256, n_chan=16, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.0)
     gal = gl.Galaxy(r_eff_kpc=40.0, inclination_deg=0.0, sigma_kms=30.0)
