@@ -5,20 +5,27 @@ For each label model ("kinematic": Sigma_SFR = 0.017 Sigma_gas Omega; "moment0":
 Herrera-Camus et al. 2015 relation, the negative control), ``--galaxies`` galaxies are drawn,
 each seen at ``--views`` inclinations, with noise at peak SNR 3-10 (or ``--peak-snr``), and
 split by galaxy: 30 % held out for the test, 20 % of the rest for validation (the U-Net's
-checkpoint and every method's interval calibration, per bin of the cube's measured peak SNR). With ``--denoise METHOD`` every cube is
-first denoised by ``gl.denoise`` (training and test alike). It prints, on the test galaxies,
-side by side:
+checkpoint and every method's interval calibration, per bin of the cube's measured peak SNR).
+With ``--denoise none ist unet`` the same galaxies are also denoised by ``gl.denoise`` first
+(training and test alike, ``pairs.denoised_pairs``) and every method is run again on them.
+It prints, on the test galaxies, side by side:
 
 * the scatter in dex about the true log Sigma_SFR of the power law on the noisy moment 0 (the
   standard practice), of the power law on the noise-free moment 0 (the best any moment-0 map
-  can do), of the SVGP on each feature set and of the U-Net; each one's gain over both power
-  laws with a 95 % bootstrap interval over test galaxies;
-* the coverage of the calibrated +-1 sigma interval, pooled and per peak-SNR bin;
+  can do), of the SVGP on each feature set and of the U-Net on maps (and with ``--unet-cube``
+  of the U-Net that also reads the cube through its 3D encoder); each one's gain over both
+  power laws with a 95 % bootstrap interval over test galaxies;
+* the coverage of the calibrated +-1 sigma interval, pooled and per peak-SNR bin, with a
+  bootstrap interval over test galaxies (the spread that a few dozen galaxies allow);
 * the permutation importance of each feature group of the SVGP on all features;
-* the time to predict a 128x128 map with the SVGP and the U-Net on this machine.
+* the time to predict a 128x128 map with the SVGP and the U-Net on this machine;
+* with several ``--denoise`` choices, what denoising gives each method: its scatter decrease
+  from the observed cubes, with a bootstrap interval over the same test galaxies.
 
     .venv/bin/python benchmarks/bench_properties.py        # about 25 min on 2 cores
     .venv/bin/python benchmarks/bench_properties.py --galaxies 60 --iterations 300 --unet-steps 100
+    .venv/bin/python benchmarks/bench_properties.py --label-models kinematic --peak-snr 3 5 8 \
+        --denoise none ist unet --sets moment0 all --galaxies 100
 """
 import argparse
 import tempfile
@@ -28,38 +35,23 @@ import numpy as np
 
 import galcube_lib as gl
 from galcube_lib.inference import features as F, models as M, pairs as P, scores as S, unet as U
+from galcube_lib.sim.properties import LABEL_MODELS
 
 SETS = ("moment0", "moments", "spectrum", "all")
 
 
-def _denoised(pairs, method):
-    return [P.Pair(p.galaxy, gl.denoise(p.noisy, method, null_check=0), p.maps, p.peak_snr) for p in pairs]
-
-
 def _unet_rows(net, pairs):
-    means, sigmas, snrs = [], [], []
+    means, sigmas = [], []
     for pair in pairs:
-        mean, sigma = U.predict_property_map(net, pair.noisy)
+        mean, sigma = U.predict_property_map(net, pair.noisy, pair.noise_sigma)
         on = F.evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
         means.append(mean[on]), sigmas.append(sigma[on])
-        snrs.append(F.feature_maps(pair.noisy)["cube_snr"][on])
-    return np.concatenate(means), np.concatenate(sigmas), np.concatenate(snrs)
+    return np.concatenate(means), np.concatenate(sigmas)
 
 
-def run(label_model: str, args) -> None:
-    start = time.perf_counter()
-    pairs = P.draw_pairs(args.galaxies, label_model=label_model, views=args.views, rng=args.seed,
-                         peak_snr=args.peak_snr, progress=False)
-    rest, test = P.split_by_galaxy(pairs, 0.3, rng=args.seed)
-    fit, validation = P.split_by_galaxy(rest, 0.2, rng=args.seed + 1)
-    if args.denoise:
-        fit, validation, test = (_denoised(x, args.denoise) for x in (fit, validation, test))
+def evaluate(fit, validation, test, args) -> dict:
+    """Train every method on ``fit`` and print its figures on ``test``; the test predictions."""
     tr, va, te = (F.spaxel_table(x, "all") for x in (fit, validation, test))
-    print(f"\n## label model {label_model!r}{', ' + args.denoise + '-denoised' if args.denoise else ''}"
-          f"{f', peak SNR {args.peak_snr}' if args.peak_snr else ''}: {len({p.galaxy for p in fit})} training, "
-          f"{len({p.galaxy for p in validation})} validation and {len({p.galaxy for p in test})} test galaxies, "
-          f"{len(tr['y'])} / {len(va['y'])} / {len(te['y'])} spaxels ({time.perf_counter() - start:.0f} s to draw"
-          f"{', denoise' if args.denoise else ''} and measure)")
     results, models = {}, {}
     for name, key in (("power law", "log_m0"), ("power law, noise-free m0", "log_m0_true")):
         law = M.PowerLaw().fit(tr[key], tr["y"])
@@ -70,29 +62,34 @@ def run(label_model: str, args) -> None:
         models[name] = M.SpaxelGPR(iterations=args.iterations, rng=args.seed, progress=False).fit(X, tr["y"], names)
         results[f"SVGP {name}"] = (*models[name].predict(F.select(te, name)[0]), models[name].predict(F.select(va, name)[0]))
         print(f"  SVGP {name}: trained in {time.perf_counter() - t0:.0f} s")
-    net = None
-    if args.unet_steps:
+    nets = {}
+    for label, spectral in (("U-Net (maps)", False), ("U-Net (maps + cube)", True))[:1 + args.unet_cube]:
+        if not args.unet_steps:
+            break
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as run_dir:
-            net = U.train_property_unet(fit, validation, run_dir, U.PropertyUNetConfig(
-                steps=args.unet_steps, val_every=max(1, args.unet_steps // 10), seed=args.seed), progress=False)
-        mean_va, sigma_va, _ = _unet_rows(net, validation)
-        mean_te, sigma_te, _ = _unet_rows(net, test)
-        results["U-Net (maps)"] = (mean_te, sigma_te, (mean_va, sigma_va))
-        print(f"  U-Net: trained in {time.perf_counter() - t0:.0f} s")
+            nets[label] = U.train_property_unet(fit, validation, run_dir, U.PropertyUNetConfig(
+                steps=args.unet_steps, val_every=max(1, args.unet_steps // 10), seed=args.seed, spectral=spectral),
+                progress=False)
+        results[label] = (*_unet_rows(nets[label], test), _unet_rows(nets[label], validation))
+        print(f"  {label}: trained in {time.perf_counter() - t0:.0f} s")
     y, galaxy, snr = te["y"], te["galaxy"], te["peak_snr"]
-    bins = list(S.coverage(y, np.ones_like(y), y, snr))
-    print(f"{'method':26s} {'scatter':>7s} {'gain over power law [95%]':>27s} {'over noise-free m0 law':>27s}"
-          f"   coverage (calibrated) {' '.join(bins)}")
+    print(f"{'method':26s} {'scatter':>7s} {'gain over power law [95%]':>27s} {'over noise-free m0 law':>27s}")
+    covers = {}
     for name, (mean, sigma, (mean_va, sigma_va)) in results.items():
         scale = M.IntervalScale().fit(mean_va - va["y"], sigma_va, va["cube_snr"])
         gains = [S.bootstrap_difference(results[base][0], mean, y, galaxy, rng=args.seed)
                  for base in ("power law", "power law, noise-free m0")]
         text = [f"{g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]{'*' if g['significant'] else ' '}"
                 for g in gains]
-        cover = " ".join(f"{v:.2f}" for v in S.coverage(mean, scale(sigma, te["cube_snr"]), y, snr).values())
-        print(f"{name:26s} {S.scatter_dex(mean, y):7.3f} {text[0]:>27s} {text[1]:>27s}   {cover}")
+        covers[name] = S.coverage_intervals(mean, scale(sigma, te["cube_snr"]), y, snr, galaxy, rng=args.seed)
+        print(f"{name:26s} {S.scatter_dex(mean, y):7.3f} {text[0]:>27s} {text[1]:>27s}")
     print("(* the 95 % interval excludes 0; a positive gain is a lower scatter than the law's)")
+    print("coverage of the calibrated +-1 sigma interval per peak-SNR bin [95 % over test galaxies]; "
+          "target 0.68 +- 0.05 (! outside it):")
+    for name, cover in covers.items():
+        print(f"  {name:24s} " + "  ".join(f"{key} {f:.2f} [{lo:.2f}, {hi:.2f}]{'!' if abs(f - 0.68) > 0.05 else ' '}"
+                                             for key, (f, lo, hi) in cover.items() if np.isfinite(f)))
     if "all" in models:
         X_all, names = F.select(te, "all")
         groups = {g: [i for i, n in enumerate(names) if (n.startswith("ch") if g == "spectrum" else n in F.GROUPS[g])]
@@ -102,6 +99,12 @@ def run(label_model: str, args) -> None:
         for g, r in importance.items():
             print(f"  {g:10s} {r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
                   f"{'  significant' if r['significant'] else ''}")
+    if args.timing:
+        _timings(models, nets)
+    return {name: r[0] for name, r in results.items()} | {"y": y, "galaxy": galaxy}
+
+
+def _timings(models, nets) -> None:
     obs = gl.Observation(n_pix=128, n_chan=40, channel_kms=30.0, pixel_kpc=0.5, beam_fwhm_px=3.75)
     cube = gl.add_noise(gl.simulate(gl.Galaxy(r_eff_kpc=3.0), obs), peak_snr=5.0, rng=0)
     timings = []
@@ -109,11 +112,43 @@ def run(label_model: str, args) -> None:
         t0 = time.perf_counter()
         M.predict_map(model, cube)
         timings.append(f"SVGP {name} {time.perf_counter() - t0:.2f} s")
-    if net is not None:
+    for name, net in nets.items():
         t0 = time.perf_counter()
         U.predict_property_map(net, cube)
-        timings.append(f"U-Net {time.perf_counter() - t0:.2f} s")
+        timings.append(f"{name} {time.perf_counter() - t0:.2f} s")
     print("a 128x128 map (features and prediction): " + ", ".join(timings))
+
+
+def run(label_model: str, peak_snr, args) -> None:
+    start = time.perf_counter()
+    pairs = P.draw_pairs(args.galaxies, label_model=label_model, views=args.views, rng=args.seed,
+                         peak_snr=peak_snr, progress=False)
+    rest, test = P.split_by_galaxy(pairs, 0.3, rng=args.seed)
+    fit, validation = P.split_by_galaxy(rest, 0.2, rng=args.seed + 1)
+    print(f"\n# label model {label_model!r}{f', peak SNR {peak_snr}' if peak_snr else ''}: "
+          f"{len({p.galaxy for p in fit})} training, {len({p.galaxy for p in validation})} validation and "
+          f"{len({p.galaxy for p in test})} test galaxies ({time.perf_counter() - start:.0f} s to draw)")
+    predictions = {}
+    for method in args.denoise:
+        t0 = time.perf_counter()
+        sets = (fit, validation, test) if method == "none" else \
+            [P.denoised_pairs(x, method, progress=False) for x in (fit, validation, test)]
+        print(f"\n## cubes {'as observed' if method == 'none' else method + '-denoised'} "
+              f"({time.perf_counter() - t0:.0f} s to denoise)")
+        predictions[method] = evaluate(*sets, args)
+    if len(predictions) > 1:
+        first, *others = predictions
+        y, galaxy = predictions[first]["y"], predictions[first]["galaxy"]
+        print(f"\n## what denoising gives each method (scatter decrease from {first!r} cubes, dex [95%])")
+        for name in predictions[first]:
+            if name in ("y", "galaxy"):
+                continue
+            text = []
+            for method in others:
+                g = S.bootstrap_difference(predictions[first][name], predictions[method][name], y, galaxy, rng=args.seed)
+                text.append(f"{method} {g['difference']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]"
+                            f"{'*' if g['significant'] else ' '}")
+            print(f"{name:26s} " + "   ".join(text))
 
 
 def main():
@@ -123,13 +158,19 @@ def main():
     parser.add_argument("--iterations", type=int, default=1500, help="SVGP training steps")
     parser.add_argument("--unet-steps", type=int, default=1500, help="U-Net steps (0: no U-Net)")
     parser.add_argument("--sets", nargs="+", choices=SETS, help="SVGP feature sets (default all four)")
-    parser.add_argument("--peak-snr", type=float, help="one peak SNR for every cube (default 3-10)")
-    parser.add_argument("--denoise", help="denoise every cube with this gl.denoise method first")
+    parser.add_argument("--unet-cube", action="store_true", help="also the U-Net that reads the cube (3D encoder)")
+    parser.add_argument("--peak-snr", type=float, nargs="+", default=[None],
+                        help="one peak SNR for every cube, or several for a run at each (default 3-10)")
+    parser.add_argument("--denoise", nargs="+", default=["none"],
+                        help="the cubes as observed (none) and/or denoised by these gl.denoise methods first")
+    parser.add_argument("--no-timing", dest="timing", action="store_false", help="skip the 128x128 map timing")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--label-models", nargs="+", default=["kinematic", "moment0"])
+    parser.add_argument("--label-models", nargs="+", default=["kinematic", "moment0"], choices=LABEL_MODELS,
+                        help="label models (a delooze2014 one is a second moment-0-only control)")
     args = parser.parse_args()
     for label_model in args.label_models:
-        run(label_model, args)
+        for peak_snr in args.peak_snr:
+            run(label_model, peak_snr, args)
 
 
 if __name__ == "__main__":
