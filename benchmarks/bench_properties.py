@@ -30,10 +30,12 @@ It prints, on the test galaxies, side by side:
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 import galcube_lib as gl
+from galcube_lib.io.files import atomic_path
 from galcube_lib.inference import features as F, models as M, pairs as P, scores as S, unet as U
 from galcube_lib.sim.properties import LABEL_MODELS
 
@@ -49,8 +51,9 @@ def _unet_rows(net, pairs):
     return np.concatenate(means), np.concatenate(sigmas)
 
 
-def evaluate(fit, validation, test, args) -> dict:
-    """Train every method on ``fit`` and print its figures on ``test``; the test predictions."""
+def evaluate(fit, validation, test, args, save_as=None) -> dict:
+    """Train every method on ``fit`` and print its figures on ``test``; the test predictions
+    (and in ``save_as``, an .npz, every method's test and validation predictions)."""
     tr, va, te = (F.spaxel_table(x, "all") for x in (fit, validation, test))
     results, models = {}, {}
     for name, key in (("power law", "log_m0"), ("power law, noise-free m0", "log_m0_true")):
@@ -101,7 +104,20 @@ def evaluate(fit, validation, test, args) -> dict:
                   f"{'  significant' if r['significant'] else ''}")
     if args.timing:
         _timings(models, nets)
+    if save_as is not None:
+        _save(save_as, results, te, va)
     return {name: r[0] for name, r in results.items()} | {"y": y, "galaxy": galaxy}
+
+
+def _save(path, results, te, va) -> None:
+    """Every method's test and validation predictions, with the rows' truth, galaxy and SNRs."""
+    arrays = {f"{part}_{k}": t[k] for part, t in (("test", te), ("validation", va))
+              for k in ("y", "galaxy", "peak_snr", "cube_snr")}
+    for i, (mean, sigma, (mean_va, sigma_va)) in enumerate(results.values()):
+        arrays |= {f"m{i}_test_mean": mean, f"m{i}_test_sigma": sigma,
+                   f"m{i}_validation_mean": mean_va, f"m{i}_validation_sigma": sigma_va}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, names=np.array(list(results)), **arrays)
 
 
 def _timings(models, nets) -> None:
@@ -135,7 +151,9 @@ def run(label_model: str, peak_snr, args) -> None:
             [P.denoised_pairs(x, method, progress=False) for x in (fit, validation, test)]
         print(f"\n## cubes {'as observed' if method == 'none' else method + '-denoised'} "
               f"({time.perf_counter() - t0:.0f} s to denoise)")
-        predictions[method] = evaluate(*sets, args)
+        save_as = None if args.save is None else \
+            Path(args.save) / f"{label_model}_snr{peak_snr or '3-10'}_{method}.npz"
+        predictions[method] = evaluate(*sets, args, save_as)
     if len(predictions) > 1:
         first, *others = predictions
         y, galaxy = predictions[first]["y"], predictions[first]["galaxy"]
@@ -163,6 +181,8 @@ def main():
                         help="one peak SNR for every cube, or several for a run at each (default 3-10)")
     parser.add_argument("--denoise", nargs="+", default=["none"],
                         help="the cubes as observed (none) and/or denoised by these gl.denoise methods first")
+    parser.add_argument("--save", help="a folder: every method's predictions go there, one .npz per label model, "
+                                       "peak SNR and denoiser")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="skip the 128x128 map timing")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--label-models", nargs="+", default=["kinematic", "moment0"], choices=LABEL_MODELS,
