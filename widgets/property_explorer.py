@@ -6,8 +6,10 @@ import html
 
 import holoviews as hv
 import ipywidgets as w
+from jupyter_bokeh import BokehModel
 
 from . import plots
+from .viewer import load_bokehjs
 from ._property_model import MAPS, PropertyModel
 
 
@@ -26,7 +28,9 @@ class PropertyExplorer:
     model : PropertyModel
         The state.
     widget : ipywidgets.VBox
-        The root widget: two dropdowns, the figures of every method on the view, the maps.
+        The root widget: two dropdowns, the figures of every method on the view, the maps
+        (a bokeh figure in a ``jupyter_bokeh.BokehModel``, which carries BokehJS: the widget
+        draws in JupyterLab and voila without ``hv.extension``).
     """
 
     def __init__(self, pairs, predictions: dict):
@@ -36,10 +40,11 @@ class PropertyExplorer:
                                layout=w.Layout(width="420px"))
         self.method = w.Dropdown(options=self.model.methods, value=self.model.method, description="method")
         self.table = w.HTML()
-        self.output = w.Output()
+        self.maps = w.Box()
+        self.maps.add_class("gc-property-maps")
         self.view.observe(lambda change: self._show(index=change["new"]), names="value")
         self.method.observe(lambda change: self._show(method=change["new"]), names="value")
-        self.widget = w.VBox([w.HBox([self.view, self.method]), self.table, self.output])
+        self.widget = w.VBox([w.HBox([self.view, self.method]), self.table, self.maps])
         self._show()
 
     def figure(self) -> hv.Layout:
@@ -63,7 +68,11 @@ class PropertyExplorer:
             for backend in ("bokeh", "matplotlib"):   # the live view and the report's PNG
                 image_el = image_el.opts(cmap=cmap, clim=clim, colorbar=True, title=name, backend=backend)
             panels.append(image_el)
-        return plots.side_by_side(*panels, cols=4)
+        # the live view: square frames big enough to read (side_by_side sizes them for the PNG),
+        # the colour bars unlabelled (each map's title names it)
+        return plots.side_by_side(*panels, cols=4).opts(
+            {"Image": {"frame_width": 210, "frame_height": 210, "clabel": "", "xticks": 4, "yticks": 4}},
+            backend="bokeh")
 
     def _show(self, index=None, method=None) -> None:
         self.model.select(index=index, method=method)
@@ -71,12 +80,10 @@ class PropertyExplorer:
                        f"<td>{r['coverage']:.2f}</td></tr>" for r in self.model.summary())
         self.table.value = ("<table><tr><th>method</th><th>scatter [dex]</th><th>coverage of ±1σ</th></tr>"
                             f"{rows}</table>")
-        self.output.clear_output(wait=True)
-        with self.output:
-            from IPython.display import display
-            display(self.figure())
+        self.maps.children = [BokehModel(hv.render(self.figure(), backend="bokeh"))]
 
     def _repr_mimebundle_(self, **kwargs):
+        load_bokehjs()
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = "PropertyExplorer (interactive: run the notebook in Jupyter to use it)"
         return bundle

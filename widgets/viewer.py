@@ -29,16 +29,25 @@ def load_bokehjs() -> None:
     jupyter_bokeh's figures need BokehJS in the page and do not bring it. It is loaded inline
     (no network needed; about 4 MB in the notebook's outputs). Displaying a CubeViewer calls
     this; call it yourself before displaying a widget that holds ``CubeViewer.widget``.
+
+    Only bokeh's own libraries are loaded. ``bokeh.io.output_notebook`` would add the JS of every
+    bokeh extension another package registered in the kernel: panel's, as soon as HoloViews
+    plots anything, whose loader fails outside JupyterLab (in voila it asks the server for a
+    file it refuses), so that no BokehJS at all reached the page and every figure failed.
     """
     global _bokehjs_loaded
     from IPython import get_ipython
 
     if _bokehjs_loaded or get_ipython() is None or _holoviews_loaded_bokehjs():
         return
-    from bokeh.io import output_notebook
+    from bokeh.embed.bundle import Bundle
+    from bokeh.io import notebook
     from bokeh.resources import INLINE
+    from IPython.display import publish_display_data
 
-    output_notebook(INLINE, hide_banner=True)
+    bundle = Bundle(js_files=[], js_raw=INLINE.js_raw, css_files=[], css_raw=INLINE.css_raw, hashes={})
+    publish_display_data({notebook.JS_MIME_TYPE: notebook._loading_js(bundle, None, register_mime=True),
+                          notebook.LOAD_MIME_TYPE: notebook._loading_js(bundle, None, register_mime=False)})
     _bokehjs_loaded = True
 
 

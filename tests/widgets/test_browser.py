@@ -1,4 +1,4 @@
-"""The three widgets in a real browser: voila serves tests/widgets/browser/widgets.ipynb, Playwright
+"""The four widgets in a real browser: voila serves tests/widgets/browser/widgets.ipynb, Playwright
 drives Debian's Chromium (/usr/bin/chromium) headless, and the tests check what the page shows
 against the cubes of tests/widgets/browser/scenes.py.
 
@@ -9,8 +9,15 @@ against the cubes of tests/widgets/browser/scenes.py.
   channel and the image.
 - DenoisePanel, on the real cube: a bad option and Run show the library's message and a red bar;
   a good option and Run then work and show the viewer.
+- PropertyExplorer, of two test galaxies whose predictions are the truth plus a known offset per
+  galaxy: its table shows that offset as the scatter and a coverage of 1 or 0 (the offset within
+  or beyond the sigma); choosing the other galaxy shows the other offset and redraws the maps.
 - GeneratorPanel: the controls carry their docstring on hover; Generate, pressed on the Noise tab,
   shows a cube and stays on that tab.
+
+The page imports the PropertyExplorer, and with it HoloViews' plotting and panel, before any
+figure is shown: BokehJS must still reach the page (panel's bokeh extension, which
+``bokeh.io.output_notebook`` would bundle in, fails to load in voila and took BokehJS with it).
 
 Full-page screenshots are kept in outputs/test-artifacts/browser/ (git-ignored), one per step.
 Skipped, saying what is missing, when Chromium, playwright or voila is absent; `.ci/run` installs
@@ -398,7 +405,31 @@ def _generate_on_the_noise_tab(page):
     print(f"generator: {log!r}; still on the {current.strip()!r} tab")
 
 
-def test_three_widgets_in_chromium(voila_url):
+def _property_row(page):
+    """(scatter, coverage) in the PropertyExplorer's table for its one method."""
+    text = page.locator(".gc-test-property table").first.inner_text()
+    match = re.search(r"offset\s+([0-9.]+)\s+([0-9.]+)", text)
+    assert match, f"the PropertyExplorer's table shows no row for the method: {text!r}"
+    return float(match.group(1)), float(match.group(2))
+
+
+def _explore_properties(page):
+    """The table shows each galaxy's known offset; choosing the other galaxy redraws the maps."""
+    from browser import scenes
+    scope = ".gc-test-property"
+    maps = page.locator(f"{scope} .gc-property-maps").first
+    maps.locator("canvas").first.wait_for(timeout=UPDATE_S * 1000)
+    (first, second), sigma = scenes.PROPERTY_OFFSETS, scenes.PROPERTY_SIGMA
+    row = _property_row(page)
+    assert row == (pytest.approx(first, abs=1e-3), float(first <= sigma))
+    before = _settled(maps)
+    page.locator(f"{scope} select").first.select_option(index=1)
+    row = _wait_for_change(lambda: _property_row(page), row, "the PropertyExplorer's table")
+    assert row == (pytest.approx(second, abs=1e-3), float(second <= sigma))
+    assert _pixels_differ(before, _settled(maps)), "choosing the other galaxy did not redraw the maps"
+
+
+def test_widgets_in_chromium(voila_url):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
@@ -457,6 +488,8 @@ def test_three_widgets_in_chromium(voila_url):
                 shot("denoise_error", ".gc-test-denoise")
                 _denoise_run(page)
                 shot("denoise_run", ".gc-test-denoise")
+                _explore_properties(page)
+                shot("property_explorer", ".gc-test-property")
                 shot("generator", ".gc-test-generator")
                 _generate_on_the_noise_tab(page)
                 shot("generated", ".gc-test-generator")

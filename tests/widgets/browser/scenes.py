@@ -36,3 +36,19 @@ def real_with_east_source() -> gl.Cube:
     sigma = cube.beam_fwhm_px[1] / 2.3548
     blob = np.exp(-((xx - x) ** 2 + (yy - (ny - 1) / 2) ** 2) / (2 * sigma ** 2))
     return cube.replace(data=np.broadcast_to(blob, cube.shape).astype(np.float32), noise=None)
+
+
+#: the PropertyExplorer's predictions: the true log Sigma_SFR plus this offset (dex) on each
+#: view, with a sigma of PROPERTY_SIGMA, so its scatter on a view is the offset and its coverage
+#: 1 or 0
+PROPERTY_OFFSETS = (0.1, 0.25)
+PROPERTY_SIGMA = 0.15
+
+
+def property_views():
+    """Two test views of simulated galaxies with their true maps, and one method's predictions."""
+    from galcube_lib.inference.pairs import draw_pairs
+    pairs = draw_pairs(2, views=1, rng=3, progress=False)
+    predictions = [(np.log10(np.where(p.maps.sigma_sfr > 0, p.maps.sigma_sfr, 1.0)) + offset,
+                    np.full(p.maps.sigma_sfr.shape, PROPERTY_SIGMA)) for p, offset in zip(pairs, PROPERTY_OFFSETS)]
+    return pairs, {"offset": predictions}
