@@ -4,7 +4,7 @@ and the property U-Net, on held-out galaxies.
 For each label model ("kinematic": Sigma_SFR = 0.017 Sigma_gas Omega; "moment0": the
 Herrera-Camus et al. 2015 relation, the negative control), ``--galaxies`` galaxies are drawn,
 each seen at ``--views`` inclinations, with noise at peak SNR 3-10 (or ``--peak-snr``), and
-split by galaxy: 30 % held out for the test, 20 % of the rest for validation (the U-Net's
+split by galaxy: 30 % held out for the test, 20 % of the rest (``--validation``) for validation (the U-Net's
 checkpoint and every method's interval calibration, per bin of the cube's measured peak SNR).
 With ``--denoise none ist unet`` the same galaxies are also denoised by ``gl.denoise`` first
 (training and test alike, ``pairs.denoised_pairs``) and every method is run again on them.
@@ -140,7 +140,7 @@ def run(label_model: str, peak_snr, args) -> None:
     pairs = P.draw_pairs(args.galaxies, label_model=label_model, views=args.views, rng=args.seed,
                          peak_snr=peak_snr, progress=False)
     rest, test = P.split_by_galaxy(pairs, 0.3, rng=args.seed)
-    fit, validation = P.split_by_galaxy(rest, 0.2, rng=args.seed + 1)
+    fit, validation = P.split_by_galaxy(rest, args.validation, rng=args.seed + 1)
     print(f"\n# label model {label_model!r}{f', peak SNR {peak_snr}' if peak_snr else ''}: "
           f"{len({p.galaxy for p in fit})} training, {len({p.galaxy for p in validation})} validation and "
           f"{len({p.galaxy for p in test})} test galaxies ({time.perf_counter() - start:.0f} s to draw)")
@@ -184,6 +184,8 @@ def main():
     parser.add_argument("--save", help="a folder: every method's predictions go there, one .npz per label model, "
                                        "peak SNR and denoiser")
     parser.add_argument("--no-timing", dest="timing", action="store_false", help="skip the 128x128 map timing")
+    parser.add_argument("--validation", type=float, default=0.2,
+                        help="fraction of the training galaxies kept for validation and interval calibration")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--label-models", nargs="+", default=["kinematic", "moment0"], choices=LABEL_MODELS,
                         help="label models (a delooze2014 one is a second moment-0-only control)")
