@@ -146,13 +146,14 @@ def denoised_pairs(pairs: list[Pair], method: str, *, progress: bool = True, **o
     Returns
     -------
     list of Pair
-        The same galaxies, maps and peak SNRs; each cube denoised (no null check: the cubes
-        are simulated) and ``noise_sigma`` the noisy cube's noise level (median absolute
+        The same galaxies, maps and peak SNRs; each cube denoised by ``gl.denoise`` (with its
+        default null check: none for a simulated cube, one own-noise null for a real one, in
+        the cube's record) and ``noise_sigma`` the noisy cube's noise level (median absolute
         deviation), so that the features keep their units.
     """
     from tqdm.auto import tqdm
     from galcube_lib.denoise import denoise
-    return [replace(p, noisy=denoise(p.noisy, method, null_check=0, **options),
+    return [replace(p, noisy=denoise(p.noisy, method, **options),
                     noise_sigma=sigma_mad(p.noisy.data) if p.noise_sigma is None else p.noise_sigma)
             for p in tqdm(pairs, desc=f"{method} denoising", disable=not progress)]
 
