@@ -48,7 +48,7 @@ def _unet_rows(net, pairs):
     means, sigmas = [], []
     for pair in pairs:
         mean, sigma = U.predict_property_map(net, pair.noisy, pair.noise_sigma)
-        on = F.evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
+        on = F.scored_spaxels(pair.maps)
         means.append(mean[on]), sigmas.append(sigma[on])
     return np.concatenate(means), np.concatenate(sigmas)
 

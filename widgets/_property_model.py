@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from galcube_lib.inference.features import evaluated_spaxels
+from galcube_lib.inference.features import scored_spaxels
 from galcube_lib.inference.scores import scatter_dex
 
 MAPS = ("true log Sigma_SFR", "predicted", "sigma", "(predicted - true) / sigma")
@@ -72,8 +72,7 @@ class PropertyModel:
             self.method = method
 
     def _scored(self):
-        pair = self.pairs[self.index]
-        return evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
+        return scored_spaxels(self.pairs[self.index].maps)
 
     def maps(self) -> dict:
         """The four maps of the shown view and method, NaN outside the scored spaxels.

@@ -135,6 +135,23 @@ def evaluated_spaxels(sigma_line: np.ndarray) -> np.ndarray:
     return sigma_line >= EVALUATED * sigma_line.max()
 
 
+def scored_spaxels(maps) -> np.ndarray:
+    """The spaxels a prediction is scored on: :func:`evaluated_spaxels` with a positive true
+    Sigma_SFR (its log is the target).
+
+    Parameters
+    ----------
+    maps : PropertyMaps
+        The true property maps.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (y, x) mask.
+    """
+    return evaluated_spaxels(maps.sigma_line) & (maps.sigma_sfr > 0)
+
+
 def select(table: dict, feature_set: str):
     """The columns of a feature set from a table of a larger set.
 
@@ -190,7 +207,7 @@ def spaxel_table(pairs, feature_set: str = "moments") -> dict:
     names = list(columns)
     for i, pair in enumerate(pairs):
         feats = feature_maps(pair.noisy, pair.noise_sigma)
-        on = evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
+        on = scored_spaxels(pair.maps)
         block = [feats[n][on] for n in columns]
         if spectrum:
             block += list(feats["spectrum"][:, on])

@@ -30,6 +30,11 @@ def _per_galaxy(sq_errors, galaxy):
     return sums, np.bincount(index, minlength=len(ids))
 
 
+def _resampled_galaxies(gen, n_galaxies: int, n_boot: int) -> np.ndarray:
+    """(n_boot, n_galaxies) counts: how often each galaxy is drawn in each bootstrap sample."""
+    return gen.multinomial(n_galaxies, np.full(n_galaxies, 1.0 / n_galaxies), size=n_boot)
+
+
 def bootstrap_difference(pred_a, pred_b, true, galaxy, n_boot: int = 2000, rng=0) -> dict:
     """Scatter of A minus scatter of B, with a bootstrap over galaxies (both on the same draws).
 
@@ -54,7 +59,7 @@ def bootstrap_difference(pred_a, pred_b, true, galaxy, n_boot: int = 2000, rng=0
     """
     gen, _ = _rng.generator(rng)
     sums, counts = _per_galaxy([(pred_a - true) ** 2, (pred_b - true) ** 2], galaxy)
-    weights = gen.multinomial(len(counts), np.full(len(counts), 1.0 / len(counts)), size=n_boot)
+    weights = _resampled_galaxies(gen, len(counts), n_boot)
     n = weights @ counts
     draws = np.sqrt(weights @ sums[0] / n) - np.sqrt(weights @ sums[1] / n)
     low, high = np.percentile(draws, [2.5, 97.5])
@@ -127,7 +132,7 @@ def coverage_intervals(predicted, sigma, true, peak_snr, galaxy, bins=(3, 5, 8, 
             out[key] = (float("nan"),) * 3
             continue
         sums, counts = _per_galaxy([inside[sel]], galaxy[sel])
-        weights = gen.multinomial(len(counts), np.full(len(counts), 1.0 / len(counts)), size=n_boot)
+        weights = _resampled_galaxies(gen, len(counts), n_boot)
         low, high = np.percentile(weights @ sums[0] / (weights @ counts), [2.5, 97.5])
         out[key] = (float(inside[sel].mean()), float(low), float(high))
     return out

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from galcube_lib._util import checks as check
-from galcube_lib.inference.features import GROUPS, evaluated_spaxels, feature_maps
+from galcube_lib.inference.features import GROUPS, feature_maps, scored_spaxels
 from galcube_lib.training import loop
 
 MAP_NAMES = GROUPS["spatial"] + GROUPS["kinematic"]
@@ -152,7 +152,7 @@ def _arrays(pairs, spectral: bool):
     maps, cubes, targets = [], [], []
     for pair in pairs:
         m, c, _ = _inputs(pair.noisy, spectral, pair.noise_sigma)
-        on = evaluated_spaxels(pair.maps.sigma_line) & (pair.maps.sigma_sfr > 0)
+        on = scored_spaxels(pair.maps)
         y = np.zeros((2, *on.shape), np.float32)
         y[0][on] = np.log10(pair.maps.sigma_sfr[on])
         y[1] = on

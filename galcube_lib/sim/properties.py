@@ -35,7 +35,6 @@ from galcube_lib.sim.observation import Observation
 from galcube_lib.sim.rotation import curve
 from galcube_lib.sim.simulate import simulate
 
-LABEL_MODELS = ("moment0", "kinematic", "delooze2014-all", "delooze2014-starburst", "delooze2014-highz")
 MIN_COS_I = math.cos(math.radians(85.0))   # deprojection of edge-on disks stops here
 
 
@@ -97,6 +96,9 @@ LUMINOSITY_TO_SFR = {
 SFR_PER_ORBIT = Relation("kennicutt1998", 1.0, math.log10(0.017), 0.3,
                          "Sigma_gas Omega in M_sun kpc^-2 yr^-1 -> Sigma_SFR in M_sun yr^-1 kpc^-2",
                          "Kennicutt 1998, ApJ 498, 541, eq. 5: Sigma_SFR = 0.017 Sigma_gas Omega")
+#: the star-formation relation of each label model
+SFR_RELATIONS = {"moment0": CII_TO_SFR, "kinematic": SFR_PER_ORBIT, **LUMINOSITY_TO_SFR}
+LABEL_MODELS = tuple(SFR_RELATIONS)
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ def property_maps(components, observation: Observation, *, label_model: str = "k
     fields = [correlated_field(shape, scale_kpc / obs.pixel_kpc, gen) for _ in range(2)]
     gas_scatter, sfr_scatter = (f if scatter else np.zeros(shape) for f in fields)
 
-    relation = {"kinematic": SFR_PER_ORBIT, "moment0": CII_TO_SFR}.get(label_model, LUMINOSITY_TO_SFR.get(label_model))
+    relation = SFR_RELATIONS[label_model]
     sigma_line, sigma_sfr, line_omega = (np.zeros(shape) for _ in range(3))
     for comp in components:
         line = line_surface_density(simulate([comp], obs).data.sum(axis=0) * obs.channel_kms, obs)
