@@ -15,7 +15,7 @@ ROOT = Path(galcube_lib.__file__).resolve().parents[1]
 #: stage of each top-level part, in the order of the flow; a module may import its own stage
 #: and earlier ones only
 STAGES = ["_version", "_util", "io", "sim", "noise", "denoise", "metrics", "datasets", "training",
-          "inference", "bench", "report"]
+          "inference", "pdr", "bench", "report"]
 
 
 def _modules():

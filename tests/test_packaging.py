@@ -57,7 +57,7 @@ TOOLS = {"jupyterlab": "make lab", "ipykernel": "the notebooks' kernel (papermil
 
 
 def test_extras():
-    assert set(EXTRAS) == {"deep", "lab", "all", "test"}
+    assert set(EXTRAS) == {"deep", "lab", "pdr", "all", "test"}
     assert EXTRAS["all"] == ["galcube[deep,lab]"]
     assert [_key(r)[0] for r in EXTRAS["deep"]] == ["torch", "gpytorch"]
     core = {_key(r)[0] for r in GROUPS["core"]}
@@ -87,7 +87,7 @@ def test_environment_yml_mirrors_pyproject():
 
 def test_make_setup_installs_everything():
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r'pip install .*-e "\.\[all,test\]"', makefile)
+    assert re.search(r'pip install .*-e "\.\[all,pdr,test\]"', makefile)
     fast = re.search(r"^test-fast:.*\n\t(.*)$", makefile, re.M)
     assert fast and 'pytest -m "not slow and not deep and not notebooks and not browser"' in fast.group(1)
 

@@ -5,7 +5,8 @@ galcube_lib.train`` gives the module ``galcube_lib.training.unet`` itself (the s
 patching either name patches both) and ``python -m galcube_lib.train`` runs it.
 
 The deep denoisers, training and the torch datasets need PyTorch, which the core install leaves
-out; without it, importing them is a ModuleNotFoundError that says which extra to install.
+out, and the PDR model grids need pdrtpy (the ``[pdr]`` extra); without them, importing those
+modules is a ModuleNotFoundError that says which extra to install.
 """
 import importlib
 import importlib.util
@@ -35,9 +36,10 @@ MOVED = {f"galcube_lib.{old}": f"galcube_lib.{new}" for old, new in {
 }.items()}
 
 #: package or module -> (the third-party module it needs, the extra that installs it)
-NEEDS = {f"galcube_lib.{name}": ("torch", "deep")
-         for name in ("denoise.deep", "training", "datasets.torch_data", "inference.models",
-                      "inference.unet")}
+NEEDS = {**{f"galcube_lib.{name}": ("torch", "deep")
+            for name in ("denoise.deep", "training", "datasets.torch_data", "inference.models",
+                         "inference.unet", "pdr.emulator")},
+         "galcube_lib.pdr.grids": ("pdrtpy", "pdr")}
 
 
 class _Alias:
