@@ -27,6 +27,8 @@ from scipy import ndimage
 from galcube_lib._util import checks
 
 QUANTILES = (0.16, 0.5, 0.84)
+#: points per side of the blocks in which the forward model is tabulated on a fine grid
+TILE = 32
 #: the HPD mass whose separate parts make a pixel multimodal, and the smallest part's mass
 MODE_REGION, MODE_MASS = 0.95, 0.05
 
@@ -106,8 +108,23 @@ class ParameterGrid:
         self._tables = {}
         self._lock = threading.Lock()
 
+    def axes(self, step: float) -> tuple:
+        """The log n and log G0 values of the grid of ``step`` dex from the lower bounds.
+
+        Parameters
+        ----------
+        step : float
+            The spacing in dex.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The two axes.
+        """
+        return tuple(lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1) for lo, hi in self.bounds)
+
     def table(self, step: float) -> tuple:
-        """The forward model on a grid of the parameters (computed once, then cached).
+        """The forward model on the whole grid of ``step`` dex (computed once, then cached).
 
         Parameters
         ----------
@@ -120,15 +137,57 @@ class ParameterGrid:
             ``(axes, model)``: the log n and log G0 values, and the intensities
             ``(len(axes[0]), len(axes[1]), n_lines)`` in erg s^-1 cm^-2 sr^-1.
         """
-        with self._lock:
-            return self._tables.get(step) or self._tabulate(step)
+        axes = self.axes(step)
+        corner = np.zeros((1, 2), int)
+        return axes, self.windows(step, corner, tuple(map(len, axes))).reshape(*map(len, axes), -1)
 
-    def _tabulate(self, step: float) -> tuple:
-        axes = tuple(lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1) for lo, hi in self.bounds)
-        points = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
-        model = 10.0 ** np.asarray(self.forward(points), dtype=float)
-        self._tables[step] = axes, model.reshape(len(axes[0]), len(axes[1]), -1)
-        return self._tables[step]
+    def windows(self, step: float, origin: np.ndarray, size: tuple) -> np.ndarray:
+        """The forward model on windows of the grid of ``step`` dex. Only the tiles of
+        ``TILE`` x ``TILE`` points that some window touches are ever computed (a fine grid over
+        the whole model grid would cost the forward model millions of evaluations).
+
+        Parameters
+        ----------
+        step : float
+            The grid's spacing in dex.
+        origin : numpy.ndarray
+            ``(n, 2)`` first indices of each window.
+        size : tuple of int
+            The windows' shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, size[0] * size[1], n_lines)`` intensities in erg s^-1 cm^-2 sr^-1.
+        """
+        with self._lock:
+            if step not in self._tables:
+                axes = self.axes(step)
+                tiles = tuple(-(-len(a) // TILE) for a in axes)
+                self._tables[step] = axes, {}, np.zeros(tiles, bool)
+            axes, model, done = self._tables[step]
+            first, last = origin // TILE, (origin + np.array(size) - 1) // TILE
+            needed = np.zeros_like(done)
+            for (i0, j0), (i1, j1) in zip(first, last):
+                needed[i0:i1 + 1, j0:j1 + 1] = True
+            todo = np.argwhere(needed & ~done)
+            if len(todo):
+                blocks = [np.stack(np.meshgrid(axes[0][i * TILE:(i + 1) * TILE], axes[1][j * TILE:(j + 1) * TILE],
+                                               indexing="ij"), -1) for i, j in todo]
+                values = 10.0 ** np.asarray(self.forward(np.concatenate([b.reshape(-1, 2) for b in blocks])), dtype=float)
+                if "array" not in model:
+                    model["array"] = np.full((*map(len, axes), values.shape[1]), np.nan)
+                offset = 0
+                for (i, j), block in zip(todo, blocks):
+                    count = block.shape[0] * block.shape[1]
+                    model["array"][i * TILE:i * TILE + block.shape[0], j * TILE:j * TILE + block.shape[1]] = \
+                        values[offset:offset + count].reshape(*block.shape[:2], -1)
+                    offset += count
+                done |= needed
+            array = model["array"]
+        ii = origin[:, 0, None, None] + np.arange(size[0])[None, :, None]
+        jj = origin[:, 1, None, None] + np.arange(size[1])[None, None, :]
+        return array[ii, jj].reshape(len(origin), size[0] * size[1], -1)
 
 
 def parameter_maps(intensity, uncertainty, grid: ParameterGrid, *, fit_scale: bool = True,
@@ -191,10 +250,8 @@ def parameter_maps(intensity, uncertainty, grid: ParameterGrid, *, fit_scale: bo
         multimodal[rows] = _multimodal(post)
         for step, members, origin, size in _windows(post, grid):
             sub = rows[members]
-            fine_axes, fine_model = grid.table(step)
-            ii = origin[:, 0, None, None] + np.arange(size[0])[None, :, None]
-            jj = origin[:, 1, None, None] + np.arange(size[1])[None, None, :]
-            model = fine_model[ii, jj].reshape(len(sub), -1, n_lines)
+            fine_axes = grid.axes(step)
+            model = grid.windows(step, origin, size)
             fine, scale = _posterior(model, weight[sub], data[sub], fit_scale)
             fine = fine.reshape(len(sub), *size)
             for axis in range(2):
@@ -299,11 +356,11 @@ def _windows(post: np.ndarray, grid: ParameterGrid):
     for k in np.unique(level):
         members = np.flatnonzero(level == k)
         if k > top:
-            axes, _ = grid.table(grid.coarse_step)
+            axes = grid.axes(grid.coarse_step)
             yield grid.coarse_step, members, np.zeros((len(members), 2), int), tuple(map(len, axes))
             continue
         step = grid.finest * 2.0 ** k
-        axes, _ = grid.table(step)
+        axes = grid.axes(step)
         centre = grid.bounds[:, 0] + 0.5 * (lo[members] + hi[members]) * grid.coarse_step
         origin = np.round((centre - grid.bounds[:, 0]) / step).astype(int) - grid.window // 2
         limit = np.array([len(a) for a in axes]) - grid.window
