@@ -69,6 +69,42 @@ class ParameterMaps:
         """Pixels with a fit whose posterior is unimodal and not cut by the grid's edge."""
         return np.isfinite(self.median[0]) & ~self.multimodal & ~self.at_edge
 
+    def to_fits(self, path, header=None):
+        """Write the maps as one FITS file, atomically: an image extension per map.
+
+        Extensions ``LOG_N`` and ``LOG_G0`` (the median), ``LOG_N_P16``, ``LOG_N_P84``,
+        ``LOG_G0_P16``, ``LOG_G0_P84``, ``LOG_SCALE``, ``CHI2``, ``N_LINES``, ``MULTIMODAL`` and
+        ``AT_EDGE`` (0/1), each with the sky header.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+        header : astropy.io.fits.Header, optional
+            The maps' celestial header (``line_maps.common_grid`` gives it).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
+        from astropy.io import fits
+
+        from galcube_lib.io.files import as_path, atomic_path
+
+        path = as_path("path", path)
+        maps = {"LOG_N": self.median[0], "LOG_G0": self.median[1], "LOG_N_P16": self.lower[0],
+                "LOG_N_P84": self.upper[0], "LOG_G0_P16": self.lower[1], "LOG_G0_P84": self.upper[1],
+                "LOG_SCALE": self.log_scale, "CHI2": self.chi2, "N_LINES": self.n_lines,
+                "MULTIMODAL": self.multimodal, "AT_EDGE": self.at_edge}
+        hdus = [fits.PrimaryHDU()]
+        for name, image in maps.items():
+            data = image.astype(np.uint8) if image.dtype == bool else np.asarray(image, dtype=np.float32)
+            hdus.append(fits.ImageHDU(data, header=None if header is None else header.copy(), name=name))
+        with atomic_path(path) as tmp:
+            fits.HDUList(hdus).writeto(tmp, output_verify="silentfix")
+        return path
+
 
 class ParameterGrid:
     """The forward model tabulated on grids of the parameters, evaluated once.

@@ -107,3 +107,18 @@ def test_the_fine_grid_is_tabulated_only_where_posteriors_are():
     assert whole > 400_000 and sum(calls) < 0.1 * whole, (sum(calls), whole)
     again = parameter_maps(intensity, sigma, ParameterGrid(smooth_forward, BOUNDS), progress=False)
     assert np.array_equal(maps.median, again.median)
+
+
+def test_the_maps_round_trip_through_fits(tmp_path):
+    from astropy.io import fits
+
+    truth, intensity, sigma = draw(6, 0.1, 4)
+    maps = parameter_maps(intensity.reshape(4, 2, 3), sigma.reshape(4, 2, 3),
+                          ParameterGrid(smooth_forward, BOUNDS), progress=False)
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRVAL1": 10.0, "CRVAL2": 5.0})
+    path = maps.to_fits(tmp_path / "maps.fits", header)
+    with fits.open(path) as hdus:
+        assert np.allclose(hdus["LOG_N"].data, maps.median[0], atol=1e-5)
+        assert np.allclose(hdus["LOG_G0_P84"].data, maps.upper[1], atol=1e-5)
+        assert hdus["MULTIMODAL"].data.dtype == np.uint8 and hdus["LOG_N"].header["CRVAL1"] == 10.0
+    assert not list(tmp_path.glob(".*.tmp"))
