@@ -8,6 +8,7 @@ without a browser; the widget classes are thin views over those models::
     CubeViewer({"noisy": noisy, "truth": clean})
     DenoisePanel(noisy, truth=clean)          # pick a method, run, metrics table + comparison
     PropertyExplorer(test_pairs, predictions) # true against predicted property maps
+    PdrExplorer(lines, intensity, sigma, result, grid)  # click a pixel: its posterior and lines
 
 Names load on first use, so ``import widgets`` stays quick.
 """
@@ -16,7 +17,8 @@ from importlib import import_module
 _WHERE = {"CubeViewer": "viewer", "ViewerModel": "_viewer_model",
           "GeneratorPanel": "generator", "GeneratorModel": "_generator_model",
           "DenoisePanel": "denoise_panel", "DenoiseModel": "_denoise_model",
-          "PropertyExplorer": "property_explorer", "PropertyModel": "_property_model"}
+          "PropertyExplorer": "property_explorer", "PropertyModel": "_property_model",
+          "PdrExplorer": "pdr_explorer", "PdrModel": "_pdr_model"}
 
 __all__ = [*_WHERE, "plots"]
 

@@ -1,4 +1,4 @@
-"""The four widgets in a real browser: voila serves tests/widgets/browser/widgets.ipynb, Playwright
+"""The widgets in a real browser: voila serves tests/widgets/browser/widgets.ipynb, Playwright
 drives Debian's Chromium (/usr/bin/chromium) headless, and the tests check what the page shows
 against the cubes of tests/widgets/browser/scenes.py.
 
@@ -12,6 +12,8 @@ against the cubes of tests/widgets/browser/scenes.py.
 - PropertyExplorer, of two test galaxies whose predictions are the truth plus a known offset per
   galaxy: its table shows that offset as the scatter and a coverage of 1 or 0 (the offset within
   or beyond the sigma); choosing the other galaxy shows the other offset and redraws the maps.
+- PdrExplorer, of line maps of a known (log n, log G0): a click on its map selects a pixel whose
+  shown log n is the truth there, and the figures are redrawn.
 - GeneratorPanel: the controls carry their docstring on hover; Generate, pressed on the Noise tab,
   shows a cube and stays on that tab.
 
@@ -429,6 +431,32 @@ def _explore_properties(page):
     assert _pixels_differ(before, _settled(maps)), "choosing the other galaxy did not redraw the maps"
 
 
+def _pdr_pixel(page):
+    """The PdrExplorer's pixel (y, x) and the log n it shows there."""
+    text = page.locator(".gc-test-pdr .widget-html").first.inner_text()
+    match = re.search(r"pixel \(y, x\) = \((\d+), (\d+)\).*?log n \[cm\^-3\] = ([0-9.]+)", text, re.S)
+    assert match, f"the PdrExplorer shows no pixel: {text!r}"
+    return int(match.group(1)), int(match.group(2)), float(match.group(3))
+
+
+def _click_pdr_pixel(page):
+    """A click in the middle of the map selects a pixel: its log n is the scene's truth there,
+    and the posterior figure is redrawn."""
+    from browser import scenes
+    scope = ".gc-test-pdr"
+    figures = page.locator(f"{scope} .gc-pdr-explorer").first
+    sky = figures.locator("canvas").first
+    sky.wait_for(timeout=UPDATE_S * 1000)
+    before, picture = _pdr_pixel(page), _settled(figures)
+    box = sky.bounding_box()
+    page.mouse.click(box["x"] + 0.45 * box["width"], box["y"] + 0.5 * box["height"])
+    y, x, log_n = _wait_for_change(lambda: _pdr_pixel(page), before, "the PdrExplorer's pixel after a click")
+    truth = scenes.pdr_truth()[0, y, x]
+    print(f"pdr explorer: click -> pixel ({y}, {x}), log n {log_n} (truth {truth:.2f}); was {before}")
+    assert log_n == pytest.approx(truth, abs=0.05)
+    assert _pixels_differ(picture, _settled(figures)), "the click did not redraw the PdrExplorer's figures"
+
+
 def test_widgets_in_chromium(voila_url):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -490,6 +518,8 @@ def test_widgets_in_chromium(voila_url):
                 shot("denoise_run", ".gc-test-denoise")
                 _explore_properties(page)
                 shot("property_explorer", ".gc-test-property")
+                _click_pdr_pixel(page)
+                shot("pdr_explorer", ".gc-test-pdr")
                 shot("generator", ".gc-test-generator")
                 _generate_on_the_noise_tab(page)
                 shot("generated", ".gc-test-generator")

@@ -52,3 +52,28 @@ def property_views():
     predictions = [(np.log10(np.where(p.maps.sigma_sfr > 0, p.maps.sigma_sfr, 1.0)) + offset,
                     np.full(p.maps.sigma_sfr.shape, PROPERTY_SIGMA)) for p, offset in zip(pairs, PROPERTY_OFFSETS)]
     return pairs, {"offset": predictions}
+
+
+#: the PdrExplorer's scene: line maps of a known (log n, log G0) on a 12 x 16 grid, log n rising
+#: along x, fitted through an analytic forward model of three lines
+PDR_BOUNDS = [[1.0, 7.0], [-0.5, 6.5]]
+
+
+def pdr_truth() -> np.ndarray:
+    yy, xx = np.mgrid[:12, :16]
+    return np.stack([2.0 + 0.2 * xx, 1.0 + 0.3 * yy])
+
+
+def pdr_forward(points):
+    x, y = (np.asarray(points, dtype=float) - [4.0, 3.0]).T
+    return np.stack([-4 + 0.6 * x + 0.3 * y, -5 + 0.9 * y - 0.1 * x ** 2, -6 + 1.1 * x - 0.4 * y], 1)
+
+
+def pdr_fit():
+    """The PdrExplorer's arguments: lines, noise-free intensities, 5 % uncertainties, the fit
+    and its forward model (no beam filling)."""
+    from galcube_lib.pdr.posterior import ParameterGrid, parameter_maps
+    intensity = 10 ** pdr_forward(pdr_truth().reshape(2, -1).T).T.reshape(3, 12, 16)
+    grid = ParameterGrid(pdr_forward, PDR_BOUNDS)
+    result = parameter_maps(intensity, 0.05 * intensity, grid, fit_scale=False, progress=False)
+    return ["A", "B", "C"], intensity, 0.05 * intensity, result, grid, False
