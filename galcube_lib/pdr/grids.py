@@ -148,6 +148,7 @@ class GridInterpolator:
         self.grid = grid
         self.method = checks.choice("method", method, ("linear", "cubic"))
         self._interpolate = RegularGridInterpolator(grid.axes, grid.log_intensity, method=self.method)
+        self.lines, self.bounds = grid.lines, grid.bounds
 
     def __call__(self, log_parameters) -> np.ndarray:
         """Log10 intensities ``(n, n_lines)`` at ``log_parameters`` ``(n, 2)`` inside the grid."""

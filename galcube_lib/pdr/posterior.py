@@ -119,8 +119,9 @@ class ParameterGrid:
     forward : callable
         ``log_parameters (n, 2) -> log10 intensities (n, n_lines)`` in erg s^-1 cm^-2 sr^-1
         (an emulator, or :class:`galcube_lib.pdr.grids.GridInterpolator`).
-    bounds : array_like
-        ``(2, 2)``: the lowest and highest value of log n and log G0 (the model grid's).
+    bounds : array_like, optional
+        ``(2, 2)``: the lowest and highest value of log n and log G0 (the model grid's);
+        default the forward model's ``bounds``.
     node_step : float
         The model grid's own spacing in dex (for the ``at_edge`` flag).
     coarse_step : float
@@ -131,10 +132,12 @@ class ParameterGrid:
         Points per axis of the second pass, 16-256.
     """
 
-    def __init__(self, forward, bounds, node_step: float = 0.125, coarse_step: float = 0.1,
+    def __init__(self, forward, bounds=None, node_step: float = 0.125, coarse_step: float = 0.1,
                  finest: float = 0.01, window: int = 48):
         self.forward = forward
-        self.bounds = np.asarray(bounds, dtype=float)
+        if bounds is None and not hasattr(forward, "bounds"):
+            raise ValueError("give bounds=[[log n low, high], [log G0 low, high]]: the forward model has none")
+        self.bounds = np.asarray(forward.bounds if bounds is None else bounds, dtype=float)
         if self.bounds.shape != (2, 2) or not np.all(self.bounds[:, 1] > self.bounds[:, 0]):
             raise ValueError(f"bounds must be [[log n low, high], [log G0 low, high]], got {bounds!r}")
         self.node_step = checks.number("node_step", node_step, 0, lo_open=True)

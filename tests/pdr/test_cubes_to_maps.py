@@ -45,7 +45,7 @@ def test_density_and_field_maps_come_back_from_noisy_cubes():
     maps = [from_cube(c, line, mask=mask, redshift=4.5) for c, line in zip(cubes, LINES)]
     intensity, sigma, _ = common_grid(maps)
     grid = load_grid("wk2020").select(LINES)
-    result = parameter_maps(intensity, sigma, ParameterGrid(GridInterpolator(grid, "cubic"), grid.bounds),
+    result = parameter_maps(intensity, sigma, ParameterGrid(GridInterpolator(grid, "cubic")),
                             progress=False)
     scored = disk & result.good
     assert scored.sum() > 0.5 * disk.sum()

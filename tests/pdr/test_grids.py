@@ -37,7 +37,9 @@ def test_every_other_node_holds_out_the_odd_nodes(wk2020):
     coarse, points, values = every_other_node(wk2020)
     assert coarse.log_intensity.shape[:2] == (25, 29)
     assert len(points) == 49 * 57 - 25 * 29       # every node inside the coarse span, less the coarse ones
-    on_nodes = GridInterpolator(coarse, "linear")(coarse.nodes())
+    interpolator = GridInterpolator(coarse, "linear")
+    assert np.array_equal(interpolator.bounds, coarse.bounds) and interpolator.lines == wk2020.lines
+    on_nodes = interpolator(coarse.nodes())
     assert np.allclose(on_nodes, coarse.log_intensity.reshape(-1, len(wk2020.lines)))
     i = np.searchsorted(wk2020.axes[0], points[:, 0])
     j = np.searchsorted(wk2020.axes[1], points[:, 1])

@@ -88,6 +88,8 @@ def test_missing_lines_and_bad_input():
         parameter_maps(intensity[:3], sigma[:3], grid)
     with pytest.raises(ValueError, match="bounds"):
         ParameterGrid(smooth_forward, [[7, 1], [0, 1]])
+    with pytest.raises(ValueError, match="the forward model has none"):
+        ParameterGrid(smooth_forward)
     with pytest.raises(ValueError, match="finest"):
         ParameterGrid(smooth_forward, BOUNDS, finest=0.5)
 
