@@ -1,6 +1,6 @@
-"""Shipped network weights: ``data/models/<name>.pt`` (half-precision state dict) beside
-``<name>.json`` (the model card: network configuration, training, data and benchmark figures),
-and the noise scale every network works in (:func:`normalise`)."""
+"""Shipped network weights: ``data/models/<name>.pt`` (a state dict, in half precision unless
+the model needs more) beside ``<name>.json`` (the model card: network configuration, training,
+data and benchmark figures), and the noise scale every network works in (:func:`normalise`)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+from galcube_lib._util import checks
 from galcube_lib.io.files import atomic_path, write_text
 from galcube_lib.noise.level import sigma_negative
 
@@ -241,8 +242,8 @@ def device(value, *, auto: bool = False) -> str:
     return value
 
 
-def save(model, name_or_path, card: dict) -> Path:
-    """Write a model's weights in half precision and its card, atomically.
+def save(model, name_or_path, card: dict, precision: str = "float16") -> Path:
+    """Write a model's weights (in half precision unless told) and its card, atomically.
 
     Parameters
     ----------
@@ -252,6 +253,9 @@ def save(model, name_or_path, card: dict) -> Path:
         A model name (saved in :func:`models_dir`) or a ``.pt`` path.
     card : dict
         The model card, written beside as ``.json``.
+    precision : str
+        "float16" (the denoisers: half the size, no measurable loss) or "float32" (models
+        whose outputs need more than three significant digits, such as the PDR emulator).
 
     Returns
     -------
@@ -260,11 +264,12 @@ def save(model, name_or_path, card: dict) -> Path:
     """
     import torch
 
+    dtype = getattr(torch, checks.choice("precision", precision, ("float16", "float32")))
     path = Path(name_or_path)
     if path.suffix != ".pt":
         path = models_dir() / f"{name_or_path}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     write_text(path.with_suffix(".json"), json.dumps(card, indent=1) + "\n")
