@@ -8,7 +8,7 @@ time per evaluation of a batch of 10^5 parameter sets (best of ``--repeats``, th
 threads). With ``--ship`` it then trains the emulator on every node and writes it, with these
 figures in its card, to ``data/models/pdr_wk2020``.
 
-    .venv/bin/python benchmarks/bench_pdr_emulator.py              # about 10 min on 2 cores
+    .venv/bin/python benchmarks/bench_pdr_emulator.py              # about 5 min on 2 cores (10 with --ship)
     .venv/bin/python benchmarks/bench_pdr_emulator.py --ship
 """
 import argparse
@@ -33,10 +33,10 @@ def best_time(function, points, repeats: int) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-set", default="wk2020", choices=("wk2020", "wk2006"))
-    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--width", type=int, default=192)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--adam-steps", type=int, default=3000)
-    parser.add_argument("--lbfgs-steps", type=int, default=3000)
+    parser.add_argument("--lbfgs-steps", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ship", action="store_true", help="train on every node and write data/models/pdr_<set>")

@@ -28,7 +28,7 @@ class EmulatorNetwork(torch.nn.Module):
         Hidden units per layer and hidden layers.
     """
 
-    def __init__(self, n_lines: int, width: int = 128, depth: int = 3):
+    def __init__(self, n_lines: int, width: int = 192, depth: int = 3):
         super().__init__()
         layers, size = [], 9
         for _ in range(depth):
@@ -137,8 +137,8 @@ class LineSubset:
         return self.forward(log_parameters)[:, self._index]
 
 
-def train_emulator(grid: ModelGrid, *, width: int = 128, depth: int = 3, adam_steps: int = 3000,
-                   lbfgs_steps: int = 3000, seed: int = 0, progress: bool = True) -> Emulator:
+def train_emulator(grid: ModelGrid, *, width: int = 192, depth: int = 3, adam_steps: int = 3000,
+                   lbfgs_steps: int = 5000, seed: int = 0, progress: bool = True) -> Emulator:
     """Fit an emulator to every node of ``grid``.
 
     Parameters
