@@ -128,9 +128,9 @@ def fastica_model(n_sources: int, max_iter: int, tol: float, rng):
     sklearn.decomposition.FastICA
         The model, with unit-variance whitening.
     """
-    from sklearn.decomposition import FastICA  # slow to import: after the checks
-
     gen, _ = _rng.generator(rng)
+    from sklearn.decomposition import FastICA  # slow to import: after the checks (rng's too)
+
     return FastICA(n_components=n_sources, whiten="unit-variance", max_iter=max_iter, tol=tol,
                    random_state=int(gen.integers(2 ** 31)))
 
