@@ -6,7 +6,7 @@ odd index in either axis, inside the span of the rest); scipy's RegularGridInter
 predict them. It prints, per line, the median and 99th-percentile error in dex of each, and the
 time per evaluation of a batch of 10^5 parameter sets (best of ``--repeats``, this machine's
 threads). With ``--ship`` it then trains the emulator on every node and writes it, with these
-figures in its card, to ``data/models/pdr_wk2020``.
+figures in its card, to ``data/models/pdr/wk2020.pt``.
 
     .venv/bin/python benchmarks/bench_pdr_emulator.py              # about 5 min on 2 cores (10 with --ship)
     .venv/bin/python benchmarks/bench_pdr_emulator.py --ship
@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--lbfgs-steps", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--ship", action="store_true", help="train on every node and write data/models/pdr_<set>")
+    parser.add_argument("--ship", action="store_true", help="train on every node and write data/models/pdr/<set>.pt")
     args = parser.parse_args()
 
     grid = load_grid(args.model_set)
@@ -89,7 +89,7 @@ def main():
                    "p99_dex": dict(zip(grid.lines, np.round(p99[name], 5).tolist()))} for name in predictors},
             "seconds_per_1e5": {name: round(v * 1e5 / args.batch, 4) for name, v in seconds.items()},
             "command": "benchmarks/bench_pdr_emulator.py --ship"}
-        path = save_emulator(shipped, f"pdr_{grid.name}", figures)
+        path = save_emulator(shipped, grid.name, figures)
         print(f"\nshipped: trained on every node in {time.perf_counter() - start:.0f} s, written to {path}")
 
 

@@ -38,7 +38,7 @@ def run_galcube(paths, forward_name):
     maps = [read_line_map(path, line) for line, path in paths.items()]
     intensity, sigma, _ = common_grid(maps)
     if forward_name == "emulator":
-        forward = load_emulator("pdr_wk2020").select(list(paths))
+        forward = load_emulator("wk2020").select(list(paths))
     else:
         forward = GridInterpolator(load_grid("wk2020").select(list(paths)), forward_name)
     result = parameter_maps(intensity, sigma, ParameterGrid(forward), progress=False)

@@ -1,12 +1,14 @@
 """A neural emulator of a PDR model grid: an MLP from (log n, log G0) to the log10 intensities
 of all the grid's lines at once (after Palud et al. 2023: a polynomial input layer, smooth
-activations, one network for every line, inputs and outputs standardised).
+activations, one network for every line, inputs and outputs standardised), beside a cubic
+polynomial path that starts as the least-squares fit.
 
 It is trained on grid nodes by full-batch Adam, then L-BFGS, in float64, and shipped in
-float32 (``data/models/pdr_<model set>.pt`` with its card). Its accuracy against the grid's own
+float32 (``data/models/pdr/<model set>.pt`` with its card). Its accuracy against the grid's own
 interpolation on held-out nodes is measured by ``benchmarks/bench_pdr_emulator.py``.
 """
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +20,9 @@ from galcube_lib.pdr.grids import ModelGrid
 
 class EmulatorNetwork(torch.nn.Module):
     """Standardise, expand into the monomials of degree 1-3 (Palud et al. 2023's polynomial
-    input layer), MLP (tanh), unstandardise: log parameters -> log10 intensities.
+    input layer), a cubic polynomial of them plus an MLP (tanh) for what the polynomial misses,
+    unstandardise: log parameters -> log10 intensities. The polynomial starts as the least-squares
+    fit (lines that are nearly polynomial in the logs, such as FIR in G0, are then nearly exact).
 
     Parameters
     ----------
@@ -35,6 +39,7 @@ class EmulatorNetwork(torch.nn.Module):
             layers += [torch.nn.Linear(size, width), torch.nn.Tanh()]
             size = width
         self.body = torch.nn.Sequential(*layers, torch.nn.Linear(size, n_lines))
+        self.polynomial = torch.nn.Linear(9, n_lines)
         for name, shape in (("x_centre", 2), ("x_half", 2), ("y_mean", n_lines), ("y_std", n_lines)):
             self.register_buffer(name, torch.ones(shape, dtype=torch.float64))
 
@@ -51,7 +56,23 @@ class EmulatorNetwork(torch.nn.Module):
         torch.Tensor
             ``(n, n_lines)`` log10 intensities.
         """
-        return self.body(_monomials((log_parameters - self.x_centre) / self.x_half)) * self.y_std + self.y_mean
+        return self.standardised((log_parameters - self.x_centre) / self.x_half) * self.y_std + self.y_mean
+
+    def standardised(self, z: torch.Tensor) -> torch.Tensor:
+        """The network in standardised units (what training fits).
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``(n, 2)`` standardised log n and log G0 (each axis mapped to -1..1).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(n, n_lines)`` standardised log intensities.
+        """
+        terms = _monomials(z)
+        return self.body(terms) + self.polynomial(terms)
 
 
 def _monomials(z: torch.Tensor) -> torch.Tensor:
@@ -177,11 +198,18 @@ def train_emulator(grid: ModelGrid, *, width: int = 192, depth: int = 3, adam_st
     network.y_mean.copy_(y.mean(0))
     network.y_std.copy_(y.std(0).clamp_min(1e-6))
     target = (y - network.y_mean) / network.y_std
+    z = (x - network.x_centre) / network.x_half
+    terms = torch.cat([_monomials(z), torch.ones(len(z), 1, dtype=z.dtype)], 1)
+    with torch.no_grad():                      # the polynomial starts as the least-squares cubic
+        coefficients = torch.linalg.lstsq(terms, target).solution
+        network.polynomial.weight.copy_(coefficients[:-1].T)
+        network.polynomial.bias.copy_(coefficients[-1])
+        network.body[-1].weight.mul_(0.1)      # and the MLP as a small correction to it
 
     def loss():
-        return ((network.body(_monomials((x - network.x_centre) / network.x_half)) - target) ** 2).mean()
+        return ((network.standardised(z) - target) ** 2).mean()
 
-    adam = torch.optim.Adam(network.body.parameters(), lr=3e-3)
+    adam = torch.optim.Adam(network.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(adam, max(adam_steps, 1))
     for _ in tqdm(range(adam_steps), disable=not progress, desc="emulator (Adam)"):
         adam.zero_grad()
@@ -190,7 +218,7 @@ def train_emulator(grid: ModelGrid, *, width: int = 192, depth: int = 3, adam_st
         adam.step()
         schedule.step()
     if lbfgs_steps:
-        lbfgs = torch.optim.LBFGS(network.body.parameters(), lr=1, max_iter=lbfgs_steps, history_size=50,
+        lbfgs = torch.optim.LBFGS(network.parameters(), lr=1, max_iter=lbfgs_steps, history_size=50,
                                   line_search_fn="strong_wolfe", tolerance_grad=1e-12, tolerance_change=1e-15)
 
         def closure():
@@ -217,7 +245,8 @@ def save_emulator(emulator: Emulator, name: str, figures: dict | None = None):
     emulator : Emulator
         The trained emulator.
     name : str
-        A model name (saved in ``data/models``) or a ``.pt`` path.
+        A model-set name (saved as ``data/models/pdr/<name>.pt``, apart from the denoisers'
+        weights) or a ``.pt`` path.
     figures : dict, optional
         Measured figures to add to the card.
 
@@ -227,21 +256,31 @@ def save_emulator(emulator: Emulator, name: str, figures: dict | None = None):
         The weights file.
     """
     card = {**emulator.card, "class": f"{__name__}.EmulatorNetwork", **({"figures": figures} if figures else {})}
-    return weights.save(emulator.network, name, card, precision="float32")
+    return weights.save(emulator.network, _path(name), card, precision="float32")
 
 
-def load_emulator(name: str = "pdr_wk2020") -> Emulator:
-    """A shipped emulator (``data/models/<name>.pt``) or one saved at a ``.pt`` path.
+def load_emulator(name: str = "wk2020") -> Emulator:
+    """A shipped emulator (``data/models/pdr/<name>.pt``) or one saved at a ``.pt`` path.
 
     Parameters
     ----------
     name : str
-        "pdr_wk2020" (shipped) or a path.
+        "wk2020" (shipped) or a path.
 
     Returns
     -------
     Emulator
-        The emulator, in float32.
+        The emulator, in float32; an unknown name is a ValueError naming the shipped ones.
     """
-    network, card = weights.load_network(EmulatorNetwork, name)
+    path = _path(name)
+    if not path.is_file():
+        shipped = sorted(p.stem for p in (weights.models_dir() / "pdr").glob("*.pt"))
+        raise ValueError(f"no PDR emulator {name!r}: give a .pt path or a shipped one ({', '.join(shipped) or 'none'}), "
+                         f"or train one (benchmarks/bench_pdr_emulator.py --ship)")
+    network, card = weights.load_network(EmulatorNetwork, path)
     return Emulator(network, card)
+
+
+def _path(name) -> Path:
+    path = Path(name)
+    return path if path.suffix == ".pt" else weights.models_dir() / "pdr" / f"{name}.pt"

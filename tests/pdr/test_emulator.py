@@ -34,13 +34,13 @@ def test_a_small_emulator_learns_the_grid_and_round_trips(grid, tmp_path):
 def test_bad_training_settings_are_named(grid):
     with pytest.raises(ValueError, match="width"):
         train_emulator(grid, width=2)
-    with pytest.raises(ValueError, match="not a shipped model name"):
-        load_emulator("pdr_meudon")
+    with pytest.raises(ValueError, match="no PDR emulator .meudon.*wk2020"):
+        load_emulator("meudon")
 
 
 def test_the_shipped_emulator_reproduces_its_grid():
     full = load_grid("wk2020")
-    emulator = load_emulator("pdr_wk2020")
+    emulator = load_emulator("wk2020")
     assert emulator.lines == full.lines
     assert np.allclose(emulator.bounds, full.bounds)
     error = np.abs(emulator(full.nodes()) - full.log_intensity.reshape(-1, len(full.lines)))
