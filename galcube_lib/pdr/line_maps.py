@@ -146,22 +146,20 @@ def from_cube(cube, line: str, *, mask=None, noise_sigma=None, redshift: float =
         no channel summed have no uncertainty (NaN).
     """
     from galcube_lib._util import checks
-    from galcube_lib.metrics.morphology import moments
+    from galcube_lib.metrics.real import moment_images
     from galcube_lib.noise.level import sigma_mad
 
     redshift = checks.number("redshift", redshift, 0, 20)
     data = np.asarray(cube.data, dtype=float)
-    moment0 = moments(data, cube.velocity_kms, mask)[0]
+    image = moment_images(cube, mask)[0]          # moment 0 with the celestial WCS, beam and BUNIT
     summed = np.isfinite(data) if mask is None else np.isfinite(data) & np.broadcast_to(np.asarray(mask, bool), data.shape)
+    channels = summed.sum(0)
     sigma = sigma_mad(data) if noise_sigma is None else checks.number("noise_sigma", noise_sigma, 0, lo_open=True)
-    with np.errstate(invalid="ignore"):
-        uncertainty = np.where(summed.sum(0) > 0, sigma * np.sqrt(summed.sum(0)) * cube.channel_kms, np.nan)
-    header = _celestial_header(cube.header)
-    unit = str(cube.header.get("BUNIT", "Jy/beam")).strip()
-    header["BUNIT"] = f"{unit} km/s"
+    uncertainty = np.where(channels > 0, sigma * np.sqrt(channels) * cube.channel_kms, np.nan)
+    header = image.header
     header["RESTFREQ"] = cube.header.get("RESTFRQ", cube.header.get("RESTFREQ"))
     factor = _to_intensity(header, line, None, "cube") * (1 + redshift) ** 4
-    return LineMap(line, moment0 * factor, uncertainty * factor, header)
+    return LineMap(line, image.data.astype(float) * factor, uncertainty * factor, header)
 
 
 def _to_intensity(header, line, rest_frequency, name) -> float:
