@@ -19,7 +19,8 @@ import numpy as np
 from galcube_lib.denoise.deep import weights as _models
 from galcube_lib._util import checks as check
 from galcube_lib._util import rng as _rng
-from galcube_lib.denoise.deep.uncertainty import Denoised, check_samples, with_uncertainty
+from galcube_lib.denoise.deep.uncertainty import (Denoised, check_samples, peak_floor,
+                                                  with_uncertainty)
 from galcube_lib.noise.estimate import noise_map
 
 DEFAULT_WEIGHTS = "unet3d"
@@ -254,7 +255,8 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     uncertainty : int
         Number of noise re-samplings for an uncertainty cube (0: none, else >= 2; see
         :mod:`galcube_lib.denoise.deep.uncertainty`; the error floor beta * s is the model card's
-        ``uncertainty_floor`` beta), returned as ``.uncertainty``.
+        ``uncertainty_floor`` beta, or per voxel from its ``uncertainty_floor_by_peak`` table
+        where the card has one, as an adapted U-Net's has), returned as ``.uncertainty``.
     adapt : int
         Steps of adaptation to this cube's own noise before denoising
         (:mod:`galcube_lib.denoise.deep.adapt`: disks injected into its emission-free blocks),
@@ -307,6 +309,9 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         s = _models.normalise(x)
         return predict_tiled(model, network_input(model, x / s), tile, overlap, device) * s
 
-    floor = card.get("uncertainty_floor", 0.0) * _models.normalise(data)
+    s = _models.normalise(data)
+    table = card.get("uncertainty_floor_by_peak")
+    floor = (card.get("uncertainty_floor", 0.0) * s if table is None
+             else lambda out: s * peak_floor(table, out / s))
     return with_uncertainty(denoise_fn, data, uncertainty, floor=floor, rng=rng,
                             progress=progress)
