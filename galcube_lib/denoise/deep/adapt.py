@@ -135,25 +135,25 @@ def _noise_draws(x, crop, beam, beam_pa_deg, gen) -> dict:
         for corner in train:
             busy[_slices(corner, crop)] = True
         info.update(noise="emission-free blocks of the cube",
-                    train=lambda: x[_slices(pick(train), crop)],
-                    calibration="emission-free blocks of the cube kept from training",
-                    calibrate=lambda: (x[_slices(pick(held), crop)], None))
+                    train=lambda: x[_slices(pick(train), crop)])
+        calibration = ("emission-free blocks of the cube kept from training",
+                       lambda: (x[_slices(pick(held), crop)], None))
     else:
         template = np.where(mask, 0.0, x)
         template *= 1.0 / max(float(np.std(template)), 1e-12)
         drawn = realisations(template, x.shape, 2, gen)
         at_random = lambda cube: cube[_slices(_random_corner(x.shape, crop, gen), crop)]  # noqa: E731
         info.update(noise="drawn like its emission-free voxels", blocks=0,
-                    train=lambda: at_random(drawn[0]),
-                    calibration="drawn like its emission-free voxels",
-                    calibrate=lambda: (at_random(drawn[1]), None))
+                    train=lambda: at_random(drawn[0]))
+        calibration = ("drawn like its emission-free voxels", lambda: (at_random(drawn[1]), None))
     places = _free_corners(busy, crop, gen, CALIBRATION_FREE_SHARE)
     if places:
         def calibrate():
             where = _slices(pick(places), crop)
             return x[where], ~busy[where]
-        info.update(calibration="the cube's noise, away from its emission and the training "
-                    "blocks", calibrate=calibrate)
+        calibration = ("the cube's noise, away from its emission and the training blocks",
+                       calibrate)
+    info["calibration"], info["calibrate"] = calibration
     return {**info, "block": list(crop)}
 
 
@@ -280,7 +280,8 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
             noisy, truth = sample(noise, 0.0)
             out, sigma = with_uncertainty(run, noisy, n_samples, rng=gen)
             disk = truth > 0.05 * truth.max() if truth.max() > 0 else np.zeros(crop, bool)
-            disk &= True if free is None else free
+            if free is not None:
+                disk &= free
             errors.append(np.abs(out - truth)[disk])
             sigmas.append(sigma[disk])
             peaks.append(local_peak(out, window)[disk])
