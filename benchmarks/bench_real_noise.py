@@ -5,6 +5,8 @@ every method beside gaussian and IST, per noise source and peak-SNR bin.
     .venv/bin/python benchmarks/bench_real_noise.py --methods unet spectral --n-per-bin 4
     .venv/bin/python benchmarks/bench_real_noise.py --options '{"unet": {"uncertainty": 8}}'
     .venv/bin/python benchmarks/bench_real_noise.py --adapt 150  # U-Net adapted once per cube
+    .venv/bin/python benchmarks/bench_real_noise.py --calibrate \
+        --options '{"unet": {"uncertainty": 4}}'     # its uncertainty calibrated once per cube
 
 Results go to benchmarks/out/real_noise/ (``--out``): results.csv, summary.csv/json and
 curves.png, as ``gl.bench.save`` writes them.
@@ -62,6 +64,9 @@ def main():
     parser.add_argument("--adapt", type=int, default=0,
                         help="adapt the U-Net to each noise source first, for this many steps "
                              "(once per source, on the real cube before any injection)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="calibrate the U-Net's uncertainty floor in each noise source's "
+                             "own noise first, without adapting (needs its uncertainty option)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")       # FastICA chatter, readers' notes on old headers
     start = time.perf_counter()
@@ -69,18 +74,22 @@ def main():
             [tuple(float(v) for v in b.split(",")) for b in args.snr_bins])
     results = gl.bench.run_real_noise(n_per_bin=args.n_per_bin, methods=args.methods,
                                       sources=args.sources, rng=args.seed, workers=args.workers,
-                                      options=args.options, snr_bins=bins, adapt=args.adapt)
+                                      options=args.options, snr_bins=bins, adapt=args.adapt,
+                                      calibrate=args.calibrate)
     elapsed = time.perf_counter() - start
     gl.bench.save(results, args.out)
     n = results["index"].nunique()
     methods = sorted(results["method"].unique())
     print(f"\n{n} injections into {len(args.sources)} real cubes x {len(methods)} methods "
           f"({', '.join(methods)}), {args.workers} workers"
-          f"{f', the U-Net adapted {args.adapt} steps per cube' if args.adapt else ''}: "
+          f"{f', the U-Net adapted {args.adapt} steps per cube' if args.adapt else ''}"
+          f"{', its uncertainty calibrated per cube' if args.calibrate else ''}: "
           f"{elapsed / 60:.1f} min; "
           f"files in {args.out}\n")
     print(table(results, "nrmse", ".3f"), end="\n\n")
     print(table(results, "flux_conservation", ".0f"), end="\n\n")
+    if results["coverage"].notna().any():
+        print(table(results[results["coverage"].notna()], "coverage", ".3f"), end="\n\n")
     print("null flux in pure real noise (sigma of the real aperture-flux noise):")
     print("\n".join(null_lines(results)), end="\n\n")
     pooled = results.groupby("method")[["snr_gain", "spectrum_pearson", "coverage",

@@ -338,7 +338,7 @@ def _line_fwhm(spectrum) -> float:
 
 def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rng=0,
         workers: int = 2, client=None, options: dict | None = None, progress: bool = True,
-        snr_bins=SNR_BINS, adapt: int = 0):
+        snr_bins=SNR_BINS, adapt: int = 0, calibrate: bool = False):
     """Run the benchmark in real noise; one row per (injection, method).
 
     Parameters
@@ -375,6 +375,11 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
         adaptation sees the cube's noise and emission, never an injected disk. The weights
         are written to a temporary folder, which the workers must be able to read (this
         machine's, or a file system they share).
+    calibrate : bool, optional
+        Without ``adapt``: calibrate the U-Net's uncertainty floor in each source's own noise
+        once, on the real cube before any injection (``adapt_weights`` with 0 steps; needs
+        the ``uncertainty`` option of "unet"), instead of taking its model card's. ``adapt``
+        with ``uncertainty`` calibrates so anyway.
 
     Returns
     -------
@@ -398,10 +403,14 @@ def run(n_per_bin: int = 10, methods=("unet",), sources=tuple(NOISE_SOURCES), rn
     progress = check.boolean("progress", progress)
     options = _per_method("options", {} if options is None else options)
     adapt = check.integer("adapt", adapt, 0)
+    calibrate = check.boolean("calibrate", calibrate)
+    if calibrate and not options.get("unet", {}).get("uncertainty"):
+        raise ValueError("calibrate calibrates the U-Net's uncertainty: give options="
+                         "{'unet': {'uncertainty': n}} with n >= 2 (and 'unet' in methods)")
     tasks = plan(n_per_bin, sources, snr_bins)
     rows = []
     with contextlib.ExitStack() as stack:
-        if adapt and "unet" in methods:
+        if (adapt or calibrate) and "unet" in methods:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             adapted = _adapted_weights(tasks, folder, adapt, options.get("unet", {}), root,
                                        progress)

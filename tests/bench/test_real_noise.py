@@ -168,3 +168,12 @@ def test_the_unet_is_adapted_once_per_noise_source_and_never_sees_an_injection(m
     np.testing.assert_array_equal(ist[0]["nrmse"], ist[1]["nrmse"])    # the same injections
     unet = [frame[frame.method == "unet"].reset_index(drop=True) for frame in (plain, adapted)]
     assert not np.allclose(unet[0]["nrmse"], unet[1]["nrmse"])        # other weights
+    # calibration only: the same network, its floor calibrated once in the source's noise
+    calibrated = rn.run(calibrate=True, **{**kwargs, "options": {"unet": {"weights": tiny,
+                                                                           "uncertainty": 2}}})
+    assert seen[1:] == [(rn.noise_cube(SMALL)[0].shape, True, 0, tiny)]
+    unet = calibrated[calibrated.method == "unet"].reset_index(drop=True)
+    np.testing.assert_array_equal(unet["nrmse"], plain.loc[plain.method == "unet", "nrmse"])
+    assert unet["coverage"].between(0, 1).all()
+    with pytest.raises(ValueError, match="uncertainty"):
+        rn.run(calibrate=True, **kwargs)

@@ -19,6 +19,10 @@ With an uncertainty, its floor is calibrated after adapting on more disks, put i
 own noise where neither emission nor a training block is (only where no place is, into drawn
 noise): so it is calibrated in the real noise even of a cube whose adaptation had to draw its
 noise. Each disk counts once in that calibration, as in the real-noise benchmark's coverage.
+The same calibration runs without adapting (0 steps: ``gl.denoise(cube, "unet", uncertainty=4,
+calibrate=True)`` or ``adapt_weights(cube, path, steps=0)``), so that the shipped network's
+uncertainty is calibrated in the noise of the cube it denoises instead of the simulated noise
+of its model card.
 
 The disks (:func:`galcube_lib.sim.prior.draw_disk`): R_e log-uniform in 0.5-3 beam radii, lines
 2 to min(60, 0.6 x the block's channels) channels wide (log-uniform), centred in the block.
@@ -105,7 +109,7 @@ def _free_corners(busy, crop, gen, free_share: float = 1.0) -> list:
     return sorted(c for c in corners if 1.0 - busy[_slices(c, crop)].mean() >= free_share)
 
 
-def _noise_draws(x, crop, beam, beam_pa_deg, gen) -> dict:
+def _noise_draws(x, crop, beam, beam_pa_deg, gen, train: bool = True) -> dict:
     """Where the adaptation's noise blocks come from and where its uncertainty is calibrated.
 
     Blocks of ``crop`` free of emission are tried first, then blocks of half its size in y and
@@ -114,7 +118,8 @@ def _noise_draws(x, crop, beam, beam_pa_deg, gen) -> dict:
     emission-free voxels. The calibration blocks are the cube's own, at places where at least
     :data:`CALIBRATION_FREE_SHARE` of the voxels are free of emission and of the training
     blocks; where there is no such place, the free blocks kept back from training, or noise
-    drawn like the rest.
+    drawn like the rest. With ``train`` False (a calibration-only pass) no block is reserved
+    for training.
 
     Returns ``train`` (() -> a noise block), ``calibrate`` (() -> (a noise block, the voxels
     on which to score it or None for all)), and the ``noise``, ``blocks`` (free blocks found),
@@ -130,12 +135,12 @@ def _noise_draws(x, crop, beam, beam_pa_deg, gen) -> dict:
     info = {"blocks": len(corners)}
     if len(corners) >= MIN_FREE_BLOCKS:
         crop = size
-        held = corners[::5]
-        train = [c for c in corners if c not in held]
-        for corner in train:
+        held = corners[::5] if train else corners
+        trained = [c for c in corners if c not in held]
+        for corner in trained:
             busy[_slices(corner, crop)] = True
         info.update(noise="emission-free blocks of the cube",
-                    train=lambda: x[_slices(pick(train), crop)])
+                    train=lambda: x[_slices(pick(trained), crop)])
         calibration = ("emission-free blocks of the cube kept from training",
                        lambda: (x[_slices(pick(held), crop)], None))
     else:
@@ -181,7 +186,9 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     channel_kms : float
         The channel width in km/s (> 0).
     steps : int
-        Adaptation steps (one block each), >= 1.
+        Adaptation steps (one block each), >= 0; 0 (with ``calibration_blocks``) is a
+        calibration-only pass: the network is left as it is and only its uncertainty floor is
+        calibrated in the cube's noise.
     crop : tuple of 3 ints
         Block size (v, y, x), clipped to the cube; halved in y and x where too few blocks of
         it are free of emission (see the module).
@@ -210,7 +217,7 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     dict
         ``steps``, ``noise`` ("emission-free blocks of the cube" or "drawn like its
         emission-free voxels"), ``blocks`` (how many distinct free blocks), ``block`` (the
-        block size used), ``loss_first`` and
+        block size used), with ``steps`` the ``loss_first`` and
         ``loss_last`` (mean of the first and last tenth of the steps, in noise units squared),
         and with ``calibration_blocks`` the ``uncertainty_floor`` beta (noise units), the
         ``uncertainty_floor_by_peak`` table (one beta per bin of the denoised cube's local peak
@@ -226,17 +233,17 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
     from galcube_lib.denoise.deep.uncertainty import (calibrate_floor, calibrate_peak_floor,
                                                       local_peak, with_uncertainty)
 
-    steps = check.integer("steps", steps, 1)
+    calibration_blocks = check.integer("calibration_blocks", calibration_blocks, 0)
+    steps = check.integer("steps", steps, 0 if calibration_blocks else 1)
     lr = check.number("lr", lr, 0.0, 1.0, lo_open=True)
     empty_fraction = check.number("empty_fraction", empty_fraction, 0.0, 1.0)
-    calibration_blocks = check.integer("calibration_blocks", calibration_blocks, 0)
     n_samples = check.integer("n_samples", n_samples, 2)
     channel_kms = check.number("channel_kms", abs(channel_kms), 0.0, lo_open=True)
     beam = ((float(beam_fwhm_px),) * 2 if np.ndim(beam_fwhm_px) == 0
             else tuple(float(b) for b in beam_fwhm_px))
     gen = np.random.default_rng() if gen is None else gen
     crop = tuple(min(c, n) for c, n in zip(crop, x.shape))
-    draws = _noise_draws(x, crop, beam, beam_pa_deg, gen)
+    draws = _noise_draws(x, crop, beam, beam_pa_deg, gen, train=steps > 0)
     crop = tuple(draws["block"])
     size = min(crop[1:])
     y0, x0 = ((c - size) // 2 for c in crop[1:])
@@ -265,10 +272,11 @@ def adapt(model, x: np.ndarray, *, beam_fwhm_px, beam_pa_deg: float = 0.0,
         opt.step()
         losses.append(float(loss.detach()))
     model.eval()
-    tenth = max(1, steps // 10)
-    info = {"steps": steps, **{k: draws[k] for k in ("noise", "blocks", "block")},
-            "loss_first": float(np.mean(losses[:tenth])),
-            "loss_last": float(np.mean(losses[-tenth:]))}
+    info = {"steps": steps, **{k: draws[k] for k in ("noise", "blocks", "block")}}
+    if steps:
+        tenth = max(1, steps // 10)
+        info.update(loss_first=float(np.mean(losses[:tenth])),
+                    loss_last=float(np.mean(losses[-tenth:])))
     if calibration_blocks:
         errors, sigmas, peaks, weights = [], [], [], []
         window = 2 * int(round(max(beam))) + 1
@@ -369,7 +377,8 @@ def adapt_weights(cube, path, *, weights="unet3d", steps: int = 150, uncertainty
         The U-Net to start from: a shipped model name or a ``.pt`` file (default "unet3d").
     steps : int
         Adaptation steps, >= 1 (default 150: about 85 s for a 64 x 128 x 128 cube on 2 CPU
-        cores).
+        cores), or 0 with ``uncertainty``: a calibration-only pass, which writes the network
+        unchanged with an uncertainty floor calibrated in this cube's noise.
     uncertainty : int
         Re-samplings the uncertainty will use, 0 or >= 2 (default 4); with any, the card's
         ``uncertainty_floor`` is calibrated on blocks of the cube's own noise.
@@ -399,8 +408,8 @@ def adapt_weights(cube, path, *, weights="unet3d", steps: int = 150, uncertainty
     path = Path(path)
     if path.suffix != ".pt":
         raise ValueError(f"path must name a .pt file, got {str(path)!r}")
-    steps = check.integer("steps", steps, 1)
     uncertainty = check_samples("uncertainty", uncertainty)
+    steps = check.integer("steps", steps, 0 if uncertainty else 1)  # 0: calibration only
     progress = check.boolean("progress", progress)
     torch_seed = rng if isinstance(rng, (int, np.integer)) else None
     gen, _ = _rng.generator(rng)

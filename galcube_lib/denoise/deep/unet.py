@@ -238,9 +238,9 @@ def checked_tiling(tile, overlap) -> tuple[tuple, tuple]:
 
 
 def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile=(64, 128, 128),
-         overlap=(8, 16, 16), uncertainty: int = 0, adapt: int = 0, rng=0, device: str = "cpu",
-         progress: bool = False, beam_fwhm_px=None, beam_pa_deg: float = 0.0,
-         channel_kms: float | None = None) -> Denoised:
+         overlap=(8, 16, 16), uncertainty: int = 0, adapt: int = 0, calibrate: bool = False,
+         rng=0, device: str = "cpu", progress: bool = False, beam_fwhm_px=None,
+         beam_pa_deg: float = 0.0, channel_kms: float | None = None) -> Denoised:
     """Denoise with the supervised 3D U-Net.
 
     Parameters
@@ -266,6 +266,11 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
         of the model card's. To adapt once and denoise many times (the null check of a real
         cube, re-injections), write the adapted weights with
         :func:`galcube_lib.denoise.deep.adapt.adapt_weights` and pass them as ``weights``.
+    calibrate : bool
+        With ``uncertainty`` and no ``adapt``: calibrate the error floor on disks injected into
+        this cube's own noise (as ``adapt`` does, without changing the network) instead of
+        taking the model card's, which was calibrated on simulated noise. Needs the cube's
+        beam and channel width, as ``adapt``.
     rng : int, None or numpy.random.Generator
         Seed of the re-sampling noise and of the adaptation.
     device : str
@@ -273,7 +278,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     progress : bool
         Show progress bars for the adaptation and the re-samplings.
     beam_fwhm_px, beam_pa_deg, channel_kms : optional
-        The cube's beam (px, deg) and channel width (km/s), for ``adapt``.
+        The cube's beam (px, deg) and channel width (km/s), for ``adapt`` and ``calibrate``.
 
     Returns
     -------
@@ -284,10 +289,14 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     tile, overlap = checked_tiling(tile, overlap)
     uncertainty = check_samples("uncertainty", uncertainty)
     adapt = check.integer("adapt", adapt, 0)
-    if adapt and (beam_fwhm_px is None or channel_kms is None):
-        raise ValueError("adapt needs the cube's beam and channel width: call "
-                         "gl.denoise(cube, 'unet', adapt=...) or pass beam_fwhm_px and "
-                         "channel_kms")
+    calibrate = check.boolean("calibrate", calibrate)
+    if calibrate and not uncertainty:
+        raise ValueError("calibrate calibrates the uncertainty: give uncertainty >= 2 with it")
+    for name, asked in (("adapt", adapt), ("calibrate", calibrate)):
+        if asked and (beam_fwhm_px is None or channel_kms is None):
+            raise ValueError(f"{name} needs the cube's beam and channel width: call "
+                             f"gl.denoise(cube, 'unet', {name}=...) or pass beam_fwhm_px and "
+                             "channel_kms")
     torch_seed = rng if isinstance(rng, (int, np.integer)) else None
     rng, _ = _rng.generator(rng)
     weights = _models.weights_path(weights)
@@ -297,7 +306,7 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
 
     with torch.random.fork_rng(devices=[]):  # the network's random init: the caller's torch
         model, card = load_unet(weights, device)  # random state is kept
-    if adapt:
+    if adapt or calibrate:
         from galcube_lib.denoise.deep.adapt import adapt_loaded
 
         card = adapt_loaded(model, card, data, beam_fwhm_px=beam_fwhm_px,

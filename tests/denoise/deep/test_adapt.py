@@ -186,7 +186,7 @@ def test_adapted_weights_written_once_denoise_as_adapting_on_the_call(tiny_weigh
 
 
 @pytest.mark.parametrize("kwargs, match", [({"path": "adapted.npz"}, "path"),
-                                           ({"steps": 0}, "steps"),
+                                           ({"steps": 0, "uncertainty": 0}, "steps"),
                                            ({"uncertainty": 1}, "uncertainty")])
 def test_bad_adaptation_arguments_are_named(tiny_weights, tmp_path, kwargs, match):
     from galcube_lib.denoise.deep.adapt import adapt_weights
@@ -206,3 +206,55 @@ def test_smaller_blocks_of_real_noise_are_taken_before_noise_is_drawn(tiny_weigh
                  gen=np.random.default_rng(0))
     assert info["noise"] == "emission-free blocks of the cube" and info["block"] == [32, 32, 32]
     assert info["blocks"] >= 20
+
+
+def test_a_calibration_only_pass_keeps_the_network_and_calibrates_in_the_cubes_noise(tiny_weights):
+    from galcube_lib.denoise.deep.adapt import _noise_draws
+
+    x = noise_cube()
+    model, _ = load_unet(tiny_weights)
+    before = [p.detach().clone() for p in model.parameters()]
+    info = adapt(model, x, beam_fwhm_px=BEAM, channel_kms=30.0, steps=0, crop=(32, 32, 32),
+                 calibration_blocks=4, n_samples=2, gen=np.random.default_rng(5))
+    for a, b in zip(before, model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert info["steps"] == 0 and "loss_first" not in info
+    assert info["calibration"].startswith("the cube's noise")
+    assert info["uncertainty_floor"] > 0.3           # an untrained network: see above
+    # no block is reserved for training: in this small cube the training blocks leave no
+    # calibration place, and a calibration-only pass finds places everywhere
+    sources = [_noise_draws(x, (32, 32, 32), BEAM, 0.0, np.random.default_rng(0),
+                            train=train)["calibration"] for train in (True, False)]
+    assert sources[0] == "emission-free blocks of the cube kept from training"
+    assert sources[1].startswith("the cube's noise")
+    with pytest.raises(ValueError, match="steps"):
+        adapt(model, x, beam_fwhm_px=BEAM, channel_kms=30.0, steps=0)
+
+
+def test_the_plain_unet_calibrated_on_the_call_or_written_once(tiny_weights, tmp_path):
+    from galcube_lib.denoise.deep.adapt import adapt_weights
+    from galcube_lib.denoise.deep.uncertainty import peak_floor
+
+    clean = gl.simulate(gl.Galaxy(r_eff_kpc=1.5), gl.Observation(n_pix=64, n_chan=32,
+                                                                  beam_fwhm_px=3.0))
+    noisy = gl.add_noise(clean, peak_snr=5.0, rng=1)
+    plain = gl.denoise(noisy, "unet", weights=tiny_weights, uncertainty=2, rng=0)
+    calibrated = gl.denoise(noisy, "unet", weights=tiny_weights, uncertainty=2, calibrate=True,
+                            rng=0)
+    np.testing.assert_array_equal(calibrated.data, plain.data)     # the same network
+    s = np.sqrt(np.mean(noisy.data[noisy.data < 0] ** 2))
+    assert plain.uncertainty.min() < 0.1 * s                       # the tiny card has no floor
+    assert calibrated.uncertainty.min() > 0.2 * s                  # the calibrated one has
+    path = adapt_weights(noisy, tmp_path / "calibrated.pt", weights=tiny_weights, steps=0,
+                         uncertainty=2, rng=0, progress=False)
+    card = _models.load(path)[1]
+    assert card["adapted"]["steps"] == 0 and len(card["uncertainty_floor_by_peak"]["beta"]) == 4
+    from_file = gl.denoise(noisy, "unet", weights=path, uncertainty=2, rng=0)
+    np.testing.assert_array_equal(from_file.data, plain.data)      # weights written unchanged
+    scale = _models.normalise(noisy.data)
+    floor = peak_floor(card["uncertainty_floor_by_peak"], from_file.data / scale) * scale
+    assert (from_file.uncertainty >= 0.999 * floor).all()
+    with pytest.raises(ValueError, match="uncertainty"):
+        gl.denoise(noisy, "unet", weights=tiny_weights, calibrate=True)
+    with pytest.raises(ValueError, match="calibrate"):
+        unet(noisy.data, weights=tiny_weights, uncertainty=2, calibrate=True)
