@@ -12,7 +12,8 @@ Printed side by side: wall time of ``gl.denoise`` with and without ``adapt``, an
 flux in the disk's aperture against the noise-free truth, and the flux that each puts into the
 same noise without the disk (in units of that aperture's flux noise in the noisy cube). With
 ``--uncertainty N``, the time includes the N re-samplings (and, adapted, the calibration of the
-floor on disks in the cube's own noise), and the coverage column is the share of the disk's
+floor on disks in the cube's own noise), a third row has the shipped network with that
+calibration alone (``calibrate=True``), and the coverage column is the share of the disk's
 voxels (truth above 5% of its peak) whose error is within the ±1 sigma uncertainty.
 """
 import argparse
@@ -53,10 +54,13 @@ def main(argv=None):
     print(f"{'':24s}{'time (s)':>10s}{'nRMSE':>8s}{'flux %':>8s}{'null (sigma)':>14s}"
           f"{'coverage':>10s}")
     disk_voxels = truth > 0.05 * truth.max()
-    for label, adapt in (("unet", 0), (f"unet, adapt={args.steps}", args.steps)):
+    rows = [("unet", 0, False), (f"unet, adapt={args.steps}", args.steps, False)]
+    if args.uncertainty:
+        rows.append(("unet, calibrate", 0, True))
+    for label, adapt, calibrate in rows:
         start = time.perf_counter()
         out = gl.denoise(noisy, "unet", weights=args.weights, adapt=adapt, rng=args.seed,
-                         uncertainty=args.uncertainty, progress=True)
+                         uncertainty=args.uncertainty, calibrate=calibrate, progress=True)
         seconds = time.perf_counter() - start
         coverage = (np.mean(np.abs(out.data - truth)[disk_voxels]
                             <= out.uncertainty[disk_voxels]) if args.uncertainty else np.nan)
