@@ -428,6 +428,8 @@ def _explore_properties(page):
     page.locator(f"{scope} select").first.select_option(index=1)
     row = _wait_for_change(lambda: _property_row(page), row, "the PropertyExplorer's table")
     assert row == (pytest.approx(second, abs=1e-3), float(second <= sigma))
+    # the table can update before the maps repaint: wait for the repaint, then let it settle
+    _wait_for_change(maps.screenshot, before, "the PropertyExplorer's maps")
     assert _pixels_differ(before, _settled(maps)), "choosing the other galaxy did not redraw the maps"
 
 
@@ -454,6 +456,7 @@ def _click_pdr_pixel(page):
     truth = scenes.pdr_truth()[0, y, x]
     print(f"pdr explorer: click -> pixel ({y}, {x}), log n {log_n} (truth {truth:.2f}); was {before}")
     assert log_n == pytest.approx(truth, abs=0.05)
+    _wait_for_change(figures.screenshot, picture, "the PdrExplorer's figures")
     assert _pixels_differ(picture, _settled(figures)), "the click did not redraw the PdrExplorer's figures"
 
 
