@@ -133,13 +133,21 @@ def test_the_lock_of_a_killed_writer_is_not_stale(store):
 
 def test_two_writers_started_together_one_writes_the_other_is_told(tmp_path, pristine):
     path = str(tmp_path / "race.zarr")
+    # both processes import first and start together at a barrier (under load one import can
+    # take seconds longer, and the other then wrote its whole store before the second began)
     code = textwrap.dedent(f"""
-        import sys, time
+        import os, sys, time
+        from pathlib import Path
         import galcube_lib as gl
         simulate = gl.simulate
-        gl.simulate = lambda *a, **k: (time.sleep(0.5), simulate(*a, **k))[1]
+        gl.simulate = lambda *a, **k: (time.sleep(1.0), simulate(*a, **k))[1]
+        generate = gl.generate_dataset
+        barrier = Path({str(tmp_path)!r})
+        (barrier / f"ready-{{os.getpid()}}").touch()
+        while len(list(barrier.glob("ready-*"))) < 2:
+            time.sleep(0.01)
         try:
-            gl.generate_dataset({path!r}, 3, rng={SEED}, workers=0, progress=False)
+            generate({path!r}, 3, rng={SEED}, workers=0, progress=False)
         except RuntimeError as err:
             print(err)
             sys.exit(3)
