@@ -167,7 +167,7 @@ def test_weights_of_another_network_are_named(noisy):
 def test_weights_must_be_a_name_or_a_path(noisy):
     with pytest.raises(TypeError, match="weights must be a shipped model name"):
         unet(noisy.data, weights=3)
-    with pytest.raises(ValueError, match=r"not a shipped model name: .*\(spectral, unet3d, unet3d_family\)"):
+    with pytest.raises(ValueError, match=r"not a shipped model name: .*\(spectral, unet3d, unet3d_blend, unet3d_family\)"):
         unet(noisy.data, weights="no_such_model")
     with pytest.raises(FileNotFoundError, match=r"no weights file at .*nowhere.pt"):
         unet(noisy.data, weights="nowhere.pt")

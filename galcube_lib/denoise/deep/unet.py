@@ -32,7 +32,8 @@ def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
     Parameters
     ----------
     weights : str or os.PathLike
-        A shipped model name, a ``.pt`` file or a training checkpoint.
+        A shipped model name, a ``.pt`` file, a training checkpoint or a blend card (a
+        :class:`~galcube_lib.denoise.deep.networks.unet3d.UNet3DBlend` of U-Nets).
     device : str
         torch device.
 
@@ -41,10 +42,10 @@ def load_unet(weights=DEFAULT_WEIGHTS, device: str = "cpu"):
     tuple
         ``(network, card)``.
     """
-    from galcube_lib.denoise.deep.networks.unet3d import UNet3D
+    from galcube_lib.denoise.deep.networks.unet3d import UNet3D, UNet3DBlend
 
     device = _models.device(device)
-    model, card = _models.load_network(UNet3D, weights)
+    model, card = _models.load_network({"UNet3D": UNet3D, "UNet3DBlend": UNet3DBlend}, weights)
     return model.to(device).eval(), card
 
 
@@ -248,8 +249,11 @@ def unet(data: np.ndarray, *, weights: str | os.PathLike = DEFAULT_WEIGHTS, tile
     data : numpy.ndarray
         Noisy (v, y, x) cube, finite, continuum-subtracted (zero-mean noise).
     weights : str or os.PathLike
-        Shipped model name ("unet3d", trained on the benchmark population) or a ``.pt`` file
-        (also a ``best.pt`` checkpoint of :func:`galcube_lib.training.unet.train`).
+        Shipped model name ("unet3d", trained on the benchmark population; "unet3d_family",
+        trained on the interferometric noise family and told the noise level; "unet3d_blend",
+        the mean of those two weighted 0.7 / 0.3, for real noise) or a ``.pt`` file (also a
+        ``best.pt`` checkpoint of :func:`galcube_lib.training.unet.train`) or a blend card
+        (:mod:`galcube_lib.denoise.deep.weights`).
     tile, overlap : tuple of 3 ints
         Tile size and overlap (v, y, x) of the tiled inference; tiles >= 32 per axis.
     uncertainty : int

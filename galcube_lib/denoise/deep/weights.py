@@ -1,6 +1,11 @@
 """Shipped network weights: ``data/models/<name>.pt`` (a state dict, in half precision unless
 the model needs more) beside ``<name>.json`` (the model card: network configuration, training,
-data and benchmark figures), and the noise scale every network works in (:func:`normalise`)."""
+data and benchmark figures), and the noise scale every network works in (:func:`normalise`).
+
+A card with no ``.pt`` beside it, whose ``blend`` entry maps other weights to their shares
+(``{"unet3d": 0.7, "unet3d_family": 0.3}``), is a blend: the weighted mean of those networks'
+outputs (:class:`galcube_lib.denoise.deep.networks.unet3d.UNet3DBlend`), loaded from the
+members' own files."""
 from __future__ import annotations
 
 import json
@@ -58,12 +63,13 @@ def weights_path(name_or_path) -> Path:
     Parameters
     ----------
     name_or_path : str or os.PathLike
-        A shipped model name or the path of a ``.pt`` file.
+        A shipped model name or the path of a ``.pt`` file (or of a blend's ``.json`` card).
 
     Returns
     -------
     pathlib.Path
-        The file; a ValueError names an unknown model name, a FileNotFoundError a missing file.
+        The file (a shipped blend's ``.json`` card); a ValueError names an unknown model name,
+        a FileNotFoundError a missing file.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"weights must be a shipped model name or the path of a .pt file, got "
@@ -72,28 +78,56 @@ def weights_path(name_or_path) -> Path:
     if path.is_file():
         return path
     shipped = models_dir() / f"{name_or_path}.pt"
-    if path.suffix != ".pt" and len(path.parts) == 1 and shipped.is_file():
-        return shipped
-    advice = (f"pass weights=<path to a .pt file> or a shipped model name "
-              f"({', '.join(sorted(p.stem for p in models_dir().glob('*.pt'))) or 'none'}), or "
+    if path.suffix != ".pt" and len(path.parts) == 1:
+        for candidate in (shipped, shipped.with_suffix(".json")):
+            if candidate in _shipped_files():
+                return candidate
+    names = ", ".join(sorted(p.stem for p in _shipped_files())) or "none"
+    advice = (f"pass weights=<path to a .pt file> or a shipped model name ({names}), or "
               f"train them with galcube_lib.training.unet")
     if path.suffix == ".pt" or len(path.parts) > 1:
         raise FileNotFoundError(f"no weights file at {path}: {advice}")
     raise ValueError(f"weights={name_or_path!r} is not a shipped model name: {advice}")
 
 
+def _shipped_files() -> list[Path]:
+    """The shipped ``.pt`` files and blend cards."""
+    blends = [p for p in models_dir().glob("*.json")
+              if not p.with_suffix(".pt").exists() and "blend" in json.loads(p.read_text())]
+    return sorted(models_dir().glob("*.pt")) + blends
+
+
+def _load_blend(path: Path):
+    """``(state_dict, card)`` of a blend card: its members' states under ``members.<i>.``."""
+    card = json.loads(path.read_text())
+    blend = card.get("blend")
+    if not (isinstance(blend, dict) and len(blend) >= 2):
+        raise _not_weights(path, "a card without weights needs a 'blend' of at least 2 "
+                                 "weights and their shares")
+    state, members = {}, []
+    for i, member in enumerate(blend):
+        member_state, member_card = load(member)
+        state.update({f"members.{i}.{k}": v for k, v in member_state.items()})
+        members.append(member_card.get("network", {}))
+    card = {**card, "architecture": "UNet3DBlend",
+            "network": {"members": members, "shares": list(blend.values())}}
+    return state, card
+
+
 def load(name_or_path):
     """``(state_dict in float32, model card dict)`` of a shipped model or a ``.pt`` file.
 
     Training checkpoints (``best.pt``/``last.pt`` of :func:`galcube_lib.training.unet.train`) load too;
-    their card is built from the configuration they carry. Only tensors and plain containers
+    their card is built from the configuration they carry. A blend card (module docstring) gives
+    its members' states, each under ``members.<i>.``, and a card whose ``network`` holds the
+    members' configurations and shares. Only tensors and plain containers
     are read (``torch.load(weights_only=True)``): a file that holds anything else, or is not a
     torch file at all, is a ValueError naming it.
 
     Parameters
     ----------
     name_or_path : str or os.PathLike
-        A shipped model name, a ``.pt`` weights file or a training checkpoint.
+        A shipped model name, a ``.pt`` weights file, a training checkpoint or a blend card.
 
     Returns
     -------
@@ -103,6 +137,8 @@ def load(name_or_path):
     path = weights_path(name_or_path)
     import torch
 
+    if path.suffix == ".json":
+        return _load_blend(path)
     state = _read(path, "cpu", _not_weights)
     if isinstance(state, dict) and "model" in state:  # a training checkpoint
         card = {"network": state.get("model_config", {}), "training": state.get("config", {}),
@@ -122,8 +158,9 @@ def load_network(cls, name_or_path, **config):
 
     Parameters
     ----------
-    cls : type
-        The torch module.
+    cls : type or dict
+        The torch module, or ``{architecture: module}``: the one the card's ``architecture``
+        names (the first where it names none of them).
     name_or_path : str or os.PathLike
         A shipped model name, a ``.pt`` weights file or a training checkpoint.
     **config
@@ -135,6 +172,8 @@ def load_network(cls, name_or_path, **config):
         ``(network, card)``; a ValueError when the weights do not fit the network.
     """
     state, card = load(name_or_path)
+    if isinstance(cls, dict):
+        cls = cls.get(card.get("architecture"), next(iter(cls.values())))
     config = config or card.get("network", {})
     try:
         model = cls(**config)

@@ -12,7 +12,8 @@ from galcube_lib.denoise.deep import lcae, passes
 
 pytestmark = pytest.mark.deep
 
-OPTIONS = {"unet": {}, "unet_family": {"weights": "unet3d_family"}, "spectral": {},
+OPTIONS = {"unet": {}, "unet_family": {"weights": "unet3d_family"},
+           "unet_blend": {"weights": "unet3d_blend"}, "spectral": {},
            "noise2self": {"steps": 3}, "noise2self_family": {"steps": 3,
                                                              "weights": "unet3d_family"},
            "lcae": {"epochs": 4}}

@@ -5,6 +5,9 @@ followed by LeakyReLU; average pooling on the way down, transposed convolutions 
 skips concatenated. Each axis of the input is padded (reflect) to a multiple of 16, and to at
 least 32 so that the bottleneck keeps two voxels to reflect; the output is cropped back, so any
 cube size goes through.
+
+:class:`UNet3DBlend` is the weighted mean of several such networks (a blend card,
+:mod:`galcube_lib.denoise.deep.weights`).
 """
 from __future__ import annotations
 
@@ -114,3 +117,57 @@ def _pad(x: torch.Tensor, pad: list[int]) -> torch.Tensor:
         x = F.pad(x, step, mode="reflect")
         pad = [p - s for p, s in zip(pad, step)]
     return x
+
+
+class UNet3DBlend(nn.Module):
+    """A weighted mean of U-Nets' outputs (an ensemble of networks trained on different noise).
+
+    Each member reads the first ``in_channels`` channels of the input, so a member told the
+    noise level (2 channels) and one that is not (1 channel) blend on the 2-channel input of
+    :func:`galcube_lib.denoise.deep.unet.network_input`.
+
+    Parameters
+    ----------
+    members : list of dict
+        Each member's :class:`UNet3D` configuration (``UNet3D.config()``).
+    shares : list of float
+        Each member's weight in the mean: positive, summing to 1.
+    """
+
+    def __init__(self, members: list, shares: list):
+        super().__init__()
+        shares = [float(s) for s in shares]
+        if len(members) < 2 or len(shares) != len(members):
+            raise ValueError(f"a blend needs at least 2 members and one share each, got "
+                             f"{len(members)} members and {len(shares)} shares")
+        if min(shares) <= 0 or abs(sum(shares) - 1) > 1e-6:
+            raise ValueError(f"shares must be positive and sum to 1, got {shares}")
+        self.members = nn.ModuleList(UNet3D(**config) for config in members)
+        self.shares = shares
+        self.in_channels = max(member.in_channels for member in self.members)
+
+    def config(self) -> dict:
+        """The constructor arguments (stored with the weights).
+
+        Returns
+        -------
+        dict
+            ``members`` (each member's configuration) and ``shares``.
+        """
+        return {"members": [member.config() for member in self.members], "shares": self.shares}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' outputs, weighted by their shares.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, in_channels, v, y, x) inputs.
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, 1, v, y, x).
+        """
+        return sum(share * member(x[:, :member.in_channels])
+                   for share, member in zip(self.shares, self.members))
