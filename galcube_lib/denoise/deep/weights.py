@@ -79,9 +79,10 @@ def weights_path(name_or_path) -> Path:
         return path
     shipped = models_dir() / f"{name_or_path}.pt"
     if path.suffix != ".pt" and len(path.parts) == 1:
-        for candidate in (shipped, shipped.with_suffix(".json")):
-            if candidate in _shipped_files():
-                return candidate
+        if shipped.is_file():
+            return shipped
+        if _is_blend_card(shipped.with_suffix(".json")):
+            return shipped.with_suffix(".json")
     names = ", ".join(sorted(p.stem for p in _shipped_files())) or "none"
     advice = (f"pass weights=<path to a .pt file> or a shipped model name ({names}), or "
               f"train them with galcube_lib.training.unet")
@@ -90,11 +91,20 @@ def weights_path(name_or_path) -> Path:
     raise ValueError(f"weights={name_or_path!r} is not a shipped model name: {advice}")
 
 
+def _is_blend_card(path: Path) -> bool:
+    """Whether ``path`` is a card with no ``.pt`` beside it and a ``blend`` entry."""
+    if not path.is_file() or path.with_suffix(".pt").exists():
+        return False
+    try:
+        return "blend" in json.loads(path.read_text())
+    except ValueError:
+        return False
+
+
 def _shipped_files() -> list[Path]:
     """The shipped ``.pt`` files and blend cards."""
-    blends = [p for p in models_dir().glob("*.json")
-              if not p.with_suffix(".pt").exists() and "blend" in json.loads(p.read_text())]
-    return sorted(models_dir().glob("*.pt")) + blends
+    return sorted(models_dir().glob("*.pt")) + sorted(
+        p for p in models_dir().glob("*.json") if _is_blend_card(p))
 
 
 def _load_blend(path: Path):
