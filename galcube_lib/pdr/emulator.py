@@ -22,7 +22,9 @@ class EmulatorNetwork(torch.nn.Module):
     """Standardise, expand into the monomials of degree 1-3 (Palud et al. 2023's polynomial
     input layer), a cubic polynomial of them plus an MLP (tanh) for what the polynomial misses,
     unstandardise: log parameters -> log10 intensities. The polynomial starts as the least-squares
-    fit (lines that are nearly polynomial in the logs, such as FIR in G0, are then nearly exact).
+    fit (lines that are nearly polynomial in the logs, such as FIR in G0, are then nearly exact),
+    and the MLP's outputs are scaled by each line's residual from that fit (buffer ``residual``,
+    standardised units), so that the MLP is asked for the same relative accuracy on every line.
 
     Parameters
     ----------
@@ -40,7 +42,8 @@ class EmulatorNetwork(torch.nn.Module):
             size = width
         self.body = torch.nn.Sequential(*layers, torch.nn.Linear(size, n_lines))
         self.polynomial = torch.nn.Linear(9, n_lines)
-        for name, shape in (("x_centre", 2), ("x_half", 2), ("y_mean", n_lines), ("y_std", n_lines)):
+        for name, shape in (("x_centre", 2), ("x_half", 2), ("y_mean", n_lines), ("y_std", n_lines),
+                            ("residual", n_lines)):
             self.register_buffer(name, torch.ones(shape, dtype=torch.float64))
 
     def forward(self, log_parameters: torch.Tensor) -> torch.Tensor:
@@ -72,7 +75,7 @@ class EmulatorNetwork(torch.nn.Module):
             ``(n, n_lines)`` standardised log intensities.
         """
         terms = _monomials(z)
-        return self.body(terms) + self.polynomial(terms)
+        return self.body(terms) * self.residual + self.polynomial(terms)
 
 
 def _monomials(z: torch.Tensor) -> torch.Tensor:
@@ -204,6 +207,7 @@ def train_emulator(grid: ModelGrid, *, width: int = 192, depth: int = 3, adam_st
         coefficients = torch.linalg.lstsq(terms, target).solution
         network.polynomial.weight.copy_(coefficients[:-1].T)
         network.polynomial.bias.copy_(coefficients[-1])
+        network.residual.copy_((terms @ coefficients - target).pow(2).mean(0).sqrt().clamp_min(1e-6))
         network.body[-1].weight.mul_(0.1)      # and the MLP as a small correction to it
 
     def loss():
