@@ -46,6 +46,26 @@ class EmulatorNetwork(torch.nn.Module):
                             ("residual", n_lines)):
             self.register_buffer(name, torch.ones(shape, dtype=torch.float64))
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Load weights; an emulator saved before the residual scaling (no ``residual``) loads
+        with a scale of 1, as it was trained.
+
+        Parameters
+        ----------
+        state_dict : dict
+            The weights and buffers.
+        strict, assign : bool
+            As :meth:`torch.nn.Module.load_state_dict`.
+
+        Returns
+        -------
+        NamedTuple
+            The missing and unexpected keys.
+        """
+        if "residual" not in state_dict:
+            state_dict = {**state_dict, "residual": torch.ones_like(self.residual)}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def forward(self, log_parameters: torch.Tensor) -> torch.Tensor:
         """Log10 intensities of log parameters.
 
