@@ -5,7 +5,8 @@ odd index in either axis, inside the span of the rest); scipy's RegularGridInter
 (linear, as pdrtpy's fits use it, and cubic) and an emulator trained on the remaining nodes
 predict them. It prints, per line, the median and 99th-percentile error in dex of each, and the
 time per evaluation of a batch of 10^5 parameter sets (best of ``--repeats``, this machine's
-threads). With ``--ship`` it then trains the emulator on every node and writes it, with these
+threads), beside what the speed target (100x linear's) allows and the least any emulator must
+do in that time (``speed_floor``). With ``--ship`` it then trains the emulator on every node and writes it, with these
 figures in its card, to ``data/models/pdr/wk2020.pt``.
 
     .venv/bin/python benchmarks/bench_pdr_emulator.py              # about 5 min on 2 cores (10 with --ship)
@@ -28,6 +29,23 @@ def best_time(function, points, repeats: int) -> float:
         function(points)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def speed_floor(points, n_lines: int, repeats: int) -> dict:
+    """Times of the least any emulator of these points must do: write its float32 output, a bare
+    matrix product from the parameters to the lines, and an MLP with one hidden layer of 16 tanh
+    units (far too small to be accurate)."""
+    import torch
+
+    x = torch.as_tensor(points, dtype=torch.float32)
+    torch.manual_seed(0)
+    product = torch.nn.Linear(2, n_lines, bias=False)
+    mlp = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, n_lines))
+    output = np.empty((len(points), n_lines), np.float32)
+    with torch.inference_mode():
+        return {"fill the float32 output": best_time(lambda p: output.fill(1.0), points, repeats),
+                f"matrix product, 2 parameters -> {n_lines} lines (torch)": best_time(lambda p: product(x), points, repeats),
+                "MLP, one hidden layer of 16 tanh units (torch)": best_time(lambda p: mlp(x), points, repeats)}
 
 
 def main():
@@ -79,6 +97,12 @@ def main():
     print(f"\ntime per evaluation of {args.batch} parameter sets (all {len(grid.lines)} lines, best of {args.repeats}):")
     for name, value in seconds.items():
         print(f"  {name:8s} {value * 1e3:8.1f} ms   ({seconds['linear'] / value:.2f}x linear's speed)")
+
+    budget = seconds["linear"] / 100
+    print(f"\nthe speed target (100x linear's speed) allows {budget * 1e3:.2f} ms; what the simplest "
+          f"computations of that size take here (best of {args.repeats * 10}):")
+    for name, value in speed_floor(points, len(grid.lines), args.repeats * 10).items():
+        print(f"  {name:52s} {value * 1e3:6.2f} ms")
 
     if args.ship:
         start = time.perf_counter()
