@@ -6,8 +6,8 @@ odd index in either axis, inside the span of the rest); scipy's RegularGridInter
 predict them. It prints, per line, the median and 99th-percentile error in dex of each, and the
 time per evaluation of a batch of 10^5 parameter sets (best of ``--repeats``, this machine's
 threads), beside what the speed target (100x linear's) allows and the least any emulator must
-do in that time (``speed_floor``). With ``--ship`` it then trains the emulator on every node and writes it, with these
-figures in its card, to ``data/models/pdr/wk2020.pt``.
+do in that time (``speed_floor``). With ``--ship`` it then trains the emulator on every node and
+writes it, with these figures in its card, to ``data/models/pdr/wk2020.pt``.
 
     .venv/bin/python benchmarks/bench_pdr_emulator.py              # about 5 min on 2 cores (10 with --ship)
     .venv/bin/python benchmarks/bench_pdr_emulator.py --ship

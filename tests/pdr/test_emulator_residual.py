@@ -3,8 +3,9 @@ line the cubic fits exactly stays exact, however rough the lines it shares the n
 A synthetic grid, so no pdrtpy is needed."""
 import numpy as np
 import pytest
+import torch
 
-from galcube_lib.pdr.emulator import train_emulator
+from galcube_lib.pdr.emulator import EmulatorNetwork, train_emulator
 from galcube_lib.pdr.grids import ModelGrid, every_other_node
 
 
@@ -23,12 +24,7 @@ def test_a_line_the_cubic_fits_stays_exact_beside_a_rough_one():
     assert error[:, 1].max() < 1e-4, error[:, 1].max()
 
 
-
 def test_an_emulator_saved_before_the_residual_scaling_loads_as_it_was_trained():
-    import torch
-
-    from galcube_lib.pdr.emulator import EmulatorNetwork
-
     torch.manual_seed(0)
     old = EmulatorNetwork(2, width=8, depth=1).double()   # trained with no scale: residual 1
     state = {k: v for k, v in old.state_dict().items() if k != "residual"}
